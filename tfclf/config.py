@@ -1,0 +1,205 @@
+"""One frozen config tree: built once from a file and/or CLI flags, validated, saved.
+
+Every field of the four sections is a CLI flag (`--batch-size` for `batch_size`)
+and a key of a config file (flat, `batch_size: 32`, or nested by section). Flags
+override the file, the file overrides the defaults below.
+
+    >>> config = from_flat({"data": "sms_spam", "epochs": 1})
+    >>> config.train.epochs
+    1
+"""
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Any
+
+import yaml
+
+from tfclf import clean, datasets, losses, models, optimizers
+
+
+def _field(default, help_text, **extra):
+    return dataclasses.field(default=default, metadata={"help": help_text, **extra})
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    data: str = _field("sms_spam", "dataset name from the DATASETS table, or a CSV/TSV/JSONL file or class-per-folder directory")
+    text_column: tuple = _field((), "text column(s), comma-separated; several are joined with a space (default: the dataset's, else 'text')")
+    label_column: str = _field("", "label column (default: the dataset's, else 'label')")
+    val_fraction: float = _field(0.15, "validation share of the data (of the train split when the data has given splits)")
+    test_fraction: float = _field(0.15, "test share when the data has no given test split (70/15/15 as in seeds 000/001)")
+    clean: tuple = _field((), "cleaning steps in order, comma-separated")
+    drop_invalid: bool = _field(False, "drop rows with missing labels or empty texts instead of failing")
+    max_examples: int = _field(0, "use a stratified sample of at most this many rows before splitting (0: all)")
+    seq_len: int = _field(0, "sequence length in model tokens (0: 95th percentile of training lengths)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    encoder: str = _field("bow", "model family / encoder name")
+    vocab_size: int = _field(20000, "vocabulary size for models with their own TextVectorization")
+    embedding_dim: int = _field(64, "embedding width for models with their own embeddings")
+    dropout: float = _field(0.1, "dropout rate before the classifier")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    opt: str = _field("adamw", "optimizer")
+    lr: float = _field(0.0, "peak learning rate (0: the encoder's default)")
+    batch_size: int = _field(32, "global batch size")
+    epochs: int = _field(0, "epochs (0: the encoder's default)")
+    weight_decay: float = _field(0.01, "decoupled weight decay (adamw) / L2-free decay factor")
+    momentum: float = _field(0.9, "momentum for sgd")
+    clip_norm: float = _field(1.0, "clip gradients to this global norm (0: off)")
+    warmup_ratio: float = _field(0.1, "share of steps with linear warm-up")
+    schedule: str = _field("linear", "learning-rate decay after warm-up")
+    loss: str = _field("crossentropy", "loss function")
+    label_smoothing: float = _field(0.0, "label smoothing for cross-entropy")
+    focal_gamma: float = _field(2.0, "focal loss focusing parameter (seed 002: 3)")
+    focal_alpha: float = _field(0.25, "focal loss weight (seed 002: 0.2)")
+    class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class) (seed 001)")
+    seed: int = _field(42, "seed for splits, shuffling and initialisation")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    out: str = ""  # run directory; "" -> runs/<data>-<encoder>-<timestamp>
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """Short hash of everything but `out`: equal configs train equal models."""
+        body = {key: value for key, value in self.to_dict().items() if key != "out"}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+# Field name -> section name; field names are unique across sections.
+FIELD_SECTION = {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+FIELD_SECTION["out"] = None
+FIELDS = {f.name: f for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
+
+# Choices come from the tables; "data" also accepts a path, so it is checked separately.
+CHOICES = {
+    "encoder": models.MODELS,
+    "opt": optimizers.OPTIMIZERS,
+    "schedule": optimizers.SCHEDULES,
+    "loss": losses.LOSSES,
+    "class_weight": ("none", "balanced"),
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turns a flag string or a YAML value into the field's type."""
+    kind = FIELDS[name].type if name in FIELDS else str
+    try:
+        if kind is tuple:
+            if isinstance(value, str):
+                return tuple(part.strip() for part in value.split(",") if part.strip())
+            return tuple(str(part) for part in value)
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("1", "true", "yes")
+            return bool(value)
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"config key '{name}': cannot read {value!r} as {kind.__name__}; "
+                         f"give a {kind.__name__}") from None
+
+
+def _flatten(raw: dict, source: str) -> dict:
+    """Accepts flat keys or sections ({train: {lr: ..}}); returns flat keys."""
+    flat = {}
+    for key, value in raw.items():
+        key = key.replace("-", "_")
+        if key in SECTIONS and isinstance(value, dict):
+            flat.update(_flatten(value, source))
+        elif key in FIELD_SECTION:
+            flat[key] = value
+        else:
+            raise ValueError(f"{source}: unknown config key '{key}'; valid keys: "
+                             f"{', '.join(sorted(FIELD_SECTION))}")
+    return flat
+
+
+def from_flat(values: dict, source: str = "config") -> RunConfig:
+    """Builds and validates a RunConfig from flat keys; unknown keys are errors."""
+    flat = _flatten(values, source)
+    sections = {name: {} for name in SECTIONS}
+    for key, value in flat.items():
+        if FIELD_SECTION[key] is not None:
+            sections[FIELD_SECTION[key]][key] = _coerce(key, value)
+    config = RunConfig(**{name: SECTIONS[name](**kw) for name, kw in sections.items()},
+                       out=str(flat.get("out", "") or ""))
+    validate(config)
+    return config
+
+
+def read_file(path: str) -> dict:
+    """Reads a YAML or JSON config file into a dict (the only I/O in this module)."""
+    if not os.path.isfile(path):
+        raise ValueError(f"--config {path}: no such file; give a YAML or JSON config file")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)  # YAML is a superset of JSON
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ValueError(f"--config {path}{where}: not valid YAML/JSON; fix the syntax") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"--config {path}: expected a mapping of keys to values")
+    return _flatten(raw, path)
+
+
+def save(config: RunConfig, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(config.to_dict(), handle, indent=2, sort_keys=True)
+
+
+def load(path: str) -> RunConfig:
+    """Loads a config.json written by `save`."""
+    with open(path, encoding="utf-8") as handle:
+        return from_flat(json.load(handle), source=path)
+
+
+def validate(config: RunConfig) -> None:
+    """Raises ValueError naming the flag, the value and the valid choices."""
+    for name, table in CHOICES.items():
+        value = getattr(getattr(config, FIELD_SECTION[name]), name)
+        if value not in table:
+            raise ValueError(f"--{name.replace('_', '-')} {value!r} is unknown; "
+                             f"choose one of: {', '.join(table)}")
+    for step in config.data.clean:
+        if step not in clean.STEPS:
+            raise ValueError(f"--clean {step!r} is unknown; choose from: {', '.join(clean.STEPS)}")
+    data = config.data
+    if data.data not in datasets.DATASETS and not os.path.exists(data.data):
+        raise ValueError(f"--data {data.data!r} is neither a dataset name ({', '.join(datasets.DATASETS)}) "
+                         "nor an existing file or directory; check the path")
+    for name, low, high in (("val_fraction", 0.0, 0.5), ("test_fraction", 0.0, 0.5),
+                            ("dropout", 0.0, 0.95), ("label_smoothing", 0.0, 0.5),
+                            ("warmup_ratio", 0.0, 0.9)):
+        value = getattr(getattr(config, FIELD_SECTION[name]), name)
+        if not low <= value <= high:
+            raise ValueError(f"--{name.replace('_', '-')} {value} is out of range; give a value in [{low}, {high}]")
+    for name in ("batch_size", "vocab_size", "embedding_dim"):
+        if getattr(getattr(config, FIELD_SECTION[name]), name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
+    for name in ("epochs", "seq_len", "max_examples"):
+        if getattr(getattr(config, FIELD_SECTION[name]), name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0 picks the default)")
+    for name in ("lr", "weight_decay", "clip_norm", "momentum"):
+        if getattr(config.train, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0")

@@ -1,0 +1,61 @@
+"""`python -m tfclf.run`: flags (and an optional config file) -> RunConfig -> train().
+
+    python -m tfclf.run --data sms_spam --encoder bow --epochs 3
+    python -m tfclf.run --config experiments/my.yaml --lr 3e-5
+"""
+import argparse
+import dataclasses
+import json
+import sys
+
+from tfclf import cli, config as config_lib, runner
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfclf.run", description="Train and evaluate one text classifier.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--config", help="YAML or JSON file of config keys; flags override it")
+    parser.add_argument("--out", help="run directory (default: runs/<data>-<encoder>-<time>)")
+    for section, cls in config_lib.SECTIONS.items():
+        group = parser.add_argument_group(section)
+        for field in dataclasses.fields(cls):
+            flag = "--" + field.name.replace("_", "-")
+            help_text = field.metadata["help"]
+            choices = config_lib.CHOICES.get(field.name)
+            if choices:
+                help_text += f"; one of: {', '.join(choices)}"
+            if field.name == "clean":
+                help_text += f"; steps: {', '.join(config_lib.clean.STEPS)}"
+            if field.name == "data":
+                help_text += f"; datasets: {', '.join(config_lib.datasets.DATASETS)}"
+            if field.type is bool:
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                   help=f"{help_text} (default: {field.default})")
+            else:
+                default = ",".join(field.default) if field.type is tuple else field.default
+                group.add_argument(flag, default=None, metavar=field.name.upper(),
+                                   help=f"{help_text} (default: {default!r})")
+    return parser
+
+
+def config_from_args(argv) -> config_lib.RunConfig:
+    args = build_parser().parse_args(argv)
+    values = config_lib.read_file(args.config) if args.config else {}
+    values.update({key: value for key, value in vars(args).items() if value is not None and key != "config"})
+    return config_lib.from_flat(values, source="--config " + args.config if args.config else "flags")
+
+
+def main(argv=None) -> int:
+    def job():
+        result = runner.train(config_from_args(argv))
+        test = result.metrics["test"]
+        print(json.dumps({"test_accuracy": round(test["accuracy"], 4), "test_macro_f1": round(test["macro_f1"], 4),
+                          "run_dir": result.run_dir}))
+        print(f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
+              f"on {result.metrics['num_test']} test texts; artifacts in {result.run_dir}/")
+    return cli.run_main(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""One run end to end: data -> model -> fit -> evaluation artifacts, in one run directory.
+
+The run is built in `<run_dir>.partial` and renamed to `<run_dir>` when every
+artifact is written, so a failed or killed run never looks finished.
+
+    >>> result = train(config.from_flat({"data": "sms_spam", "epochs": 1}))
+    >>> result.metrics["test"]["macro_f1"]
+"""
+import dataclasses
+import os
+import shutil
+import time
+
+import numpy as np
+
+from tfclf import config as config_lib
+from tfclf import data, losses, models, report, training
+
+
+@dataclasses.dataclass
+class Result:
+    run_dir: str
+    metrics: dict
+
+
+def default_run_dir(config) -> str:
+    name = os.path.splitext(os.path.basename(os.path.normpath(config.data.data)))[0]
+    return os.path.join("runs", f"{name}-{config.model.encoder}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def resolve(config):
+    """Fills the encoder-dependent defaults (lr, epochs, out) so config.json says what ran."""
+    spec = models.MODELS[config.model.encoder]
+    train = dataclasses.replace(config.train, lr=config.train.lr or spec["lr"],
+                                epochs=config.train.epochs or spec["epochs"])
+    config = dataclasses.replace(config, train=train)
+    return dataclasses.replace(config, out=config.out or default_run_dir(config))
+
+
+def choose_seq_len(train_lengths, requested: int) -> int:
+    """The requested length, else the 95th percentile of training lengths (seed 004's method)."""
+    return requested or max(1, int(np.ceil(np.percentile(train_lengths, 95))))
+
+
+def _prepare_run_dir(path: str) -> str:
+    if os.path.exists(os.path.join(path, "metrics.json")):
+        raise ValueError(f"--out {path}: a finished run is already there; choose another --out or remove it")
+    if os.path.exists(path) and os.listdir(path):
+        raise ValueError(f"--out {path}: directory exists and is not empty; choose another --out")
+    staging = path.rstrip("/") + ".partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    return staging
+
+
+def train(config) -> Result:
+    """Trains and evaluates one configuration; returns the run directory and metrics.json's content."""
+    started = time.perf_counter()
+    config = resolve(config)
+    table, stats = data.load(config.data)                      # I/O; errors before any directory exists
+    splits = data.prepare(table, config.data, config.train.seed, source=stats["source"])
+    spec = models.MODELS[config.model.encoder]
+    lengths = data.word_lengths(splits.train["text"])
+    seq_len = choose_seq_len(lengths, config.data.seq_len)
+    staging = _prepare_run_dir(config.out)
+    try:
+        metrics = _train_in(staging, config, splits, stats, spec, lengths, seq_len, started)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if os.path.isdir(config.out):
+        os.rmdir(config.out)  # empty: checked above
+    os.replace(staging, config.out)
+    return Result(config.out, metrics)
+
+
+def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, started) -> dict:
+    config_lib.save(config, os.path.join(run_dir, "config.json"))
+    eda = report.eda(splits, seq_len, spec["length_unit"], lengths, run_dir)
+    eda["decode_replacements"] = stats["decode_replacements"]
+    report.write_json(os.path.join(run_dir, "eda.json"), eda)
+
+    training.seed_everything(config.train.seed)
+    num_classes = len(splits.class_names)
+    model = models.build(config.model, num_classes, seq_len, splits.train["text"])
+    batch = config.train.batch_size
+    steps_per_epoch = int(np.ceil(len(splits.train) / batch))
+    schedule = training.compile_model(model, config.train, num_classes, config.train.lr,
+                                      steps_per_epoch * config.train.epochs)
+    train_ds = data.make_dataset(splits.train["text"], splits.train["label_id"], batch, shuffle=True,
+                                 seed=config.train.seed)
+    val_ds = data.make_dataset(splits.val["text"], splits.val["label_id"], batch)
+    weights = training.class_weights(splits.train["label_id"], num_classes, config.train.class_weight)
+    history, throughput = training.fit(model, train_ds, val_ds, config.train.epochs, len(splits.train),
+                                       schedule, run_dir, class_weight=weights)
+    report.curves_plot(history, os.path.join(run_dir, "curves.png"))
+
+    loss_fn = losses.build(config.train, num_classes)
+    metrics = {}
+    for name, frame in (("val", splits.val), ("test", splits.test)):
+        probabilities = training.predict_probabilities(model, data.make_dataset(frame["text"], frame["label_id"], batch))
+        loss = training.mean_loss(loss_fn, frame["label_id"], probabilities)
+        metrics[name] = report.classification_metrics(frame["label_id"].to_numpy(), probabilities,
+                                                      splits.class_names, loss)
+        if name == "test":
+            predictions = report.write_predictions(frame, probabilities, splits.class_names,
+                                                   os.path.join(run_dir, "predictions.csv"))
+            report.confusion_matrix_plot(frame["label_id"], probabilities.argmax(axis=1), splits.class_names,
+                                         os.path.join(run_dir, "confusion_matrix.png"), "test")
+            report.text_report(metrics["test"], predictions, splits.class_names,
+                               os.path.join(run_dir, "report.txt"))
+    metrics.update({
+        "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test),
+        "seq_len": seq_len,
+        "duplicates_removed": splits.summary["duplicates_removed"],
+        "train_examples_per_sec": throughput.examples_per_sec,
+        "wall_seconds": time.perf_counter() - started,
+        "history": {key: [float(v) for v in values] for key, values in history.items()},
+        "config_digest": config.digest(),
+    })
+    report.write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    return metrics

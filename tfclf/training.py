@@ -1,0 +1,89 @@
+"""Fitting a built model: seeding, compile, callbacks, class weights, throughput, prediction."""
+import os
+import time
+
+import numpy as np
+
+from tfclf import losses, optimizers
+from tfclf._backend import keras, tf
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds Python's `random`, NumPy and TensorFlow."""
+    keras.utils.set_random_seed(seed)
+
+
+def class_weights(label_ids, num_classes: int, mode: str):
+    """'balanced': n / (k * n_c) per class, as scikit-learn's compute_class_weight (seed 001)."""
+    if mode == "none":
+        return None
+    counts = np.bincount(np.asarray(label_ids), minlength=num_classes).astype(float)
+    return {i: float(len(label_ids) / (num_classes * count)) if count else 0.0 for i, count in enumerate(counts)}
+
+
+class Throughput(keras.callbacks.Callback):
+    """Measures training examples per second, excluding validation time."""
+
+    def __init__(self, examples_per_epoch: int):
+        super().__init__()
+        self.examples_per_epoch, self.seconds, self.epochs = examples_per_epoch, 0.0, 0
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        if self._start is not None:  # validation starts: the epoch's training part is over
+            self.seconds += time.perf_counter() - self._start
+            self.epochs += 1
+            self._start = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_test_begin()
+        logs = logs if logs is not None else {}
+        logs["train_examples_per_sec"] = self.examples_per_sec
+
+    @property
+    def examples_per_sec(self) -> float:
+        return self.examples_per_epoch * self.epochs / self.seconds if self.seconds else 0.0
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the current learning rate to the epoch logs (and so to TensorBoard)."""
+
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule = schedule
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.schedule(self.model.optimizer.iterations))
+
+
+def compile_model(model, train_config, num_classes: int, learning_rate: float, total_steps: int):
+    optimizer, schedule = optimizers.build(train_config, learning_rate, total_steps)
+    model.compile(optimizer=optimizer, loss=losses.build(train_config, num_classes),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return schedule
+
+
+def fit(model, train_dataset, val_dataset, epochs: int, num_train: int, schedule, run_dir: str,
+        class_weight=None, verbose: int = 2):
+    """model.fit with TensorBoard, learning-rate logging and throughput; returns (history, throughput)."""
+    throughput = Throughput(num_train)
+    callbacks = [throughput, LearningRateLogger(schedule),
+                 keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
+    history = model.fit(train_dataset, validation_data=val_dataset, epochs=epochs,
+                        class_weight=class_weight, callbacks=callbacks, verbose=verbose)
+    return history.history, throughput
+
+
+def predict_probabilities(model, dataset) -> np.ndarray:
+    logits = model.predict(dataset, verbose=0)
+    return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
+
+
+def mean_loss(loss_fn, label_ids, probabilities) -> float:
+    """The training loss on held-out data, recomputed from probabilities (logits = log p)."""
+    logits = np.log(np.clip(probabilities, 1e-12, 1.0))
+    return float(tf.reduce_mean(loss_fn(np.asarray(label_ids), logits)).numpy())
