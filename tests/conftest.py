@@ -1,0 +1,68 @@
+"""Shared fixtures: tiny datasets written to tmp_path, and a shrunk real config."""
+import json
+import os
+import random
+
+import pytest
+
+import tfclf  # noqa: F401  selects tf-keras before anything imports TensorFlow
+from tfclf import config as config_lib
+
+POSITIVE = "great wonderful excellent superb lovely brilliant happy fantastic".split()
+NEGATIVE = "awful terrible horrible dreadful poor boring sad miserable".split()
+FILLER = "the movie was a and it film story really quite very this".split()
+
+
+def toy_rows(count: int = 60, seed: int = 0, classes=("neg", "pos")):
+    """Linearly separable texts: each class has its own sentiment words plus shared filler."""
+    rng = random.Random(seed)
+    vocab = {"pos": POSITIVE, "neg": NEGATIVE, "neutral": ["okay", "fine", "average", "middling"]}
+    rows = []
+    for i in range(count):
+        label = classes[i % len(classes)]
+        words = rng.sample(FILLER, 4) + rng.sample(vocab.get(label, [f"{label}{k}" for k in range(4)]), 2)
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words) + f" {i}", "label": label})
+    return rows
+
+
+def write_csv(path, rows, columns=("text", "label"), separator=","):
+    import csv
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns), delimiter=separator)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({column: row.get(column, "") for column in columns})
+    return str(path)
+
+
+def write_jsonl(path, rows):
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    return str(path)
+
+
+def write_folders(root, rows, split=None):
+    for i, row in enumerate(rows):
+        directory = os.path.join(root, split, row["label"]) if split else os.path.join(root, row["label"])
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, f"{i}.txt"), "w", encoding="utf-8") as handle:
+            handle.write(row["text"])
+    return str(root)
+
+
+@pytest.fixture
+def toy_csv(tmp_path):
+    return write_csv(tmp_path / "toy.csv", toy_rows())
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    """The real default config, shrunk: a toy file, 1 layer of everything, few epochs."""
+    def make(data_path, **overrides):
+        values = {"data": data_path, "out": str(tmp_path / "run"), "epochs": 3, "batch_size": 8,
+                  "embedding_dim": 16, "vocab_size": 200, "lr": 0.02}
+        values.update(overrides)
+        return config_lib.from_flat(values)
+    return make
