@@ -1,0 +1,89 @@
+"""The Hugging Face importer reproduces the checkpoint's forward pass and WordPiece tokenization."""
+import numpy as np
+import pytest
+
+import hf_fixtures
+from tfclf import hf_import
+from tfclf._backend import hub, tf
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hf")
+    config, weights = hf_fixtures.write_tiny_bert(root / "src")
+    handles = hf_import.import_checkpoint(str(root / "src"), str(root / "dst"), seq_length=12)
+    return config, weights, handles
+
+
+def test_sequence_output_matches_numpy_reference(imported):
+    config, weights, handles = imported
+    rng = np.random.default_rng(1)
+    ids = rng.integers(5, len(hf_fixtures.VOCAB), size=(3, 10))
+    ids[:, 0] = 2
+    mask = np.ones_like(ids)
+    mask[1, 6:] = 0
+    mask[2, 3:] = 0
+    ids[mask == 0] = 0
+    types = np.zeros_like(ids)
+    types[0, 5:] = 1
+    encoder = hub.KerasLayer(handles["encoder"], trainable=True)
+    outputs = encoder({"input_word_ids": tf.constant(ids, tf.int32), "input_mask": tf.constant(mask, tf.int32),
+                       "input_type_ids": tf.constant(types, tf.int32)})
+    sequence, pooled = hf_fixtures.numpy_bert(config, weights, ids, mask, types)
+    valid = mask.astype(bool)
+    np.testing.assert_allclose(outputs["sequence_output"].numpy()[valid], sequence[valid], atol=1e-4)
+    np.testing.assert_allclose(outputs["pooled_output"].numpy(), pooled, atol=1e-4)
+    assert len(outputs["encoder_outputs"]) == config["num_hidden_layers"]
+    assert len(encoder.trainable_weights) > 0
+
+
+def wordpiece_reference(text):
+    """Hugging Face BasicTokenizer + WordPiece, uncased, written out for this tiny vocabulary."""
+    import unicodedata
+    vocab = {token: i for i, token in enumerate(hf_fixtures.VOCAB)}
+    text = "".join(f" {ch} " if 0x4E00 <= ord(ch) <= 0x9FFF else ch for ch in text.lower())
+    text = "".join(ch for ch in unicodedata.normalize("NFD", text) if unicodedata.category(ch) != "Mn")
+    words = []
+    for word in text.split():
+        current = ""
+        for ch in word:
+            if unicodedata.category(ch).startswith("P") or ch in "$+<=>^`|~":
+                words += [current, ch] if current else [ch]
+                current = ""
+            else:
+                current += ch
+        if current:
+            words.append(current)
+    ids = []
+    for word in words:
+        start, pieces = 0, []
+        while start < len(word):
+            end = len(word)
+            while end > start and (("##" if start else "") + word[start:end]) not in vocab:
+                end -= 1
+            if end == start:
+                pieces = [vocab["[UNK]"]]
+                break
+            pieces.append(vocab[("##" if start else "") + word[start:end]])
+            start = end
+        ids += pieces
+    return ids
+
+
+@pytest.mark.parametrize("text", ["The cat sat on the mat.", "Café, DOGS! unbelievable", "hello 中文 friend",
+                                  "zebra's call now!!", "FREE prize"])
+def test_preprocessor_matches_wordpiece_reference(imported, text):
+    _, _, handles = imported
+    preprocess = hub.load(handles["preprocess"])
+    tokens = preprocess.tokenize(tf.constant([text]))
+    assert tokens.merge_dims(-2, -1)[0].numpy().tolist() == wordpiece_reference(text)
+    packed = preprocess(tf.constant([text]))
+    expected = [2] + wordpiece_reference(text)[:10] + [3]
+    assert packed["input_word_ids"][0].numpy().tolist()[:len(expected)] == expected
+    assert packed["input_word_ids"].shape[1] == 12
+
+
+def test_missing_checkpoint_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="model.safetensors not found"):
+        (tmp_path / "config.json").write_text("{}")
+        hf_import.read_checkpoint(str(tmp_path))
