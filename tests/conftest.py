@@ -13,14 +13,14 @@ NEGATIVE = "awful terrible horrible dreadful poor boring sad miserable".split()
 FILLER = "the movie was a and it film story really quite very this".split()
 
 
-def toy_rows(count: int = 60, seed: int = 0, classes=("neg", "pos")):
+def toy_rows(count: int = 60, seed: int = 0, classes=("neg", "pos"), filler: int = 4):
     """Linearly separable texts: each class has its own sentiment words plus shared filler."""
     rng = random.Random(seed)
     vocab = {"pos": POSITIVE, "neg": NEGATIVE, "neutral": ["okay", "fine", "average", "middling"]}
     rows = []
     for i in range(count):
         label = classes[i % len(classes)]
-        words = rng.sample(FILLER, 4) + rng.sample(vocab.get(label, [f"{label}{k}" for k in range(4)]), 2)
+        words = rng.sample(FILLER, filler) + rng.sample(vocab.get(label, [f"{label}{k}" for k in range(4)]), 2)
         rng.shuffle(words)
         rows.append({"text": " ".join(words) + f" {i}", "label": label})
     return rows
@@ -66,3 +66,17 @@ def small_config(tmp_path):
         values.update(overrides)
         return config_lib.from_flat(values)
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_hub(tmp_path_factory):
+    """A 2-layer, width-32 BERT with a vocabulary covering the toy words, exported in TF Hub format
+    through the real importer: {"encoder": dir, "preprocess": dir}."""
+    import hf_fixtures
+    from tfclf import hf_import
+    root = tmp_path_factory.mktemp("tiny_hub")
+    vocab = hf_fixtures.VOCAB + sorted(set(POSITIVE + NEGATIVE + FILLER) - set(hf_fixtures.VOCAB)) + \
+        [str(i) for i in range(10)]
+    hf_fixtures.write_tiny_bert(root / "hf", hidden=32, heads=2, intermediate=64, positions=64, vocab=vocab,
+                                scale=0.1)
+    return hf_import.import_checkpoint(str(root / "hf"), str(root / "hub"), seq_length=32)

@@ -24,31 +24,33 @@ def write_safetensors(path, arrays):
 
 
 def write_tiny_bert(directory, hidden=8, layers=2, heads=2, intermediate=16, positions=32, seed=0,
-                    model_type="bert"):
+                    model_type="bert", vocab=VOCAB, scale=0.3):
+    """`scale` is the std of the dense weights: 0.3 makes a tough numeric test, 0.02 (BERT's
+    initializer) a near-identity network that trains quickly on toy data."""
     rng = np.random.default_rng(seed)
     os.makedirs(directory, exist_ok=True)
-    config = {"model_type": model_type, "vocab_size": len(VOCAB), "hidden_size": hidden,
+    config = {"model_type": model_type, "vocab_size": len(vocab), "hidden_size": hidden,
               "num_hidden_layers": layers, "num_attention_heads": heads, "intermediate_size": intermediate,
               "hidden_act": "gelu", "max_position_embeddings": positions, "type_vocab_size": 2,
               "layer_norm_eps": 1e-12, "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
     weights = {
-        "embeddings.word_embeddings.weight": rng.normal(0, 0.5, (len(VOCAB), hidden)),
+        "embeddings.word_embeddings.weight": rng.normal(0, 0.5, (len(vocab), hidden)),
         "embeddings.position_embeddings.weight": rng.normal(0, 0.5, (positions, hidden)),
         "embeddings.token_type_embeddings.weight": rng.normal(0, 0.5, (2, hidden)),
         "embeddings.LayerNorm.weight": rng.normal(1, 0.1, hidden),
         "embeddings.LayerNorm.bias": rng.normal(0, 0.1, hidden),
-        "pooler.dense.weight": rng.normal(0, 0.3, (hidden, hidden)),
+        "pooler.dense.weight": rng.normal(0, scale, (hidden, hidden)),
         "pooler.dense.bias": rng.normal(0, 0.1, hidden),
     }
     for i in range(layers):
         p = f"encoder.layer.{i}."
         for name in ("attention.self.query", "attention.self.key", "attention.self.value",
                      "attention.output.dense"):
-            weights[p + name + ".weight"] = rng.normal(0, 0.3, (hidden, hidden))
+            weights[p + name + ".weight"] = rng.normal(0, scale, (hidden, hidden))
             weights[p + name + ".bias"] = rng.normal(0, 0.1, hidden)
-        weights[p + "intermediate.dense.weight"] = rng.normal(0, 0.3, (intermediate, hidden))
+        weights[p + "intermediate.dense.weight"] = rng.normal(0, scale, (intermediate, hidden))
         weights[p + "intermediate.dense.bias"] = rng.normal(0, 0.1, intermediate)
-        weights[p + "output.dense.weight"] = rng.normal(0, 0.3, (hidden, intermediate))
+        weights[p + "output.dense.weight"] = rng.normal(0, scale, (hidden, intermediate))
         weights[p + "output.dense.bias"] = rng.normal(0, 0.1, hidden)
         for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
             weights[p + norm + ".weight"] = rng.normal(1, 0.1, hidden)
@@ -58,7 +60,7 @@ def write_tiny_bert(directory, hidden=8, layers=2, heads=2, intermediate=16, pos
     with open(os.path.join(directory, "config.json"), "w") as handle:
         json.dump(config, handle)
     with open(os.path.join(directory, "vocab.txt"), "w") as handle:
-        handle.write("\n".join(VOCAB) + "\n")
+        handle.write("\n".join(vocab) + "\n")
     return config, {k: v.astype(np.float32) for k, v in weights.items()}
 
 

@@ -21,4 +21,6 @@ import tf_keras as keras  # noqa: E402
 import tensorflow_hub as hub  # noqa: E402
 import tensorflow_text as text  # noqa: E402,F401  registers the ops BERT preprocessors need
 
+tf.get_logger().setLevel("ERROR")  # hub.load's "compiled metrics" warnings are noise for users
+
 __all__ = ["tf", "keras", "hub", "text"]

@@ -42,6 +42,12 @@ class ModelConfig:
     vocab_size: int = _field(20000, "vocabulary size for models with their own TextVectorization")
     embedding_dim: int = _field(64, "embedding width for models with their own embeddings")
     dropout: float = _field(0.1, "dropout rate before the classifier")
+    encoder_handle: str = _field("", "TF Hub encoder URL or local SavedModel directory (default: the table's)")
+    preprocess_handle: str = _field("", "matching TF Hub preprocessing URL or directory (default: the table's)")
+    pooling: str = _field("pooled", "transformer features: pooled_output, [CLS] of sequence_output, or masked mean")
+    head: str = _field("dense", "dropout + dense, or mlp (dropout, dense ReLU of --head-units, dropout, dense)")
+    head_units: int = _field(512, "hidden units of the mlp head (seed 001: 512)")
+    freeze_encoder: bool = _field(False, "train only the head (seed 001)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +98,8 @@ CHOICES = {
     "schedule": optimizers.SCHEDULES,
     "loss": losses.LOSSES,
     "class_weight": ("none", "balanced"),
+    "pooling": ("pooled", "cls", "mean"),
+    "head": ("dense", "mlp"),
 }
 
 
@@ -194,7 +202,7 @@ def validate(config: RunConfig) -> None:
         value = getattr(getattr(config, FIELD_SECTION[name]), name)
         if not low <= value <= high:
             raise ValueError(f"--{name.replace('_', '-')} {value} is out of range; give a value in [{low}, {high}]")
-    for name in ("batch_size", "vocab_size", "embedding_dim"):
+    for name in ("batch_size", "vocab_size", "embedding_dim", "head_units"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
     for name in ("epochs", "seq_len", "max_examples"):

@@ -9,6 +9,7 @@ alike. Builders do no I/O; `adapt` on the training texts is in-memory.
 """
 import numpy as np
 
+from tfclf import encoders
 from tfclf._backend import keras, tf
 
 
@@ -55,11 +56,21 @@ def build_bow(model_config, num_classes: int, seq_len: int, train_texts) -> kera
     return keras.Model(texts, _classifier(pooled, model_config, num_classes), name="bow")
 
 
-# name -> builder, default learning rate and epochs, unit of `seq_len`, description.
+def build_transformer(model_config, num_classes: int, seq_len: int, train_texts) -> keras.Model:
+    """Token ids -> logits on the TF Hub encoder in `model_config.encoder_handle` (see transformer.py)."""
+    from tfclf import transformer
+    return transformer.build_classifier(model_config, num_classes, model_config.encoder_handle)
+
+
+# name -> builder, input family, default learning rate and epochs, unit of `seq_len`, description.
+# "text" models take raw strings; "tokens" models take the preprocessing model's token ids.
 MODELS = {
-    "bow": {"build": build_bow, "lr": 5e-3, "epochs": 8, "length_unit": "words",
+    "bow": {"build": build_bow, "input": "text", "lr": 5e-3, "epochs": 8, "length_unit": "words",
             "description": "bag of word uni/bi-grams (fastText-style), trains in seconds"},
 }
+MODELS.update({name: {"build": build_transformer, "input": "tokens", "lr": 5e-5, "epochs": 3,
+                      "length_unit": "wordpiece tokens", "description": entry["notes"]}
+               for name, entry in encoders.ENCODERS.items()})
 
 
 def build(model_config, num_classes: int, seq_len: int, train_texts) -> keras.Model:

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from tfclf import config as config_lib
-from tfclf import data, losses, models, report, training
+from tfclf import data, encoders, losses, models, report, training, transformer
 
 
 @dataclasses.dataclass
@@ -33,13 +33,19 @@ def resolve(config):
     spec = models.MODELS[config.model.encoder]
     train = dataclasses.replace(config.train, lr=config.train.lr or spec["lr"],
                                 epochs=config.train.epochs or spec["epochs"])
-    config = dataclasses.replace(config, train=train)
+    model = config.model
+    if spec["input"] == "tokens":  # may download or import: records the exact handles in config.json
+        handles = encoders.resolve_handles(model.encoder, model.encoder_handle, model.preprocess_handle)
+        model = dataclasses.replace(model, encoder_handle=handles["encoder"], preprocess_handle=handles["preprocess"])
+    config = dataclasses.replace(config, train=train, model=model)
     return dataclasses.replace(config, out=config.out or default_run_dir(config))
 
 
-def choose_seq_len(train_lengths, requested: int) -> int:
-    """The requested length, else the 95th percentile of training lengths (seed 004's method)."""
-    return requested or max(1, int(np.ceil(np.percentile(train_lengths, 95))))
+def choose_seq_len(train_lengths, requested: int, maximum: int = 0) -> int:
+    """The requested length, else the 95th percentile of training lengths (seed 004's method),
+    capped at `maximum` (the encoder's position embeddings) when given."""
+    length = requested or max(1, int(np.ceil(np.percentile(train_lengths, 95))))
+    return min(length, maximum) if maximum else length
 
 
 def _prepare_run_dir(path: str) -> str:
@@ -60,11 +66,18 @@ def train(config) -> Result:
     table, stats = data.load(config.data)                      # I/O; errors before any directory exists
     splits = data.prepare(table, config.data, config.train.seed, source=stats["source"])
     spec = models.MODELS[config.model.encoder]
-    lengths = data.word_lengths(splits.train["text"])
-    seq_len = choose_seq_len(lengths, config.data.seq_len)
+    pipeline = None
+    if spec["input"] == "tokens":
+        pipeline = transformer.TextEncoderPipeline(config.model.preprocess_handle)
+        lengths = pipeline.lengths(splits.train["text"])
+        seq_len = choose_seq_len(lengths, config.data.seq_len, maximum=512)
+    else:
+        lengths = data.word_lengths(splits.train["text"])
+        seq_len = choose_seq_len(lengths, config.data.seq_len)
+    map_fn = pipeline.map_fn(seq_len) if pipeline else None
     staging = _prepare_run_dir(config.out)
     try:
-        metrics = _train_in(staging, config, splits, stats, spec, lengths, seq_len, started)
+        metrics = _train_in(staging, config, splits, stats, spec, lengths, seq_len, map_fn, started)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -74,7 +87,7 @@ def train(config) -> Result:
     return Result(config.out, metrics)
 
 
-def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, started) -> dict:
+def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, started) -> dict:
     config_lib.save(config, os.path.join(run_dir, "config.json"))
     eda = report.eda(splits, seq_len, spec["length_unit"], lengths, run_dir)
     eda["decode_replacements"] = stats["decode_replacements"]
@@ -88,8 +101,8 @@ def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, started) -
     schedule = training.compile_model(model, config.train, num_classes, config.train.lr,
                                       steps_per_epoch * config.train.epochs)
     train_ds = data.make_dataset(splits.train["text"], splits.train["label_id"], batch, shuffle=True,
-                                 seed=config.train.seed)
-    val_ds = data.make_dataset(splits.val["text"], splits.val["label_id"], batch)
+                                 seed=config.train.seed, map_fn=map_fn)
+    val_ds = data.make_dataset(splits.val["text"], splits.val["label_id"], batch, map_fn=map_fn)
     weights = training.class_weights(splits.train["label_id"], num_classes, config.train.class_weight)
     history, throughput = training.fit(model, train_ds, val_ds, config.train.epochs, len(splits.train),
                                        schedule, run_dir, class_weight=weights)
@@ -98,7 +111,8 @@ def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, started) -
     loss_fn = losses.build(config.train, num_classes)
     metrics = {}
     for name, frame in (("val", splits.val), ("test", splits.test)):
-        probabilities = training.predict_probabilities(model, data.make_dataset(frame["text"], frame["label_id"], batch))
+        probabilities = training.predict_probabilities(
+            model, data.make_dataset(frame["text"], frame["label_id"], batch, map_fn=map_fn))
         loss = training.mean_loss(loss_fn, frame["label_id"], probabilities)
         metrics[name] = report.classification_metrics(frame["label_id"].to_numpy(), probabilities,
                                                       splits.class_names, loss)

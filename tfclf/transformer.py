@@ -1,0 +1,79 @@
+"""Classifiers on TF Hub BERT-family encoders: tokenization for tf.data, the model, the raw-string model.
+
+Training tokenizes in the input pipeline (the preprocessing model's `tokenize`
+and `bert_pack_inputs`, per batch, in parallel) and pads each batch only to its
+longest member; the exported model puts the same preprocessing in front of the
+classifier, so it takes raw strings.
+"""
+import numpy as np
+
+from tfclf import encoders
+from tfclf._backend import hub, keras, tf
+
+INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
+POOLINGS = ("pooled", "cls", "mean")
+HEADS = ("dense", "mlp")
+
+
+class TextEncoderPipeline:
+    """Loads the preprocessing SavedModel once; maps text batches to packed, trimmed token ids."""
+
+    def __init__(self, preprocess_handle: str):
+        self.handle = encoders.resolve(preprocess_handle)
+        self.preprocessor = hub.load(self.handle)
+
+    def lengths(self, texts) -> np.ndarray:
+        """Tokens per text including [CLS] and [SEP]."""
+        lengths = []
+        for start in range(0, len(texts), 512):
+            batch = tf.constant(np.asarray(texts[start:start + 512], dtype=object).astype(str))
+            tokens = self.preprocessor.tokenize(batch).merge_dims(-2, -1)
+            lengths.append(tokens.row_lengths().numpy() + 2)
+        return np.concatenate(lengths)
+
+    def map_fn(self, seq_len: int):
+        """(texts, labels) -> (dict of int32 [batch, <=seq_len], labels), padded to the batch's longest text."""
+        def tokenize(texts, labels):
+            packed = self.preprocessor.bert_pack_inputs([self.preprocessor.tokenize(texts)],
+                                                        seq_length=seq_len)
+            longest = tf.reduce_max(tf.reduce_sum(packed["input_mask"], axis=1))
+            # Round up to a multiple of 16: few distinct shapes, so few retraces of the train step.
+            longest = tf.minimum((longest + 15) // 16 * 16, seq_len)
+            return {name: packed[name][:, :longest] for name in INPUT_NAMES}, labels
+        return tokenize
+
+
+def _pool(outputs, mask, pooling: str):
+    if pooling == "pooled":
+        return outputs["pooled_output"]
+    sequence = outputs["sequence_output"]
+    if pooling == "cls":
+        return keras.layers.Lambda(lambda x: x[:, 0], name="cls_token")(sequence)
+    from tfclf.models import MaskedMean  # shared masked mean (all-padding rows give zeros)
+    return MaskedMean(name="mean_pool")(sequence, mask=keras.layers.Lambda(
+        lambda m: tf.cast(m, tf.bool), name="mask_to_bool")(mask))
+
+
+def build_classifier(model_config, num_classes: int, encoder_handle: str) -> keras.Model:
+    """Token ids -> logits: encoder, pooling, dropout + dense (or an MLP head as seed 001)."""
+    inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
+    encoder = encoders.load_hub(encoder_handle, trainable=not model_config.freeze_encoder, name="encoder")
+    outputs = encoder(inputs)
+    features = _pool(outputs, inputs["input_mask"], model_config.pooling)
+    if model_config.head == "mlp":  # seed 001: 768 -> 512 -> classes, ReLU and dropout
+        features = keras.layers.Dropout(model_config.dropout, name="mlp_dropout")(features)
+        features = keras.layers.Dense(model_config.head_units, activation="relu", name="mlp_hidden")(features)
+    features = keras.layers.Dropout(model_config.dropout, name="head_dropout")(features)
+    logits = keras.layers.Dense(num_classes, dtype="float32", name="logits",
+                                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(features)
+    return keras.Model(inputs, logits, name="transformer_classifier")
+
+
+def raw_text_model(classifier: keras.Model, preprocess_handle: str, seq_len: int) -> keras.Model:
+    """Strings -> logits: the preprocessing model's layers in front of the trained classifier."""
+    preprocessor = hub.load(encoders.resolve(preprocess_handle))
+    texts = keras.Input(shape=(), dtype=tf.string, name="text")
+    tokenize = encoders.load_hub(preprocessor.tokenize, name="tokenize")
+    pack = encoders.load_hub(preprocessor.bert_pack_inputs, arguments={"seq_length": seq_len}, name="pack")
+    packed = pack([tokenize(texts)])
+    return keras.Model(texts, classifier({name: packed[name] for name in INPUT_NAMES}), name="raw_text_classifier")
