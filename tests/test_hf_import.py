@@ -1,4 +1,6 @@
 """The Hugging Face importer reproduces the checkpoint's forward pass and WordPiece tokenization."""
+import os
+
 import numpy as np
 import pytest
 
@@ -87,3 +89,35 @@ def test_missing_checkpoint_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="model.safetensors not found"):
         (tmp_path / "config.json").write_text("{}")
         hf_import.read_checkpoint(str(tmp_path))
+
+
+def test_import_cli_writes_handles_and_rejects_bad_source(tmp_path, capsys):
+    from tfclf import import_hf
+    hf_fixtures.write_tiny_bert(tmp_path / "src", model_type="electra")
+    assert import_hf.main([str(tmp_path / "src"), "--out", str(tmp_path / "dst")]) == 0
+    assert "--encoder-handle" in capsys.readouterr().out
+    assert (tmp_path / "dst" / "encoder" / "saved_model.pb").exists()
+    assert (tmp_path / "dst" / "encoder" / "assets" / "vocab.txt").exists()
+    assert import_hf.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+    assert "config.json not found" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_minilm_l6_imports_from_the_wheel_once_and_embeds(tmp_path, monkeypatch):
+    """Real pretrained weights: imported into the cache on first use, reused after."""
+    from tfclf import encoders, transformer
+    monkeypatch.setenv("TFCLF_CACHE_DIR", str(tmp_path))
+    handles = encoders.resolve_handles("minilm_l6")
+    stamp = os.path.getmtime(os.path.join(handles["encoder"], "saved_model.pb"))
+    assert encoders.resolve_handles("minilm_l6") == handles
+    assert os.path.getmtime(os.path.join(handles["encoder"], "saved_model.pb")) == stamp
+    pipeline = transformer.TextEncoderPipeline(handles["preprocess"])
+    tokens, _ = pipeline.map_fn(32)(tf.constant(["a cat sat on the mat", "a kitten sat on a rug",
+                                                 "stock markets fell sharply today"]), tf.constant([0, 0, 0]))
+    outputs = encoders.load_hub(handles["encoder"])(tokens)
+    assert outputs["sequence_output"].shape[-1] == 384
+    mask = tf.cast(tokens["input_mask"], tf.float32)[..., None]
+    mean = tf.reduce_sum(outputs["sequence_output"] * mask, 1) / tf.reduce_sum(mask, 1)
+    mean = tf.math.l2_normalize(mean, axis=1).numpy()
+    # Sentence-transformer semantics survive the import: the paraphrase is closer than the unrelated text.
+    assert mean[0] @ mean[1] > mean[0] @ mean[2] + 0.2

@@ -85,3 +85,23 @@ def test_hub_keras_layer_is_built_in_one_function():
     calls = sum(open(os.path.join(root, name)).read().count("hub.KerasLayer(")
                 for name in os.listdir(root) if name.endswith(".py"))
     assert calls == 1
+
+
+def test_discriminative_learning_rates_move_encoder_and_head_differently(tiny_hub, tmp_path):
+    """With encoder lr 0-ish and a large head lr, the head changes and the encoder barely does."""
+    from tfclf import config as config_lib, models, training
+    config = config_lib.from_flat({"encoder": "bert_small", "encoder_handle": tiny_hub["encoder"],
+                                   "preprocess_handle": tiny_hub["preprocess"], "encoder_lr": 1e-9,
+                                   "head_lr": 1e-2, "lr": 1e-3, "warmup_ratio": 0.0, "schedule": "constant"})
+    model = models.build_for_training(config.model, config.train, 2, 16, [])
+    schedule = training.compile_model(model, config.train, 2, config.train.lr, 10)
+    pipeline = transformer.TextEncoderPipeline(tiny_hub["preprocess"])
+    tokens, labels = pipeline.map_fn(16)(tf.constant(["great film", "awful story"] * 4), tf.constant([1, 0] * 4))
+    encoder_before = [v.numpy().copy() for v in model.get_layer("encoder").trainable_variables]
+    head_before = model.get_layer("logits").kernel.numpy().copy()
+    model.fit(tokens, labels, epochs=3, verbose=0)
+    encoder_change = max(np.abs(b - v.numpy()).max()
+                         for b, v in zip(encoder_before, model.get_layer("encoder").trainable_variables))
+    head_change = np.abs(head_before - model.get_layer("logits").kernel.numpy()).max()
+    assert encoder_change < 1e-6 < 1e-3 < head_change
+    assert schedule.peak == pytest.approx(1e-2) and model.encoder_optimizer is not model.optimizer

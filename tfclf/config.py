@@ -54,6 +54,8 @@ class ModelConfig:
 class TrainConfig:
     opt: str = _field("adamw", "optimizer")
     lr: float = _field(0.0, "peak learning rate (0: the encoder's default)")
+    encoder_lr: float = _field(0.0, "transformer encoder's own peak learning rate (0: --lr); seed 004: 1e-5")
+    head_lr: float = _field(0.0, "head's own peak learning rate when --encoder-lr is set (0: --lr); seed 004: 1e-2")
     batch_size: int = _field(32, "global batch size")
     epochs: int = _field(0, "epochs (0: the encoder's default)")
     weight_decay: float = _field(0.01, "decoupled weight decay (adamw) / L2-free decay factor")
@@ -208,6 +210,10 @@ def validate(config: RunConfig) -> None:
     for name in ("epochs", "seq_len", "max_examples"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0 picks the default)")
-    for name in ("lr", "weight_decay", "clip_norm", "momentum"):
+    if config.train.encoder_lr and models.MODELS[config.model.encoder]["input"] != "tokens":
+        raise ValueError(f"--encoder-lr applies to transformer encoders, not --encoder {config.model.encoder}")
+    if config.train.encoder_lr and config.model.freeze_encoder:
+        raise ValueError("--encoder-lr and --freeze-encoder contradict each other; give one of them")
+    for name in ("lr", "encoder_lr", "head_lr", "weight_decay", "clip_norm", "momentum"):
         if getattr(config.train, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0")

@@ -62,6 +62,15 @@ def build_transformer(model_config, num_classes: int, seq_len: int, train_texts)
     return transformer.build_classifier(model_config, num_classes, model_config.encoder_handle)
 
 
+def build_for_training(model_config, train_config, num_classes: int, seq_len: int, train_texts) -> keras.Model:
+    """`build`, plus the two-optimizer wrapper when the encoder has its own learning rate."""
+    model = build(model_config, num_classes, seq_len, train_texts)
+    if train_config.encoder_lr:
+        from tfclf import transformer
+        model = transformer.with_encoder_optimizer(model, None)  # optimizer set by training.compile_model
+    return model
+
+
 # name -> builder, input family, default learning rate and epochs, unit of `seq_len`, description.
 # "text" models take raw strings; "tokens" models take the preprocessing model's token ids.
 MODELS = {

@@ -95,7 +95,7 @@ def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, st
 
     training.seed_everything(config.train.seed)
     num_classes = len(splits.class_names)
-    model = models.build(config.model, num_classes, seq_len, splits.train["text"])
+    model = models.build_for_training(config.model, config.train, num_classes, seq_len, splits.train["text"])
     batch = config.train.batch_size
     steps_per_epoch = int(np.ceil(len(splits.train) / batch))
     schedule = training.compile_model(model, config.train, num_classes, config.train.lr,

@@ -61,6 +61,11 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 def compile_model(model, train_config, num_classes: int, learning_rate: float, total_steps: int):
+    """Compiles with the configured optimizer and loss; returns the (head's) learning-rate schedule.
+    With `encoder_lr`, `model` must be a transformer.DiscriminativeModel: its encoder gets its own optimizer."""
+    if train_config.encoder_lr:
+        learning_rate = train_config.head_lr or learning_rate
+        model.encoder_optimizer, _ = optimizers.build(train_config, train_config.encoder_lr, total_steps)
     optimizer, schedule = optimizers.build(train_config, learning_rate, total_steps)
     model.compile(optimizer=optimizer, loss=losses.build(train_config, num_classes),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
