@@ -40,7 +40,7 @@ def test_cli_end_to_end_prints_metrics_and_run_dir(tmp_path):
     path = write_csv(tmp_path / "toy.csv", toy_rows(60))
     out = tmp_path / "cli-run"
     result = subprocess.run([sys.executable, "-m", "tfclf.run", "--data", path, "--out", str(out),
-                             "--epochs", "2", "--batch-size", "8"], capture_output=True, text=True,
+                             "--epochs", "2", "--batch-size", "8", "--export-dir", str(tmp_path / "models")], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))})
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][-1])

@@ -72,10 +72,18 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    export_dir: str = _field("saved_models", "root of exported models: <export-dir>/<export-name>/<version>/")
+    export_name: str = _field("", "model name under --export-dir (default: the run directory's name)")
+    skip_export: bool = _field(False, "do not export a SavedModel")
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    export: ExportConfig = ExportConfig()
     out: str = ""  # run directory; "" -> runs/<data>-<encoder>-<timestamp>
 
     def to_dict(self) -> dict:
@@ -87,7 +95,7 @@ class RunConfig:
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "export": ExportConfig}
 # Field name -> section name; field names are unique across sections.
 FIELD_SECTION = {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 FIELD_SECTION["out"] = None

@@ -95,6 +95,23 @@ def read_file(path: str, text_columns: tuple, label_column: str) -> tuple:
     return table, {"decode_replacements": replaced}
 
 
+def read_texts(path: str, text_columns: tuple) -> "pd.DataFrame":
+    """A file's rows with a `text` column (joined text columns) for scoring; no labels needed."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such file; check --input")
+    with open(path, "rb") as handle:
+        text, _ = _decode(handle.read())
+    if not text.strip():
+        raise ValueError(f"{path}: file is empty; give a file with a header row and data rows")
+    lower = path.lower()
+    if lower.endswith((".jsonl", ".ndjson", ".json")):
+        frame = _read_jsonl(path, text).drop(columns="__line__", errors="ignore")
+    else:
+        frame = _read_delimited(path, text, "\t" if lower.endswith((".tsv", ".tab")) else ",")
+    frame["text"] = _join_columns(frame, text_columns, path).to_numpy()
+    return frame
+
+
 def _require_label(frame: pd.DataFrame, label_column: str, path: str) -> str:
     if label_column not in frame.columns:
         _join_columns(frame, (label_column,), path)  # raises the "available columns" error

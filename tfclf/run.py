@@ -51,9 +51,10 @@ def main(argv=None) -> int:
         result = runner.train(config_from_args(argv))
         test = result.metrics["test"]
         print(json.dumps({"test_accuracy": round(test["accuracy"], 4), "test_macro_f1": round(test["macro_f1"], 4),
-                          "run_dir": result.run_dir}))
+                          "run_dir": result.run_dir, "export_path": result.export_path}))
         print(f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
-              f"on {result.metrics['num_test']} test texts; artifacts in {result.run_dir}/")
+              f"on {result.metrics['num_test']} test texts; artifacts in {result.run_dir}/"
+              + (f"; SavedModel in {result.export_path}/" if result.export_path else ""))
     return cli.run_main(job)
 
 

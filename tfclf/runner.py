@@ -14,13 +14,14 @@ import time
 import numpy as np
 
 from tfclf import config as config_lib
-from tfclf import data, encoders, losses, models, report, training, transformer
+from tfclf import data, encoders, export, losses, models, report, training, transformer
 
 
 @dataclasses.dataclass
 class Result:
     run_dir: str
     metrics: dict
+    export_path: str = ""
 
 
 def default_run_dir(config) -> str:
@@ -84,7 +85,7 @@ def train(config) -> Result:
     if os.path.isdir(config.out):
         os.rmdir(config.out)  # empty: checked above
     os.replace(staging, config.out)
-    return Result(config.out, metrics)
+    return Result(config.out, metrics, metrics.get("export_path", ""))
 
 
 def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, started) -> dict:
@@ -132,5 +133,16 @@ def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, st
         "history": {key: [float(v) for v in values] for key, values in history.items()},
         "config_digest": config.digest(),
     })
+    if not config.export.skip_export:
+        metrics["export_path"] = _export(model, config, splits.class_names, seq_len, metrics)
     report.write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
+
+
+def _export(model, config, class_names, seq_len: int, metrics: dict) -> str:
+    """Exports a raw-string model: the preprocessing in front of token-id models."""
+    if models.MODELS[config.model.encoder]["input"] == "tokens":
+        model = transformer.raw_text_model(model, config.model.preprocess_handle, seq_len)
+    name = config.export.export_name or os.path.basename(os.path.normpath(config.out))
+    extra = {"config.json": config.to_dict(), "metrics.json": {k: v for k, v in metrics.items() if k != "history"}}
+    return export.export(model, class_names, os.path.join(config.export.export_dir, name), extra)

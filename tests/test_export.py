@@ -1,0 +1,87 @@
+"""Exported SavedModels take raw strings and need nothing but tensorflow + tensorflow_text."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import toy_rows, write_csv
+from tfclf import export, predict, runner
+
+LOAD_WITHOUT_TFCLF = r"""
+import json, sys
+import tensorflow as tf, tensorflow_text  # noqa: F401  (BERT preprocessing ops)
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+texts = json.load(open(sys.argv[2]))
+out = serve(text=tf.constant(texts))
+bad = [m for m in sys.modules if m.startswith(("tfclf", "tensorflow_hub"))]
+print(json.dumps({"p": out["probabilities"].numpy().tolist(), "name": [n.decode() for n in out["class_name"].numpy()],
+                  "id": out["class_id"].numpy().tolist(), "imported": bad}))
+"""
+
+
+def _fresh_process_predictions(path, texts, tmp_path):
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_USE_LEGACY_KERAS")}
+    result = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_TFCLF, path, str(tmp_path / "texts.json")],
+                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _check_export_matches_run(result, tmp_path):
+    predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
+    texts = predictions["text"].tolist() + ["", "word " * 3000]  # empty and very long texts work too
+    fresh = _fresh_process_predictions(result.export_path, texts, tmp_path)
+    assert fresh["imported"] == []
+    expected = predictions[[c for c in predictions.columns if c.startswith("p_")]].to_numpy()
+    np.testing.assert_allclose(np.array(fresh["p"])[:len(expected)], expected, atol=1e-5)
+    assert fresh["name"][:len(expected)] == predictions["predicted"].tolist()
+    assert len(fresh["p"]) == len(texts)
+
+
+def test_bow_export_loads_without_tfclf_and_matches(tmp_path, small_config):
+    result = runner.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=3))
+    assert result.export_path.endswith(os.path.join("saved_models", "run", "1"))
+    extra = os.path.join(result.export_path, export.EXTRA)
+    assert json.load(open(os.path.join(extra, "labels.json"))) == ["neg", "pos"]
+    assert json.load(open(os.path.join(extra, "config.json")))["train"]["epochs"] == 3
+    _check_export_matches_run(result, tmp_path)
+
+
+def test_transformer_export_loads_without_tfclf_and_matches(tmp_path, small_config, tiny_hub):
+    config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60, filler=1)), encoder="bert_small",
+                          encoder_handle=tiny_hub["encoder"], preprocess_handle=tiny_hub["preprocess"],
+                          epochs=1, lr=1e-3, pooling="mean")
+    _check_export_matches_run(runner.train(config), tmp_path)
+
+
+def test_versions_increment_and_never_overwrite(tmp_path):
+    from tfclf._backend import keras, tf
+    texts = keras.Input(shape=(), dtype=tf.string)
+    lengths = keras.layers.Lambda(lambda t: tf.stack([tf.cast(tf.strings.length(t), tf.float32),
+                                                      1.5 * tf.ones_like(t, tf.float32)], axis=1))(texts)
+    model = keras.Model(texts, lengths)
+    first = export.export(model, ["long", "short"], str(tmp_path / "m"), {})
+    second = export.export(model, ["long", "short"], str(tmp_path / "m"), {})
+    assert [os.path.basename(first), os.path.basename(second)] == ["1", "2"]
+    assert sorted(os.listdir(tmp_path / "m")) == ["1", "2"]  # no staging directory left
+    serve = export.load(second)
+    assert [n.decode() for n in serve(text=tf.constant(["abc", ""]))["class_name"].numpy()] == ["long", "short"]
+
+
+def test_predict_cli_scores_arguments_and_files(tmp_path, small_config, capsys):
+    result = runner.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=4))
+    capsys.readouterr()  # drop the training log
+    assert predict.main(["--model", result.export_path, "great wonderful film", ""]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("pos\t") and len(lines) == 2
+    source = write_csv(tmp_path / "new.csv", toy_rows(30, seed=9))
+    assert predict.main(["--model", result.export_path, "--input", source, "--output", str(tmp_path / "o.csv")]) == 0
+    scored = pd.read_csv(tmp_path / "o.csv")
+    assert len(scored) == 30 and (scored["predicted"] == scored["label"]).mean() > 0.8
+    assert predict.main(["--model", str(tmp_path), "x"]) == 2
+    assert "no exported model there" in capsys.readouterr().err
