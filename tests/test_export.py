@@ -85,3 +85,37 @@ def test_predict_cli_scores_arguments_and_files(tmp_path, small_config, capsys):
     assert len(scored) == 30 and (scored["predicted"] == scored["label"]).mean() > 0.8
     assert predict.main(["--model", str(tmp_path), "x"]) == 2
     assert "no exported model there" in capsys.readouterr().err
+
+
+def test_evaluate_cli_reports_on_a_new_labelled_file(tmp_path, small_config, capsys):
+    from tfclf import evaluate
+    result = runner.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=4))
+    source = write_csv(tmp_path / "new.csv", toy_rows(40, seed=3))
+    assert evaluate.main(["--model", result.export_path, "--data", source, "--out", str(tmp_path / "ev")]) == 0
+    metrics = json.load(open(tmp_path / "ev" / "metrics.json"))
+    assert metrics["num_test"] == 40 and metrics["test"]["accuracy"] > 0.8
+    assert metrics["test"]["per_class"]["pos"]["support"] == 20
+    for name in ("report.txt", "predictions.csv", "confusion_matrix.png"):
+        assert (tmp_path / "ev" / name).exists()
+    other = write_csv(tmp_path / "other.csv", toy_rows(12, classes=("neg", "meh")))
+    capsys.readouterr()
+    assert evaluate.main(["--model", result.export_path, "--data", other, "--out", str(tmp_path / "e2")]) == 2
+    assert "labels ['meh'] are not among the model's classes" in capsys.readouterr().err
+
+
+def test_failed_or_killed_export_leaves_no_version(tmp_path, monkeypatch):
+    from tfclf._backend import keras, tf
+    texts = keras.Input(shape=(), dtype=tf.string)
+    model = keras.Model(texts, keras.layers.Lambda(lambda t: tf.zeros([tf.shape(t)[0], 2]))(texts))
+    root = tmp_path / "m"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (root / f".staging-{dead.stdout.strip()}" / "variables").mkdir(parents=True)  # a killed exporter's leftovers
+
+    def crash(module, path, signatures):
+        os.makedirs(os.path.join(path, "variables"))
+        open(os.path.join(path, "saved_model.pb"), "w").write("half")
+        raise OSError("disk full")
+    monkeypatch.setattr(tf.saved_model, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        export.export(model, ["a", "b"], str(root), {})
+    assert os.listdir(root) == []

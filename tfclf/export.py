@@ -41,9 +41,23 @@ def next_version(model_root: str) -> int:
     return max(versions, default=0) + 1
 
 
+def _remove_dead_staging(model_root: str) -> None:
+    """Staging directories of exporters that were killed (their process is gone)."""
+    for name in os.listdir(model_root):
+        if name.startswith(".staging-") and name[9:].isdigit():
+            try:
+                os.kill(int(name[9:]), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(model_root, name), ignore_errors=True)
+            except PermissionError:
+                pass  # alive, another user's
+
+
 def export(model, class_names, model_root: str, extra_files: dict) -> str:
-    """Writes model_root/<next version>/ atomically (staging dir, then rename); never overwrites."""
+    """Writes model_root/<next version>/ atomically (staging dir, then rename); never overwrites.
+    A killed export leaves only a hidden `.staging-<pid>` directory, removed by the next export."""
     os.makedirs(model_root, exist_ok=True)
+    _remove_dead_staging(model_root)
     staging = os.path.join(model_root, f".staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
