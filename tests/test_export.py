@@ -119,3 +119,8 @@ def test_failed_or_killed_export_leaves_no_version(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         export.export(model, ["a", "b"], str(root), {})
     assert os.listdir(root) == []
+
+
+def test_lstm_export_loads_without_tfclf_and_matches(tmp_path, small_config):
+    config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60)), encoder="bilstm", rnn_units=8, epochs=1)
+    _check_export_matches_run(runner.train(config), tmp_path)

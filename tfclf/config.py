@@ -42,6 +42,10 @@ class ModelConfig:
     vocab_size: int = _field(20000, "vocabulary size for models with their own TextVectorization")
     embedding_dim: int = _field(64, "embedding width for models with their own embeddings")
     dropout: float = _field(0.1, "dropout rate before the classifier")
+    rnn_units: int = _field(64, "units of the first recurrent layer (pyramid levels double it: 64, 128, 256, 512)")
+    rnn_layers: int = _field(1, "recurrent layers (pyramid levels)")
+    glove: str = _field("", "GloVe text file to initialise the embeddings of recurrent models (any dimension)")
+    freeze_embeddings: bool = _field(False, "keep GloVe embeddings fixed")
     encoder_handle: str = _field("", "TF Hub encoder URL or local SavedModel directory (default: the table's)")
     preprocess_handle: str = _field("", "matching TF Hub preprocessing URL or directory (default: the table's)")
     pooling: str = _field("pooled", "transformer features: pooled_output, [CLS] of sequence_output, or masked mean")
@@ -212,7 +216,9 @@ def validate(config: RunConfig) -> None:
         value = getattr(getattr(config, FIELD_SECTION[name]), name)
         if not low <= value <= high:
             raise ValueError(f"--{name.replace('_', '-')} {value} is out of range; give a value in [{low}, {high}]")
-    for name in ("batch_size", "vocab_size", "embedding_dim", "head_units"):
+    if config.model.glove and not os.path.isfile(config.model.glove):
+        raise ValueError(f"--glove {config.model.glove}: no such file; give a GloVe text file")
+    for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
     for name in ("epochs", "seq_len", "max_examples"):

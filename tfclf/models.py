@@ -9,11 +9,12 @@ alike. Builders do no I/O; `adapt` on the training texts is in-memory.
 """
 import numpy as np
 
-from tfclf import encoders
+from tfclf import encoders, lstm
 from tfclf._backend import keras, tf
 
 
 def _vectorizer(model_config, seq_len: int, train_texts, ngrams=None) -> keras.layers.TextVectorization:
+    """Adapted on the training texts; index 0 is padding, 1 out-of-vocabulary."""
     vectorizer = keras.layers.TextVectorization(
         max_tokens=model_config.vocab_size, output_mode="int", output_sequence_length=seq_len,
         ngrams=ngrams, name="vectorizer")
@@ -77,6 +78,7 @@ MODELS = {
     "bow": {"build": build_bow, "input": "text", "lr": 5e-3, "epochs": 8, "length_unit": "words",
             "description": "bag of word uni/bi-grams (fastText-style), trains in seconds"},
 }
+MODELS.update(lstm.table({"input": "text", "lr": 2e-3, "epochs": 5, "length_unit": "words"}))
 MODELS.update({name: {"build": build_transformer, "input": "tokens", "lr": 5e-5, "epochs": 3,
                       "length_unit": "wordpiece tokens", "description": entry["notes"]}
                for name, entry in encoders.ENCODERS.items()})

@@ -132,6 +132,7 @@ def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, st
         "wall_seconds": time.perf_counter() - started,
         "history": {key: [float(v) for v in values] for key, values in history.items()},
         "config_digest": config.digest(),
+        **getattr(model, "tfclf_info", {}),
     })
     if not config.export.skip_export:
         metrics["export_path"] = _export(model, config, splits.class_names, seq_len, metrics)
