@@ -73,6 +73,9 @@ class TrainConfig:
     focal_alpha: float = _field(0.25, "focal loss weight (seed 002: 0.2)")
     class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class) (seed 001)")
     seed: int = _field(42, "seed for splits, shuffling and initialisation")
+    deterministic: bool = _field(False, "enable TensorFlow op determinism (bit-identical reruns on CPU, slower)")
+    early_stopping: int = _field(0, "stop after this many epochs without val_loss improvement, restoring the "
+                                    "best weights (0: off)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,7 +224,7 @@ def validate(config: RunConfig) -> None:
     for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
-    for name in ("epochs", "seq_len", "max_examples"):
+    for name in ("epochs", "seq_len", "max_examples", "early_stopping"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0 picks the default)")
     if config.train.encoder_lr and models.MODELS[config.model.encoder]["input"] != "tokens":

@@ -25,8 +25,15 @@ class Result:
 
 
 def default_run_dir(config) -> str:
+    """runs/<data>-<encoder>-<config digest>[-N]: the same command finds its own killed run again
+    (and resumes it), while a finished run is never overwritten (the next free -N is used)."""
     name = os.path.splitext(os.path.basename(os.path.normpath(config.data.data)))[0]
-    return os.path.join("runs", f"{name}-{config.model.encoder}-{time.strftime('%Y%m%d-%H%M%S')}")
+    base = os.path.join("runs", f"{name}-{config.model.encoder}-{config.digest()}")
+    path, number = base, 1
+    while os.path.exists(os.path.join(path, "metrics.json")):
+        number += 1
+        path = f"{base}-{number}"
+    return path
 
 
 def resolve(config):
@@ -49,12 +56,18 @@ def choose_seq_len(train_lengths, requested: int, maximum: int = 0) -> int:
     return min(length, maximum) if maximum else length
 
 
-def _prepare_run_dir(path: str) -> str:
+def _prepare_run_dir(path: str, digest: str) -> str:
+    """The staging directory; a killed run of the same config (same digest) is kept, to resume."""
     if os.path.exists(os.path.join(path, "metrics.json")):
         raise ValueError(f"--out {path}: a finished run is already there; choose another --out or remove it")
     if os.path.exists(path) and os.listdir(path):
         raise ValueError(f"--out {path}: directory exists and is not empty; choose another --out")
     staging = path.rstrip("/") + ".partial"
+    saved = os.path.join(staging, "config.json")
+    if os.path.isdir(os.path.join(staging, "backup")) and os.path.exists(saved) and \
+            config_lib.load(saved).digest() == digest:
+        print(f"resuming the interrupted run in {staging} from its last backup")
+        return staging
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     return staging
@@ -76,9 +89,11 @@ def train(config) -> Result:
         lengths = data.word_lengths(splits.train["text"])
         seq_len = choose_seq_len(lengths, config.data.seq_len)
     map_fn = pipeline.map_fn(seq_len) if pipeline else None
-    staging = _prepare_run_dir(config.out)
+    staging = _prepare_run_dir(config.out, config.digest())
     try:
         metrics = _train_in(staging, config, splits, stats, spec, lengths, seq_len, map_fn, started)
+    except (training.TrainingDiverged, KeyboardInterrupt):
+        raise  # keep the staging directory and its last backup: the same command resumes
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -94,7 +109,7 @@ def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, st
     eda["decode_replacements"] = stats["decode_replacements"]
     report.write_json(os.path.join(run_dir, "eda.json"), eda)
 
-    training.seed_everything(config.train.seed)
+    training.seed_everything(config.train.seed, config.train.deterministic)
     num_classes = len(splits.class_names)
     model = models.build_for_training(config.model, config.train, num_classes, seq_len, splits.train["text"])
     batch = config.train.batch_size
@@ -106,7 +121,9 @@ def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, st
     val_ds = data.make_dataset(splits.val["text"], splits.val["label_id"], batch, map_fn=map_fn)
     weights = training.class_weights(splits.train["label_id"], num_classes, config.train.class_weight)
     history, throughput = training.fit(model, train_ds, val_ds, config.train.epochs, len(splits.train),
-                                       schedule, run_dir, class_weight=weights)
+                                       schedule, run_dir, class_weight=weights,
+                                       early_stopping=config.train.early_stopping)
+    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # finished: nothing to resume
     report.curves_plot(history, os.path.join(run_dir, "curves.png"))
 
     loss_fn = losses.build(config.train, num_classes)

@@ -8,9 +8,32 @@ from tfclf import losses, optimizers
 from tfclf._backend import keras, tf
 
 
-def seed_everything(seed: int) -> None:
-    """Seeds Python's `random`, NumPy and TensorFlow."""
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite; the run's last backup is kept."""
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seeds Python's `random`, NumPy and TensorFlow; optionally makes TF ops deterministic."""
     keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Raises TrainingDiverged at the first NaN/Inf batch loss, before a bad state is backed up."""
+
+    def __init__(self, backup_dir: str):
+        super().__init__()
+        self.backup_dir, self.epoch = backup_dir, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            raise TrainingDiverged(f"training diverged: loss is {loss} at epoch {self.epoch + 1}, batch {batch + 1}; "
+                                   f"lower --lr or set --clip-norm; the last good backup is kept in {self.backup_dir}")
 
 
 def class_weights(label_ids, num_classes: int, mode: str):
@@ -73,11 +96,17 @@ def compile_model(model, train_config, num_classes: int, learning_rate: float, t
 
 
 def fit(model, train_dataset, val_dataset, epochs: int, num_train: int, schedule, run_dir: str,
-        class_weight=None, verbose: int = 2):
-    """model.fit with TensorBoard, learning-rate logging and throughput; returns (history, throughput)."""
+        class_weight=None, early_stopping: int = 0, verbose: int = 2):
+    """model.fit with a backup every epoch (a killed run resumes from it), NaN guard, TensorBoard,
+    learning-rate logging, throughput and optional early stopping; returns (history, throughput)."""
     throughput = Throughput(num_train)
-    callbacks = [throughput, LearningRateLogger(schedule),
+    backup_dir = os.path.join(run_dir, "backup")
+    callbacks = [StopOnNonFinite(backup_dir), keras.callbacks.BackupAndRestore(backup_dir), throughput,
+                 LearningRateLogger(schedule),
                  keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
+    if early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=early_stopping,
+                                                       restore_best_weights=True, verbose=1))
     history = model.fit(train_dataset, validation_data=val_dataset, epochs=epochs,
                         class_weight=class_weight, callbacks=callbacks, verbose=verbose)
     return history.history, throughput

@@ -1,0 +1,111 @@
+"""Training engine: losses, schedule, resume after SIGKILL, NaN guard, determinism, early stopping."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import toy_rows, write_csv
+from tfclf import config as config_lib
+from tfclf import losses, optimizers, runner, training
+from tfclf._backend import tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_focal_loss_matches_hand_computed_value():
+    config = config_lib.from_flat({"loss": "focal", "focal_gamma": 3.0, "focal_alpha": 0.2}).train
+    logits = np.array([[2.0, 0.0], [0.5, 1.5]], dtype=np.float32)
+    labels = np.array([0, 0])
+    p_true = np.exp(logits[:, 0]) / np.exp(logits).sum(axis=1)
+    expected = np.mean(-0.2 * (1 - p_true) ** 3 * np.log(p_true))
+    assert float(losses.build(config, 2)(labels, logits)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_label_smoothing_raises_the_loss_of_a_confident_correct_prediction():
+    logits, labels = np.array([[8.0, -8.0]], dtype=np.float32), np.array([0])
+    plain = float(losses.build(config_lib.from_flat({}).train, 2)(labels, logits))
+    smooth = float(losses.build(config_lib.from_flat({"label_smoothing": 0.1}).train, 2)(labels, logits))
+    assert plain < 1e-6 < smooth
+
+
+def test_warmup_then_linear_decay_to_zero():
+    schedule = optimizers.WarmupDecay(1.0, total_steps=100, warmup_steps=10)
+    values = [float(schedule(step)) for step in (0, 4, 9, 10, 55, 100)]
+    assert values == pytest.approx([0.1, 0.5, 1.0, 1.0, 0.5, 0.0])
+
+
+def test_adamw_does_not_decay_layer_norm_or_bias():
+    optimizer, _ = optimizers.build(config_lib.from_flat({"weight_decay": 0.5}).train, 0.1, 10)
+    kernel, bias = tf.Variable(np.ones((2, 2), np.float32), name="dense/kernel"), tf.Variable(
+        np.ones(2, np.float32), name="dense/bias")
+    norm = tf.Variable(np.ones(2, np.float32), name="encoder/LayerNorm/gamma")
+    optimizer.apply_gradients([(tf.zeros_like(v), v) for v in (kernel, bias, norm)])
+    assert kernel.numpy().max() < 1.0 and bias.numpy().min() == 1.0 and norm.numpy().min() == 1.0
+
+
+def _command(data, out, epochs):
+    return [sys.executable, "-m", "tfclf.run", "--data", data, "--out", out, "--epochs", str(epochs),
+            "--batch-size", "4", "--embedding-dim", "8", "--skip-export"]
+
+
+def test_killed_run_resumes_from_its_last_backup(tmp_path):
+    data = write_csv(tmp_path / "toy.csv", toy_rows(400))
+    out = str(tmp_path / "run")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    process = subprocess.Popen(_command(data, out, 40), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    backup = os.path.join(out + ".partial", "backup")
+    deadline = time.time() + 120
+    while not os.path.isdir(backup) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.5)  # a few more epochs, then kill it mid-epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert os.path.isdir(backup) and not os.path.exists(out)
+    result = subprocess.run(_command(data, out, 40), env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resuming the interrupted run" in result.stdout
+    metrics = json.load(open(os.path.join(out, "metrics.json")))
+    assert 0 < len(metrics["history"]["loss"]) < 40  # only the remaining epochs ran
+    first_resumed_epoch = int(result.stdout.split("Epoch ")[1].split("/")[0])
+    assert first_resumed_epoch > 1
+    assert not os.path.exists(out + ".partial") and not os.path.exists(os.path.join(out, "backup"))
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_backup(tmp_path, small_config, capsys):
+    from tfclf import run
+    data = write_csv(tmp_path / "toy.csv", toy_rows(60))
+    code = run.main(["--data", data, "--out", str(tmp_path / "r"), "--lr", "1e30", "--opt", "sgd",
+                     "--clip-norm", "0", "--warmup-ratio", "0", "--schedule", "constant", "--epochs", "3"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "training diverged: loss is nan" in err[0].lower()
+    assert os.path.isdir(tmp_path / "r.partial") and not (tmp_path / "r").exists()
+
+
+def test_deterministic_runs_give_identical_metrics(tmp_path, small_config):
+    data = write_csv(tmp_path / "toy.csv", toy_rows(80))
+    first = runner.train(small_config(data, out=str(tmp_path / "a"), deterministic=True, skip_export=True))
+    second = runner.train(small_config(data, out=str(tmp_path / "b"), deterministic=True, skip_export=True))
+    assert first.metrics["history"]["loss"] == second.metrics["history"]["loss"]
+    assert first.metrics["test"] == second.metrics["test"]
+
+
+def test_early_stopping_stops_before_the_last_epoch(tmp_path, small_config):
+    data = write_csv(tmp_path / "toy.csv", toy_rows(80))
+    result = runner.train(small_config(data, epochs=60, early_stopping=2, lr=0.05, schedule="constant",
+                                       skip_export=True))
+    assert len(result.metrics["history"]["loss"]) < 60
+
+
+def test_default_run_dir_is_reused_for_resume_but_never_overwrites(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = runner.resolve(config_lib.from_flat({"data": "sms_spam"}))
+    first = runner.default_run_dir(config)
+    assert first == runner.default_run_dir(config) and config.digest() in first
+    os.makedirs(first)
+    open(os.path.join(first, "metrics.json"), "w").close()
+    assert runner.default_run_dir(config) == first + "-2"
