@@ -73,6 +73,7 @@ class TrainConfig:
     focal_alpha: float = _field(0.25, "focal loss weight (seed 002: 0.2)")
     class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class) (seed 001)")
     seed: int = _field(42, "seed for splits, shuffling and initialisation")
+    strategy: str = _field("auto", "tf.distribute strategy")
     deterministic: bool = _field(False, "enable TensorFlow op determinism (bit-identical reruns on CPU, slower)")
     early_stopping: int = _field(0, "stop after this many epochs without val_loss improvement, restoring the "
                                     "best weights (0: off)")
@@ -116,6 +117,7 @@ CHOICES = {
     "loss": losses.LOSSES,
     "class_weight": ("none", "balanced"),
     "pooling": ("pooled", "cls", "mean"),
+    "strategy": ("auto", "default", "mirrored", "multiworker"),
     "head": ("dense", "mlp"),
 }
 

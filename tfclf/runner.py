@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from tfclf import config as config_lib
-from tfclf import data, encoders, export, losses, models, report, training, transformer
+from tfclf import data, distribute, encoders, export, losses, models, report, training, transformer
 
 
 @dataclasses.dataclass
@@ -111,11 +111,15 @@ def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, st
 
     training.seed_everything(config.train.seed, config.train.deterministic)
     num_classes = len(splits.class_names)
-    model = models.build_for_training(config.model, config.train, num_classes, seq_len, splits.train["text"])
+    strategy = distribute.make_strategy(config.train.strategy)
     batch = config.train.batch_size
+    print(f"strategy {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s), global batch {batch}, "
+          f"per replica {distribute.per_replica_batch(batch, strategy)}")
     steps_per_epoch = int(np.ceil(len(splits.train) / batch))
-    schedule = training.compile_model(model, config.train, num_classes, config.train.lr,
-                                      steps_per_epoch * config.train.epochs)
+    with strategy.scope():
+        model = models.build_for_training(config.model, config.train, num_classes, seq_len, splits.train["text"])
+        schedule = training.compile_model(model, config.train, num_classes, config.train.lr,
+                                          steps_per_epoch * config.train.epochs)
     train_ds = data.make_dataset(splits.train["text"], splits.train["label_id"], batch, shuffle=True,
                                  seed=config.train.seed, map_fn=map_fn)
     val_ds = data.make_dataset(splits.val["text"], splits.val["label_id"], batch, map_fn=map_fn)
