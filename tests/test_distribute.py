@@ -49,3 +49,46 @@ def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, capsys, monkey
     assert run.main(["--data", data, "--strategy", "multiworker", "--out", str(tmp_path / "r")]) == 2
     assert "needs TF_CONFIG" in capsys.readouterr().err
     assert not (tmp_path / "r.partial").exists()
+
+
+WORKER = r"""
+import json, sys
+import tfclf
+from tfclf import config, runner
+result = runner.train(config.from_flat(json.loads(sys.argv[1])))
+print("RESULT " + json.dumps({"weights": result.metrics["weights_sha256"], "test": result.metrics["test"]}))
+"""
+
+
+def _free_ports(count):
+    import socket
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_local_workers_agree_and_only_the_chief_writes(tmp_path):
+    data = write_csv(tmp_path / "toy.csv", toy_rows(64))
+    values = {"data": data, "epochs": 1, "batch_size": 16, "embedding_dim": 8, "strategy": "multiworker",
+              "out": str(tmp_path / "run"), "export_dir": str(tmp_path / "models")}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    processes = []
+    for index in range(2):
+        env = {**os.environ, "PYTHONPATH": ROOT,
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        processes.append(subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(values)], env=env, cwd=tmp_path,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [process.communicate(timeout=300) for process in processes]
+    results = []
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+        results.append(json.loads([l for l in stdout.splitlines() if l.startswith("RESULT ")][-1][7:]))
+    assert results[0]["weights"] == results[1]["weights"]
+    assert results[0]["test"] == results[1]["test"]
+    assert sorted(os.listdir(tmp_path)) == ["models", "run", "toy.csv"]
+    assert os.listdir(tmp_path / "models" / "run") == ["1"]

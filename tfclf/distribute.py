@@ -14,17 +14,18 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
 def make_strategy(name: str):
+    """Call before any other TensorFlow work: multi-worker collectives must be configured at startup."""
+    if name == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError("--strategy multiworker needs TF_CONFIG (cluster and task) in the environment; "
+                             "see https://www.tensorflow.org/guide/distributed_training#TF_CONFIG")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     if name == "mirrored":
         devices = gpus or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
-    if name == "multiworker":
-        if not os.environ.get("TF_CONFIG"):
-            raise ValueError("--strategy multiworker needs TF_CONFIG (cluster and task) in the environment; "
-                             "see https://www.tensorflow.org/guide/distributed_training#TF_CONFIG")
-        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 

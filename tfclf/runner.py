@@ -7,8 +7,10 @@ artifact is written, so a failed or killed run never looks finished.
     >>> result.metrics["test"]["macro_f1"]
 """
 import dataclasses
+import hashlib
 import os
 import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -76,7 +78,21 @@ def _prepare_run_dir(path: str, digest: str) -> str:
 def train(config) -> Result:
     """Trains and evaluates one configuration; returns the run directory and metrics.json's content."""
     started = time.perf_counter()
+    strategy = distribute.make_strategy(config.train.strategy)  # first: before any other TF work
     config = resolve(config)
+    if not distribute.is_chief():  # multi-worker: only the chief writes the run directory and the export
+        scratch = tempfile.mkdtemp(prefix="tfclf-worker-")
+        # Saving is collective under MultiWorkerMirroredStrategy: workers export too, into scratch.
+        config = dataclasses.replace(config, out=os.path.join(scratch, "run"),
+                                     export=dataclasses.replace(config.export, export_dir=os.path.join(scratch, "m")))
+        try:
+            return _run(config, strategy, started)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return _run(config, strategy, started)
+
+
+def _run(config, strategy, started: float) -> Result:
     table, stats = data.load(config.data)                      # I/O; errors before any directory exists
     splits = data.prepare(table, config.data, config.train.seed, source=stats["source"])
     spec = models.MODELS[config.model.encoder]
@@ -91,7 +107,7 @@ def train(config) -> Result:
     map_fn = pipeline.map_fn(seq_len) if pipeline else None
     staging = _prepare_run_dir(config.out, config.digest())
     try:
-        metrics = _train_in(staging, config, splits, stats, spec, lengths, seq_len, map_fn, started)
+        metrics = _train_in(staging, config, strategy, splits, stats, spec, lengths, seq_len, map_fn, started)
     except (training.TrainingDiverged, KeyboardInterrupt):
         raise  # keep the staging directory and its last backup: the same command resumes
     except BaseException:
@@ -103,7 +119,7 @@ def train(config) -> Result:
     return Result(config.out, metrics, metrics.get("export_path", ""))
 
 
-def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, started) -> dict:
+def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, map_fn, started) -> dict:
     config_lib.save(config, os.path.join(run_dir, "config.json"))
     eda = report.eda(splits, seq_len, spec["length_unit"], lengths, run_dir)
     eda["decode_replacements"] = stats["decode_replacements"]
@@ -111,7 +127,6 @@ def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, st
 
     training.seed_everything(config.train.seed, config.train.deterministic)
     num_classes = len(splits.class_names)
-    strategy = distribute.make_strategy(config.train.strategy)
     batch = config.train.batch_size
     print(f"strategy {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s), global batch {batch}, "
           f"per replica {distribute.per_replica_batch(batch, strategy)}")
@@ -153,6 +168,9 @@ def _train_in(run_dir, config, splits, stats, spec, lengths, seq_len, map_fn, st
         "wall_seconds": time.perf_counter() - started,
         "history": {key: [float(v) for v in values] for key, values in history.items()},
         "config_digest": config.digest(),
+        # Digest of the trained parameters: equal digests mean equal models (e.g. across workers).
+        "weights_sha256": hashlib.sha256(b"".join(np.ascontiguousarray(w.numpy()).tobytes()
+                                                  for w in model.trainable_weights)).hexdigest(),
         **getattr(model, "tfclf_info", {}),
     })
     if not config.export.skip_export:
