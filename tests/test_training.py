@@ -109,3 +109,31 @@ def test_default_run_dir_is_reused_for_resume_but_never_overwrites(tmp_path, mon
     os.makedirs(first)
     open(os.path.join(first, "metrics.json"), "w").close()
     assert runner.default_run_dir(config) == first + "-2"
+
+
+def test_mixed_precision_keeps_logits_in_float32(toy_csv, small_config):
+    from tfclf import models
+    from tfclf._backend import keras
+    config = small_config(toy_csv, encoder="lstm", rnn_units=8)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = models.build(config.model, 2, 8, ["great film", "awful story"])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("lstm_0").compute_dtype == "float16"
+    assert model.output.dtype == tf.float32
+
+
+def test_mixed_precision_policy_follows_the_hardware(monkeypatch):
+    assert training.precision_policy(False) == "float32"
+    flags = open("/proc/cpuinfo").read()
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        assert training.precision_policy(True) == "mixed_bfloat16"
+    else:  # this project's CI machine: AVX2 only
+        with pytest.raises(ValueError, match="no bf16 instructions"):
+            training.precision_policy(True)
+
+
+def test_xla_is_refused_for_models_with_string_ops():
+    with pytest.raises(ValueError, match="--xla needs a transformer encoder"):
+        config_lib.from_flat({"encoder": "bow", "xla": True})

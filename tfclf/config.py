@@ -74,6 +74,10 @@ class TrainConfig:
     class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class) (seed 001)")
     seed: int = _field(42, "seed for splits, shuffling and initialisation")
     strategy: str = _field("auto", "tf.distribute strategy")
+    mixed_precision: bool = _field(False, "mixed_float16 on GPUs, mixed_bfloat16 on CPUs with bf16 support; "
+                                          "logits and loss stay float32")
+    xla: bool = _field(False, "compile the train step with XLA (jit_compile); transformer encoders only, "
+                              "since string ops cannot be compiled")
     deterministic: bool = _field(False, "enable TensorFlow op determinism (bit-identical reruns on CPU, slower)")
     early_stopping: int = _field(0, "stop after this many epochs without val_loss improvement, restoring the "
                                     "best weights (0: off)")
@@ -231,6 +235,9 @@ def validate(config: RunConfig) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0 picks the default)")
     if config.train.encoder_lr and models.MODELS[config.model.encoder]["input"] != "tokens":
         raise ValueError(f"--encoder-lr applies to transformer encoders, not --encoder {config.model.encoder}")
+    if config.train.xla and models.MODELS[config.model.encoder]["input"] != "tokens":
+        raise ValueError(f"--xla needs a transformer encoder: --encoder {config.model.encoder} has string "
+                         "ops (TextVectorization) inside the model, which XLA cannot compile")
     if config.train.encoder_lr and config.model.freeze_encoder:
         raise ValueError("--encoder-lr and --freeze-encoder contradict each other; give one of them")
     for name in ("lr", "encoder_lr", "head_lr", "weight_decay", "clip_norm", "momentum"):

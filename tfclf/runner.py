@@ -17,6 +17,7 @@ import numpy as np
 
 from tfclf import config as config_lib
 from tfclf import data, distribute, encoders, export, losses, models, report, training, transformer
+from tfclf._backend import keras
 
 
 @dataclasses.dataclass
@@ -104,7 +105,7 @@ def _run(config, strategy, started: float) -> Result:
     else:
         lengths = data.word_lengths(splits.train["text"])
         seq_len = choose_seq_len(lengths, config.data.seq_len)
-    map_fn = pipeline.map_fn(seq_len) if pipeline else None
+    map_fn = pipeline.map_fn(seq_len, dynamic=not config.train.xla) if pipeline else None
     staging = _prepare_run_dir(config.out, config.digest())
     try:
         metrics = _train_in(staging, config, strategy, splits, stats, spec, lengths, seq_len, map_fn, started)
@@ -131,10 +132,16 @@ def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, 
     print(f"strategy {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s), global batch {batch}, "
           f"per replica {distribute.per_replica_batch(batch, strategy)}")
     steps_per_epoch = int(np.ceil(len(splits.train) / batch))
-    with strategy.scope():
-        model = models.build_for_training(config.model, config.train, num_classes, seq_len, splits.train["text"])
-        schedule = training.compile_model(model, config.train, num_classes, config.train.lr,
-                                          steps_per_epoch * config.train.epochs)
+    policy = training.precision_policy(config.train.mixed_precision)
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        with strategy.scope():
+            model = models.build_for_training(config.model, config.train, num_classes, seq_len,
+                                              splits.train["text"])
+            schedule = training.compile_model(model, config.train, num_classes, config.train.lr,
+                                              steps_per_epoch * config.train.epochs)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
     train_ds = data.make_dataset(splits.train["text"], splits.train["label_id"], batch, shuffle=True,
                                  seed=config.train.seed, map_fn=map_fn)
     val_ds = data.make_dataset(splits.val["text"], splits.val["label_id"], batch, map_fn=map_fn)

@@ -83,6 +83,23 @@ class LearningRateLogger(keras.callbacks.Callback):
             logs["learning_rate"] = float(self.schedule(self.model.optimizer.iterations))
 
 
+def precision_policy(enabled: bool) -> str:
+    """'mixed_float16' on a GPU, 'mixed_bfloat16' on a CPU with bf16 instructions, else 'float32'."""
+    if not enabled:
+        return "float32"
+    if tf.config.list_logical_devices("GPU"):
+        return "mixed_float16"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = handle.read()
+    except OSError:
+        flags = ""
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        return "mixed_bfloat16"
+    raise ValueError("--mixed-precision: no GPU and this CPU has no bf16 instructions (avx512_bf16/amx_bf16); "
+                     "drop the flag")
+
+
 def compile_model(model, train_config, num_classes: int, learning_rate: float, total_steps: int):
     """Compiles with the configured optimizer and loss; returns the (head's) learning-rate schedule.
     With `encoder_lr`, `model` must be a transformer.DiscriminativeModel: its encoder gets its own optimizer."""
@@ -90,8 +107,10 @@ def compile_model(model, train_config, num_classes: int, learning_rate: float, t
         learning_rate = train_config.head_lr or learning_rate
         model.encoder_optimizer, _ = optimizers.build(train_config, train_config.encoder_lr, total_steps)
     optimizer, schedule = optimizers.build(train_config, learning_rate, total_steps)
+    # Under mixed_float16, tf-keras' compile wraps the optimizer in a LossScaleOptimizer itself.
     model.compile(optimizer=optimizer, loss=losses.build(train_config, num_classes),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                  jit_compile=train_config.xla)
     return schedule
 
 
