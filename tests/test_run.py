@@ -29,6 +29,7 @@ def test_bow_learns_a_separable_toy_set_and_writes_artifacts(tmp_path, small_con
     assert saved.train.epochs == 6 and saved.train.lr == config.train.lr and saved.out == config.out
     eda = json.load(open(os.path.join(result.run_dir, "eda.json")))
     assert eda["class_counts"]["train"]["pos"] > 0 and eda["seq_len"] == metrics["seq_len"]
+    assert eda["decode_replacements"] == 0 and eda["duplicates_removed"] == metrics["duplicates_removed"]
 
 
 def test_encoder_defaults_are_resolved_into_the_saved_config(tmp_path):

@@ -45,7 +45,8 @@ def _save_figure(figure, path: str) -> None:
 
 # --- EDA --------------------------------------------------------------------
 
-def eda(splits: data.Splits, seq_len: int, length_unit: str, model_lengths, run_dir: str) -> dict:
+def eda(splits: data.Splits, seq_len: int, length_unit: str, model_lengths, run_dir: str,
+        extra: dict = None) -> dict:
     """Class counts, length statistics, bar chart and length histogram; returns eda.json's content."""
     words = data.word_lengths(splits.train["text"])
     model_lengths = np.asarray(model_lengths)
@@ -57,6 +58,7 @@ def eda(splits: data.Splits, seq_len: int, length_unit: str, model_lengths, run_
         "seq_len": int(seq_len),
         "length_unit": length_unit,
         "train_share_truncated": float((model_lengths > seq_len).mean()),
+        **(extra or {}),
     }
     write_json(os.path.join(run_dir, "eda.json"), summary)
 

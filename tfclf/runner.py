@@ -122,9 +122,8 @@ def _run(config, strategy, started: float) -> Result:
 
 def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, map_fn, started) -> dict:
     config_lib.save(config, os.path.join(run_dir, "config.json"))
-    eda = report.eda(splits, seq_len, spec["length_unit"], lengths, run_dir)
-    eda["decode_replacements"] = stats["decode_replacements"]
-    report.write_json(os.path.join(run_dir, "eda.json"), eda)
+    report.eda(splits, seq_len, spec["length_unit"], lengths, run_dir,
+               extra={"decode_replacements": stats["decode_replacements"]})
 
     training.seed_everything(config.train.seed, config.train.deterministic)
     num_classes = len(splits.class_names)
