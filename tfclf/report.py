@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn import metrics as sk_metrics  # noqa: E402
@@ -75,7 +76,8 @@ def eda(splits: data.Splits, seq_len: int, length_unit: str, model_lengths, run_
     axis.hist(shown, bins=min(50, max(10, int(limit))), color="tab:blue")
     if len(shown) < len(model_lengths):
         axis.annotate(f"{len(model_lengths) - len(shown)} longer texts not shown (max {model_lengths.max()})",
-                      xy=(0.98, 0.7), xycoords="axes fraction", ha="right", fontsize=8)
+                      xy=(0.98, 0.72), xycoords="axes fraction", ha="right", fontsize=8,
+                      bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9})
     axis.axvline(seq_len, color="tab:red", linestyle="--", label=f"seq_len = {seq_len}")
     axis.set(title=f"Training text length ({length_unit})", xlabel=length_unit, ylabel="texts")
     axis.legend()
@@ -129,6 +131,7 @@ def curves_plot(history: dict, path: str) -> None:
             if prefix + key in history:
                 axis.plot(epochs, history[prefix + key], marker="o", label=label)
         axis.set(title=key, xlabel="epoch", ylabel=key)
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend()
     _save_figure(figure, path)
