@@ -137,3 +137,16 @@ def test_mixed_precision_policy_follows_the_hardware(monkeypatch):
 def test_xla_is_refused_for_models_with_string_ops():
     with pytest.raises(ValueError, match="--xla needs a transformer encoder"):
         config_lib.from_flat({"encoder": "bow", "xla": True})
+
+
+def test_tensorboard_has_step_learning_rates_config_text_and_hparams(tmp_path, small_config):
+    result = runner.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(40)), epochs=2, skip_export=True))
+    tags = {}
+    for root, _, files in os.walk(os.path.join(result.run_dir, "tensorboard")):
+        for name in files:
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(root, name)):
+                for value in event.summary.value:
+                    tags.setdefault((os.path.basename(root), value.tag), []).append(event.step)
+    steps = result.metrics["num_train"] // 8 + (result.metrics["num_train"] % 8 > 0)
+    assert sorted(tags[("steps", "learning_rate")]) == list(range(1, 2 * steps + 1))  # one per step
+    assert ("config", "config") in tags and ("config", "_hparams_/session_start_info") in tags

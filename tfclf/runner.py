@@ -144,6 +144,7 @@ def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, 
     train_ds = data.make_dataset(splits.train["text"], splits.train["label_id"], batch, shuffle=True,
                                  seed=config.train.seed, map_fn=map_fn)
     val_ds = data.make_dataset(splits.val["text"], splits.val["label_id"], batch, map_fn=map_fn)
+    training.log_config(config, os.path.join(run_dir, "tensorboard"))
     weights = training.class_weights(splits.train["label_id"], num_classes, config.train.class_weight)
     history, throughput = training.fit(model, train_ds, val_ds, config.train.epochs, len(splits.train),
                                        schedule, run_dir, class_weight=weights,

@@ -1,4 +1,5 @@
 """Fitting a built model: seeding, compile, callbacks, class weights, throughput, prediction."""
+import json
 import os
 import time
 
@@ -72,11 +73,22 @@ class Throughput(keras.callbacks.Callback):
 
 
 class LearningRateLogger(keras.callbacks.Callback):
-    """Adds the current learning rate to the epoch logs (and so to TensorBoard)."""
+    """Adds the learning rate to the epoch logs, and writes it to TensorBoard at every step."""
 
-    def __init__(self, schedule):
+    def __init__(self, schedule, log_dir: str = None):
         super().__init__()
         self.schedule = schedule
+        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "steps")) if log_dir else None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.writer is not None:
+            step = self.model.optimizer.iterations
+            with self.writer.as_default():
+                tf.summary.scalar("learning_rate", self.schedule(step), step=step)
+
+    def on_train_end(self, logs=None):
+        if self.writer is not None:
+            self.writer.flush()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -120,15 +132,27 @@ def fit(model, train_dataset, val_dataset, epochs: int, num_train: int, schedule
     learning-rate logging, throughput and optional early stopping; returns (history, throughput)."""
     throughput = Throughput(num_train)
     backup_dir = os.path.join(run_dir, "backup")
+    log_dir = os.path.join(run_dir, "tensorboard")
     callbacks = [StopOnNonFinite(backup_dir), keras.callbacks.BackupAndRestore(backup_dir), throughput,
-                 LearningRateLogger(schedule),
-                 keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
+                 LearningRateLogger(schedule, log_dir),
+                 keras.callbacks.TensorBoard(log_dir, update_freq="epoch")]
     if early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=early_stopping,
                                                        restore_best_weights=True, verbose=1))
     history = model.fit(train_dataset, validation_data=val_dataset, epochs=epochs,
                         class_weight=class_weight, callbacks=callbacks, verbose=verbose)
     return history.history, throughput
+
+
+def log_config(config, log_dir: str) -> None:
+    """The full config as TensorBoard text and its scalar hyper-parameters in the HParams plugin."""
+    from tensorboard.plugins.hparams import api as hparams_api
+    flat = {f"{section}.{key}": value for section, values in config.to_dict().items() if isinstance(values, dict)
+            for key, value in values.items()}
+    scalars = {key: value for key, value in flat.items() if isinstance(value, (bool, int, float, str))}
+    with tf.summary.create_file_writer(os.path.join(log_dir, "config")).as_default():
+        tf.summary.text("config", "```\n" + json.dumps(config.to_dict(), indent=2) + "\n```", step=0)
+        hparams_api.hparams(scalars, trial_id=config.digest())
 
 
 def predict_probabilities(model, dataset) -> np.ndarray:
