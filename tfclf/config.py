@@ -79,8 +79,12 @@ class TrainConfig:
     xla: bool = _field(False, "compile the train step with XLA (jit_compile); transformer encoders only, "
                               "since string ops cannot be compiled")
     deterministic: bool = _field(False, "enable TensorFlow op determinism (bit-identical reruns on CPU, slower)")
-    early_stopping: int = _field(0, "stop after this many epochs without val_loss improvement, restoring the "
-                                    "best weights (0: off)")
+    monitor: str = _field("val_macro_f1", "validation metric that picks the best checkpoint and drives early stopping")
+    restore_best: bool = _field(True, "evaluate and export the best checkpoint by --monitor, not the last epoch")
+    early_stopping: int = _field(0, "stop after this many epochs without --monitor improvement (0: off)")
+    teacher: str = _field("", "distil from this tfclf run directory or exported model (seed 002)")
+    distill_alpha: float = _field(0.5, "weight of the teacher's soft targets; 1 - alpha weighs the hard labels")
+    temperature: float = _field(2.0, "softmax temperature of distillation's soft targets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +127,7 @@ CHOICES = {
     "pooling": ("pooled", "cls", "mean"),
     "strategy": ("auto", "default", "mirrored", "multiworker"),
     "head": ("dense", "mlp"),
+    "monitor": ("val_macro_f1", "val_accuracy", "val_loss"),
 }
 
 
@@ -221,10 +226,14 @@ def validate(config: RunConfig) -> None:
                          "nor an existing file or directory; check the path")
     for name, low, high in (("val_fraction", 0.0, 0.5), ("test_fraction", 0.0, 0.5),
                             ("dropout", 0.0, 0.95), ("label_smoothing", 0.0, 0.5),
-                            ("warmup_ratio", 0.0, 0.9)):
+                            ("warmup_ratio", 0.0, 0.9), ("distill_alpha", 0.0, 1.0)):
         value = getattr(getattr(config, FIELD_SECTION[name]), name)
         if not low <= value <= high:
             raise ValueError(f"--{name.replace('_', '-')} {value} is out of range; give a value in [{low}, {high}]")
+    if config.train.teacher and not os.path.exists(config.train.teacher):
+        raise ValueError(f"--teacher {config.train.teacher}: no such run directory or exported model; check the path")
+    if config.train.temperature <= 0:
+        raise ValueError(f"--temperature {config.train.temperature} must be > 0 (1: the teacher's own probabilities)")
     if config.model.glove and not os.path.isfile(config.model.glove):
         raise ValueError(f"--glove {config.model.glove}: no such file; give a GloVe text file")
     for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers"):

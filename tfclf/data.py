@@ -148,11 +148,16 @@ def word_lengths(texts) -> np.ndarray:
     return np.array([len(text.split()) for text in texts], dtype=np.int32)
 
 
-def make_dataset(texts, label_ids, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 map_fn=None) -> tf.data.Dataset:
-    """(text, label) batches: optional per-batch `map_fn` in parallel, cached, shuffled, prefetched."""
-    dataset = tf.data.Dataset.from_tensor_slices((np.asarray(texts, dtype=object).astype(str),
-                                                  np.asarray(label_ids, dtype=np.int32)))
+def make_dataset(texts, labels, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 map_fn=None, sample_weights=None) -> tf.data.Dataset:
+    """(text, label[, weight]) batches: optional per-batch `map_fn` in parallel, cached, shuffled,
+    prefetched. `labels` are class ids, or float rows [label, teacher probabilities...] (distillation)."""
+    labels = np.asarray(labels)
+    labels = labels.astype(np.float32) if labels.ndim == 2 else labels.astype(np.int32)
+    columns = (np.asarray(texts, dtype=object).astype(str), labels)
+    if sample_weights is not None:
+        columns += (np.asarray(sample_weights, dtype=np.float32),)
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
     dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)

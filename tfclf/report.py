@@ -166,3 +166,38 @@ def text_report(metrics: dict, predictions: pd.DataFrame, class_names, path: str
     with atomic_write(path) as handle:
         handle.write(report)
     return report
+
+
+# --- grid studies ---------------------------------------------------------------
+
+def grid_curves_plot(entries, key: str, path: str, limit: int = 12) -> None:
+    """Validation metric per epoch, one line per trial (the best `limit`, in the given order)."""
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for entry in entries[:limit]:
+        values = entry.get("history", {}).get(key, [])
+        axis.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3,
+                  label=f"{entry['setting']} s{entry['seed']}")
+    axis.set(title=f"{key} per epoch" + (f" (best {limit} of {len(entries)})" if len(entries) > limit else ""),
+             xlabel="epoch", ylabel=key)
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _save_figure(figure, path)
+
+
+def metric_vs_plot(frame: pd.DataFrame, axis_name: str, group_by, metric: str, path: str) -> None:
+    """`metric` (mean over seeds, bars: min-max) against a numeric axis, one line per value of the other
+    axes (e.g. validation macro-F1 vs learning rate, one line per optimizer)."""
+    frame = frame.assign(_x=frame[axis_name].astype(float),
+                         _group=frame[group_by].astype(str).agg(" ".join, axis=1) if group_by else "all")
+    figure, axis = plt.subplots(figsize=(7.5, 4.5))
+    for group, rows in frame.groupby("_group", sort=True):
+        stats = rows.groupby("_x")[metric].agg(["mean", "min", "max"]).sort_index()
+        axis.errorbar(stats.index, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+                      marker="o", capsize=3, label=group)
+    if (frame["_x"] > 0).all() and frame["_x"].max() / frame["_x"].min() >= 10:
+        axis.set_xscale("log")
+    axis.set(title=f"{metric} vs {axis_name}", xlabel=axis_name, ylabel=metric)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, title=" ".join(group_by) or None)
+    _save_figure(figure, path)

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from tfclf import config as config_lib
-from tfclf import data, distribute, encoders, export, losses, models, report, training, transformer
+from tfclf import data, distill, distribute, encoders, export, losses, models, report, training, transformer
 from tfclf._backend import keras
 
 
@@ -125,6 +125,10 @@ def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, 
     report.eda(splits, seq_len, spec["length_unit"], lengths, run_dir,
                extra={"decode_replacements": stats["decode_replacements"]})
 
+    train_labels, val_labels = splits.train["label_id"], splits.val["label_id"]
+    if config.train.teacher:  # the teacher scores train and validation texts once (I/O, before the model)
+        train_labels, val_labels = (distill.pack(frame["label_id"], distill.teacher_probabilities(
+            config.train.teacher, frame["text"], splits.class_names)) for frame in (splits.train, splits.val))
     training.seed_everything(config.train.seed, config.train.deterministic)
     num_classes = len(splits.class_names)
     batch = config.train.batch_size
@@ -141,14 +145,14 @@ def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, 
                                               steps_per_epoch * config.train.epochs)
     finally:
         keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
-    train_ds = data.make_dataset(splits.train["text"], splits.train["label_id"], batch, shuffle=True,
-                                 seed=config.train.seed, map_fn=map_fn)
-    val_ds = data.make_dataset(splits.val["text"], splits.val["label_id"], batch, map_fn=map_fn)
-    training.log_config(config, os.path.join(run_dir, "tensorboard"))
     weights = training.class_weights(splits.train["label_id"], num_classes, config.train.class_weight)
-    history, throughput = training.fit(model, train_ds, val_ds, config.train.epochs, len(splits.train),
-                                       schedule, run_dir, class_weight=weights,
-                                       early_stopping=config.train.early_stopping)
+    train_ds = data.make_dataset(splits.train["text"], train_labels, batch, shuffle=True, seed=config.train.seed,
+                                 map_fn=map_fn, sample_weights=training.class_sample_weights(
+                                     splits.train["label_id"], weights))
+    val_ds = data.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn)
+    training.log_config(config, os.path.join(run_dir, "tensorboard"))
+    history, throughput, best = training.fit(model, train_ds, val_ds, config.train, len(splits.train),
+                                             steps_per_epoch, schedule, run_dir)
     shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # finished: nothing to resume
     report.curves_plot(history, os.path.join(run_dir, "curves.png"))
 
@@ -172,6 +176,8 @@ def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, 
         "seq_len": seq_len,
         "duplicates_removed": splits.summary["duplicates_removed"],
         "train_examples_per_sec": throughput.examples_per_sec,
+        "best_checkpoint": {key: value for key, value in (best or {}).items() if key != "weights"},
+        "evaluated_weights": "best" if best and config.train.restore_best else "last",
         "wall_seconds": time.perf_counter() - started,
         "history": {key: [float(v) for v in values] for key, values in history.items()},
         "config_digest": config.digest(),

@@ -1,16 +1,14 @@
 """Fitting a built model: seeding, compile, callbacks, class weights, throughput, prediction."""
 import json
 import os
-import time
 
 import numpy as np
 
-from tfclf import losses, optimizers
+from tfclf import callbacks as callbacks_lib
+from tfclf import losses, metrics, optimizers
 from tfclf._backend import keras, tf
 
-
-class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite; the run's last backup is kept."""
+TrainingDiverged = callbacks_lib.TrainingDiverged
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -20,79 +18,12 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-class StopOnNonFinite(keras.callbacks.Callback):
-    """Raises TrainingDiverged at the first NaN/Inf batch loss, before a bad state is backed up."""
-
-    def __init__(self, backup_dir: str):
-        super().__init__()
-        self.backup_dir, self.epoch = backup_dir, 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(loss):
-            raise TrainingDiverged(f"training diverged: loss is {loss} at epoch {self.epoch + 1}, batch {batch + 1}; "
-                                   f"lower --lr or set --clip-norm; the last good backup is kept in {self.backup_dir}")
-
-
 def class_weights(label_ids, num_classes: int, mode: str):
     """'balanced': n / (k * n_c) per class, as scikit-learn's compute_class_weight (seed 001)."""
     if mode == "none":
         return None
     counts = np.bincount(np.asarray(label_ids), minlength=num_classes).astype(float)
     return {i: float(len(label_ids) / (num_classes * count)) if count else 0.0 for i, count in enumerate(counts)}
-
-
-class Throughput(keras.callbacks.Callback):
-    """Measures training examples per second, excluding validation time."""
-
-    def __init__(self, examples_per_epoch: int):
-        super().__init__()
-        self.examples_per_epoch, self.seconds, self.epochs = examples_per_epoch, 0.0, 0
-        self._start = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_test_begin(self, logs=None):
-        if self._start is not None:  # validation starts: the epoch's training part is over
-            self.seconds += time.perf_counter() - self._start
-            self.epochs += 1
-            self._start = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.on_test_begin()
-        logs = logs if logs is not None else {}
-        logs["train_examples_per_sec"] = self.examples_per_sec
-
-    @property
-    def examples_per_sec(self) -> float:
-        return self.examples_per_epoch * self.epochs / self.seconds if self.seconds else 0.0
-
-
-class LearningRateLogger(keras.callbacks.Callback):
-    """Adds the learning rate to the epoch logs, and writes it to TensorBoard at every step."""
-
-    def __init__(self, schedule, log_dir: str = None):
-        super().__init__()
-        self.schedule = schedule
-        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "steps")) if log_dir else None
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.writer is not None:
-            step = self.model.optimizer.iterations
-            with self.writer.as_default():
-                tf.summary.scalar("learning_rate", self.schedule(step), step=step)
-
-    def on_train_end(self, logs=None):
-        if self.writer is not None:
-            self.writer.flush()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["learning_rate"] = float(self.schedule(self.model.optimizer.iterations))
 
 
 def precision_policy(enabled: bool) -> str:
@@ -120,28 +51,45 @@ def compile_model(model, train_config, num_classes: int, learning_rate: float, t
         model.encoder_optimizer, _ = optimizers.build(train_config, train_config.encoder_lr, total_steps)
     optimizer, schedule = optimizers.build(train_config, learning_rate, total_steps)
     # Under mixed_float16, tf-keras' compile wraps the optimizer in a LossScaleOptimizer itself.
-    model.compile(optimizer=optimizer, loss=losses.build(train_config, num_classes),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                  jit_compile=train_config.xla)
+    model.compile(optimizer=optimizer, loss=losses.build_training(train_config, num_classes),
+                  metrics=[metrics.Accuracy(), metrics.MacroF1(num_classes)], jit_compile=train_config.xla)
     return schedule
 
 
-def fit(model, train_dataset, val_dataset, epochs: int, num_train: int, schedule, run_dir: str,
-        class_weight=None, early_stopping: int = 0, verbose: int = 2):
+def class_sample_weights(label_ids, weights):
+    """Per-example weights from a class -> weight map (what Keras' class_weight does, but usable with
+    distillation's packed labels, which Keras' class_weight would misread)."""
+    if weights is None:
+        return None
+    return np.array([weights[int(label)] for label in label_ids], dtype=np.float32)
+
+
+def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_per_epoch: int, schedule,
+        run_dir: str, verbose: bool = True):
     """model.fit with a backup every epoch (a killed run resumes from it), NaN guard, TensorBoard,
-    learning-rate logging, throughput and optional early stopping; returns (history, throughput)."""
-    throughput = Throughput(num_train)
+    learning-rate logging, throughput, a progress line, the best checkpoint by `train_config.monitor`
+    and optional early stopping on the same metric. Returns (history, throughput, best) where `best`
+    is read_best()'s record of the best checkpoint, whose weights the model holds when restore_best."""
+    throughput = callbacks_lib.Throughput(num_train)
     backup_dir = os.path.join(run_dir, "backup")
     log_dir = os.path.join(run_dir, "tensorboard")
-    callbacks = [StopOnNonFinite(backup_dir), keras.callbacks.BackupAndRestore(backup_dir), throughput,
-                 LearningRateLogger(schedule, log_dir),
-                 keras.callbacks.TensorBoard(log_dir, update_freq="epoch")]
-    if early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=early_stopping,
-                                                       restore_best_weights=True, verbose=1))
-    history = model.fit(train_dataset, validation_data=val_dataset, epochs=epochs,
-                        class_weight=class_weight, callbacks=callbacks, verbose=verbose)
-    return history.history, throughput
+    checkpoint_dir = os.path.join(run_dir, "checkpoints")
+    callbacks = [callbacks_lib.StopOnNonFinite(backup_dir), keras.callbacks.BackupAndRestore(backup_dir), throughput,
+                 callbacks_lib.LearningRateLogger(schedule, log_dir),
+                 keras.callbacks.TensorBoard(log_dir, update_freq="epoch"),
+                 callbacks_lib.BestCheckpoint(checkpoint_dir, train_config.monitor)]
+    if train_config.early_stopping:
+        mode = "min" if train_config.monitor.endswith("loss") else "max"
+        callbacks.append(keras.callbacks.EarlyStopping(train_config.monitor, mode=mode,
+                                                       patience=train_config.early_stopping, verbose=1))
+    if verbose:
+        callbacks.append(callbacks_lib.Progress(train_config.epochs, steps_per_epoch, train_config.batch_size))
+    history = model.fit(train_dataset, validation_data=val_dataset, epochs=train_config.epochs,
+                        callbacks=callbacks, verbose=0)
+    best = callbacks_lib.read_best(checkpoint_dir)
+    if best and train_config.restore_best:
+        model.load_weights(best["weights"]).expect_partial()
+    return history.history, throughput, best
 
 
 def log_config(config, log_dir: str) -> None:

@@ -32,17 +32,17 @@ class TextEncoderPipeline:
         return np.concatenate(lengths)
 
     def map_fn(self, seq_len: int, dynamic: bool = True):
-        """(texts, labels) -> (dict of int32 [batch, <=seq_len], labels), padded to the batch's longest text
-        (`dynamic`), or always to seq_len (one shape: what XLA needs to compile only once)."""
-        def tokenize(texts, labels):
+        """(texts, labels[, weights]) -> (dict of int32 [batch, <=seq_len], labels[, weights]), padded to the
+        batch's longest text (`dynamic`), or always to seq_len (one shape: what XLA needs to compile only once)."""
+        def tokenize(texts, *labels):
             packed = self.preprocessor.bert_pack_inputs([self.preprocessor.tokenize(texts)],
                                                         seq_length=seq_len)
             if not dynamic:
-                return {name: packed[name] for name in INPUT_NAMES}, labels
+                return ({name: packed[name] for name in INPUT_NAMES},) + labels
             longest = tf.reduce_max(tf.reduce_sum(packed["input_mask"], axis=1))
             # Round up to a multiple of 16: few distinct shapes, so few retraces of the train step.
             longest = tf.minimum((longest + 15) // 16 * 16, seq_len)
-            return {name: packed[name][:, :longest] for name in INPUT_NAMES}, labels
+            return ({name: packed[name][:, :longest] for name in INPUT_NAMES},) + labels
         return tokenize
 
 

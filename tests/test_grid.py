@@ -1,0 +1,95 @@
+"""The grid harness: expansion and validation, a tiny grid end to end, failures, kill and resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import toy_rows, write_csv
+from tfclf import grid, study
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _spec(tmp_path, data, grid_axes, **extra):
+    spec = {"base": {"data": data, "encoder": "bow", "epochs": 2, "batch_size": 8, "embedding_dim": 8,
+                     "vocab_size": 200}, "grid": grid_axes, "select": "val.macro_f1", "seeds": [42], **extra}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
+
+
+def test_expansion_crosses_variants_grid_and_seeds_and_validates_every_trial(tmp_path):
+    raw = {"base": {"epochs": 1}, "variants": [{"encoder": "lstm"}, {"encoder": "bow"}],
+           "grid": {"opt": ["adam", "sgd"], "lr": [0.1, 0.01]}, "seeds": [1, 2]}
+    trials = study.expand(study.parse(raw, "s.yaml"), str(tmp_path))
+    assert len(trials) == 16 and len({t.digest for t in trials}) == 16
+    assert trials[0].params == {"encoder": "lstm", "opt": "adam", "lr": 0.1} and trials[0].config["skip_export"]
+    with pytest.raises(ValueError, match="trial .*'opt': 'adamx'.*--opt 'adamx' is unknown"):
+        study.parse({"grid": {"opt": ["adam", "adamx"]}}, "s.yaml")
+    with pytest.raises(ValueError, match="never used to select"):
+        study.parse({"select": "test.macro_f1"}, "s.yaml")
+    assert study.seeds_for(study.parse({"seeds": [42]}, "s.yaml"), 3) == [42, 43, 44]
+
+
+def test_a_tiny_grid_runs_records_a_failed_trial_and_sorts_by_validation(tmp_path, capsys):
+    data = write_csv(tmp_path / "toy.csv", toy_rows(80))
+    # lr 1e30 with plain SGD diverges: that trial fails, the others still run.
+    path = _spec(tmp_path, data, {"lr": [0.05, 0.001, 1e30]})
+    raw = yaml.safe_load(open(path))
+    raw["base"].update(opt="sgd", clip_norm=0, schedule="constant", warmup_ratio=0)
+    open(path, "w").write(yaml.safe_dump(raw))
+    out = tmp_path / "grid"
+    assert grid.main([path, "--out", str(out), "--parallel", "2"]) == 0
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["status"]) == ["ok", "ok", "failed"]
+    assert "training diverged" in table["error"].iloc[2]
+    values = table["val_macro_f1"].iloc[:2].tolist()
+    assert values == sorted(values, reverse=True)
+    markdown = (out / "results.md").read_text()
+    assert "Selected on validation" in markdown and "failed: lr=1e+30" in markdown
+    assert (out / "curves.png").stat().st_size > 0 and (out / "metric_vs_lr.png").stat().st_size > 0
+    # Rerun: everything is in the ledger, nothing runs, the table is the same.
+    assert grid.main([path, "--out", str(out)]) == 0
+    assert "3 trial(s) already in the ledger, 0 to run" in capsys.readouterr().out
+    assert pd.read_csv(out / "results.csv").equals(table)
+
+
+def test_top_k_reruns_the_best_settings_with_more_seeds(tmp_path):
+    data = write_csv(tmp_path / "toy.csv", toy_rows(80))
+    path = _spec(tmp_path, data, {"lr": [0.05, 0.0001]})
+    out = tmp_path / "grid"
+    assert grid.main([path, "--out", str(out), "--top-k", "1", "--seeds", "2"]) == 0
+    ledger = [json.loads(line) for line in open(out / "ledger.jsonl")]
+    assert sorted((e["setting"], e["seed"]) for e in ledger) == [("lr=0.0001", 42), ("lr=0.05", 42), ("lr=0.05", 43)]
+    assert "over 2 seeds" in (out / "results.md").read_text()
+
+
+def test_killed_grid_resumes_and_skips_finished_trials(tmp_path):
+    data = write_csv(tmp_path / "toy.csv", toy_rows(80))
+    path = _spec(tmp_path, data, {"lr": [0.05, 0.02, 0.01, 0.005]})
+    out, env = str(tmp_path / "grid"), {**os.environ, "PYTHONPATH": ROOT}
+    command = [sys.executable, "-m", "tfclf.grid", path, "--out", out]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ledger_path = os.path.join(out, "ledger.jsonl")
+    deadline = time.time() + 240
+    while time.time() < deadline and not (os.path.exists(ledger_path) and open(ledger_path).read().count("\n") >= 1):
+        time.sleep(0.2)
+    time.sleep(2.0)  # the next trial is under way
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = {e["trial"]: e for e in map(json.loads, open(ledger_path))}
+    assert 1 <= len(before) < 4
+    time.sleep(1.0)  # the trial process died with the grid (PR_SET_PDEATHSIG)
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert f"{len(before)} trial(s) already in the ledger, {4 - len(before)} to run" in result.stdout
+    after = [json.loads(line) for line in open(ledger_path)]
+    assert len(after) == 4 and len({e["trial"] for e in after}) == 4  # each trial exactly once
+    assert all(e == before[e["trial"]] for e in after if e["trial"] in before)  # finished ones untouched
+    assert len(pd.read_csv(os.path.join(out, "results.csv"))) == 4

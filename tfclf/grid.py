@@ -1,0 +1,187 @@
+"""`python -m tfclf.grid experiments/NAME.yaml [--out DIR] [--parallel N] [--top-k K --seeds N]`
+
+Runs every trial of a study (see study.py) as an ordinary `python -m tfclf.run` in its own process, so
+memory is released between trials. Finished and failed trials go to `<out>/ledger.jsonl`; rerunning the
+same command skips them (a killed trial resumes from its backup), so the tables come out identical.
+Writes `results.csv`, `results.md`, `curves.png`, `metric_vs_<axis>.png` and, with --top-k, `seeds.md`.
+"""
+import argparse
+import concurrent.futures
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tfclf import cli, study as study_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _die_with_parent():
+    """Linux: the trial process gets SIGKILL when the grid process dies, so no orphan keeps training."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _error_line(log_path: str, returncode: int) -> str:
+    with open(log_path, encoding="utf-8", errors="replace") as handle:
+        lines = [line.strip() for line in handle if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("tfclf: error:"):
+            return line[len("tfclf: error:"):].strip()
+    return (lines[-1] if lines else "") + f" (exit code {returncode})"
+
+
+def run_trial(trial, threads: int) -> dict:
+    """One trial in a subprocess; returns its ledger entry (finished or failed)."""
+    out = trial.config["out"]
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    metrics_path = os.path.join(out, "metrics.json")
+    if not os.path.isfile(metrics_path):  # else: finished before the ledger line was written
+        config_path, log_path = out + ".json", out + ".log"
+        with open(config_path, "w", encoding="utf-8") as handle:
+            json.dump(trial.config, handle, indent=2)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+        if threads:
+            env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
+        with open(log_path, "a", encoding="utf-8") as log:
+            code = subprocess.call([sys.executable, "-m", "tfclf.run", "--config", config_path], stdout=log,
+                                   stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
+        if code != 0:
+            return study_lib.entry_from_failure(trial, _error_line(log_path, code))
+    with open(metrics_path, encoding="utf-8") as handle:
+        return study_lib.entry_from_metrics(trial, json.load(handle))
+
+
+def run_all(trials, ledger, parallel: int = 1, retry_failed: bool = False) -> None:
+    done = ledger.read()
+    todo = [t for t in trials if t.digest not in done or (retry_failed and done[t.digest]["status"] != "ok")]
+    todo = list({t.digest: t for t in todo}.values())  # a setting repeated in two variants runs once
+    print(f"{len(trials) - len(todo)} trial(s) already in the ledger, {len(todo)} to run, {parallel} at a time")
+    threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+        futures = {pool.submit(run_trial, trial, threads): trial for trial in todo}
+        for number, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            trial, finished = futures[future], time.strftime("%H:%M:%S")
+            entry = future.result()
+            ledger.append(entry)
+            outcome = (f"val {entry['val']['macro_f1']:.4f} macro-F1" if entry["status"] == "ok"
+                       else f"FAILED: {entry['error']}")
+            print(f"[{finished}] {number}/{len(todo)} {trial.setting} seed={trial.seed}: {outcome}", flush=True)
+
+
+def _markdown(frame, columns) -> str:
+    header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    rows = []
+    for _, row in frame[columns].iterrows():
+        rows.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    return header + "\n".join(rows) + "\n"
+
+
+def write_results(study, trials, entries, out: str, seeds_summary=None) -> str:
+    """results.csv (every column, test included), results.md (validation only, then the selected trial's
+    test metrics, reported once) and the comparison plots. Returns the Markdown."""
+    from tfclf import report
+    frame = study_lib.table(study, trials, entries)
+    if frame.empty:
+        return "no finished trials\n"
+    with report.atomic_write(os.path.join(out, "results.csv")) as handle:
+        frame.to_csv(handle, index=False)
+    metric = study.metric
+    axes = list(dict.fromkeys(key for t in trials for key in t.params))
+    columns = axes + ["seed", f"val_{metric}", "val_accuracy", "val_loss", "train_examples_per_sec",
+                      "wall_seconds", "status"]
+    text = [f"# {study.name}\n", f"{len(frame)} trial(s), sorted by {study.select} (selection uses validation only; "
+            "test metrics are in results.csv).\n", _markdown(frame, list(dict.fromkeys(columns)))]
+    failed = frame[frame["status"] != "ok"]
+    for _, row in failed.iterrows():
+        text.append(f"- failed: {row['setting']} seed={row['seed']}: {row['error']}\n")
+    ok = frame[frame["status"] == "ok"]
+    if seeds_summary is not None and not seeds_summary.empty:
+        best = seeds_summary.iloc[0]
+        text.append(f"\n## Top settings over seeds\n\n" + _markdown(seeds_summary.assign(
+            val=[f"{m:.4f} ± {s:.4f}" for m, s in zip(seeds_summary.val_mean, seeds_summary.val_std)]),
+            ["setting", "seeds", "val", "examples_per_sec"]))
+        text.append(f"\nSelected on validation: **{best['setting']}** over {best['seeds']} seeds; test {metric} "
+                    f"{best['test_mean']:.4f} ± {best['test_std']:.4f}.\n")
+    elif not ok.empty:
+        best = ok.iloc[0]
+        text.append(f"\nSelected on validation: **{best['setting']}** seed {best['seed']}: test {metric} "
+                    f"{best[f'test_{metric}']:.4f}, test accuracy {best['test_accuracy']:.4f}.\n")
+    markdown = "".join(text)
+    with report.atomic_write(os.path.join(out, "results.md")) as handle:
+        handle.write(markdown)
+    report.grid_curves_plot([entries[t] for t in dict.fromkeys(frame["trial"]) if entries[t]["status"] == "ok"],
+                            f"val_{metric}", os.path.join(out, "curves.png"))
+    numeric = [axis for axis in axes if frame[axis].map(_is_number).all() and frame[axis].nunique() > 1]
+    if numeric and not ok.empty:
+        axis = "lr" if "lr" in numeric else numeric[0]
+        report.metric_vs_plot(ok, axis, [a for a in axes if a != axis], f"val_{metric}",
+                              os.path.join(out, f"metric_vs_{axis}.png"))
+    return markdown
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _overrides(pairs) -> dict:
+    values = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set {pair}: expected KEY=VALUE, e.g. --set max_examples=500")
+        values[key.strip().replace("-", "_")] = value.strip()
+    return values
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tfclf.grid", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", help="experiments/NAME.yaml")
+    parser.add_argument("--out", help="grid directory (default: runs/grid-<study name>)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a base config key for every trial (repeatable), e.g. --set epochs=1")
+    parser.add_argument("--parallel", type=int, default=1, help="trials running at once on this machine")
+    parser.add_argument("--top-k", type=int, help="rerun the K best settings with --seeds seeds (default: the spec's)")
+    parser.add_argument("--seeds", type=int, help="seeds per top setting, for mean ± std")
+    parser.add_argument("--retry-failed", action="store_true", help="run failed trials of the ledger again")
+    args = parser.parse_args(argv)
+
+    def job():
+        study = study_lib.parse(study_lib.read_spec(args.study), args.study, _overrides(args.set))
+        if args.parallel < 1:
+            raise ValueError("--parallel must be >= 1")
+        out = args.out or os.path.join("runs", f"grid-{study.name}")
+        os.makedirs(out, exist_ok=True)
+        ledger = study_lib.Ledger(os.path.join(out, "ledger.jsonl"))
+        trials = study_lib.expand(study, out)
+        run_all(trials, ledger, args.parallel, args.retry_failed)
+        top_k = args.top_k if args.top_k is not None else study.top_k
+        seeds = args.seeds if args.seeds is not None else study.top_seeds
+        summary = None
+        if top_k and seeds:
+            frame = study_lib.table(study, trials, ledger.read())
+            best = study_lib.by_setting(study, frame).head(top_k)["setting"].tolist()
+            reruns = [t for t in study_lib.expand(study, out, study_lib.seeds_for(study, seeds)) if t.setting in best]
+            print(f"top {len(best)} setting(s) with {seeds} seeds each")
+            run_all(reruns, ledger, args.parallel, args.retry_failed)
+            trials = list({t.digest: t for t in trials + reruns}.values())
+            frame = study_lib.table(study, reruns, ledger.read())
+            summary = study_lib.by_setting(study, frame)
+        print(write_results(study, trials, ledger.read(), out, summary))
+        print(f"results in {out}/results.md, results.csv")
+    return cli.run_main(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
