@@ -134,6 +134,11 @@ def test_mixed_precision_policy_follows_the_hardware(monkeypatch):
             training.precision_policy(True)
 
 
+def test_deterministic_is_refused_for_hub_encoders_with_unseeded_dropout():
+    with pytest.raises(ValueError, match="unseeded dropout ops"):
+        config_lib.from_flat({"encoder": "minilm_l6", "deterministic": True})
+
+
 def test_xla_is_refused_for_models_with_string_ops():
     with pytest.raises(ValueError, match="--xla needs a transformer encoder"):
         config_lib.from_flat({"encoder": "bow", "xla": True})

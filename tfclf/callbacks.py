@@ -121,7 +121,8 @@ class Progress(keras.callbacks.Callback):
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Keeps the weights of the best epoch by `monitor` (min for losses, max otherwise) in
+    """Keeps the weights of the best epoch by `monitor` (min for losses, max otherwise; ties go to the
+    lower validation loss) in
     `directory/best/`, replaced atomically; its value survives a resume (stored beside the weights)."""
 
     def __init__(self, directory: str, monitor: str):
@@ -130,10 +131,15 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.mode = "min" if monitor.endswith("loss") else "max"
         state = read_best(directory)
         self.best = state["value"] if state else None
+        self.best_loss = state.get("val_loss", float("inf")) if state else float("inf")
 
-    def _improved(self, value: float) -> bool:
+    def _improved(self, value: float, loss: float) -> bool:
+        """Better by the monitored metric; on a tie (small validation sets plateau on accuracy and F1),
+        better by validation loss."""
         if self.best is None:
             return True
+        if value == self.best:
+            return loss < self.best_loss
         return value < self.best if self.mode == "min" else value > self.best
 
     def on_epoch_end(self, epoch, logs=None):
@@ -141,15 +147,15 @@ class BestCheckpoint(keras.callbacks.Callback):
         if self.monitor not in logs:
             raise ValueError(f"--monitor {self.monitor}: not among the epoch's metrics; choose one of: "
                              f"{', '.join(sorted(key for key in logs if key.startswith('val_')))}")
-        value = float(logs[self.monitor])
-        if not np.isfinite(value) or not self._improved(value):
+        value, loss = float(logs[self.monitor]), float(logs.get("val_loss", float("inf")))
+        if not np.isfinite(value) or not self._improved(value, loss):
             return
-        self.best = value
+        self.best, self.best_loss = value, loss
         staging, target = os.path.join(self.directory, ".best-tmp"), os.path.join(self.directory, "best")
         shutil.rmtree(staging, ignore_errors=True)
         self.model.save_weights(os.path.join(staging, "weights"))
         with open(os.path.join(staging, "best.json"), "w", encoding="utf-8") as handle:
-            json.dump({"monitor": self.monitor, "value": value, "epoch": epoch + 1}, handle)
+            json.dump({"monitor": self.monitor, "value": value, "val_loss": loss, "epoch": epoch + 1}, handle)
         old = os.path.join(self.directory, ".best-old")
         if os.path.isdir(target):
             os.replace(target, old)

@@ -247,6 +247,9 @@ def validate(config: RunConfig) -> None:
     if config.train.xla and models.MODELS[config.model.encoder]["input"] != "tokens":
         raise ValueError(f"--xla needs a transformer encoder: --encoder {config.model.encoder} has string "
                          "ops (TextVectorization) inside the model, which XLA cannot compile")
+    if config.train.deterministic and models.MODELS[config.model.encoder]["input"] == "tokens":
+        raise ValueError(f"--deterministic cannot run --encoder {config.model.encoder}: TF Hub encoders carry "
+                         "unseeded dropout ops, which TF op determinism refuses; drop --deterministic")
     if config.train.encoder_lr and config.model.freeze_encoder:
         raise ValueError("--encoder-lr and --freeze-encoder contradict each other; give one of them")
     for name in ("lr", "encoder_lr", "head_lr", "weight_decay", "clip_norm", "momentum"):

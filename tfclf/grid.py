@@ -75,11 +75,19 @@ def run_all(trials, ledger, parallel: int = 1, retry_failed: bool = False) -> No
             print(f"[{finished}] {number}/{len(todo)} {trial.setting} seed={trial.seed}: {outcome}", flush=True)
 
 
+def _cell(column: str, value) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN: a failed trial, or a key this variant does not set
+            return "-"
+        return f"{value:.1f}" if column in ("train_examples_per_sec", "wall_seconds", "examples_per_sec") \
+            else f"{value:.4f}"
+    return str(value) if str(value) else '""'
+
+
 def _markdown(frame, columns) -> str:
     header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    rows = []
-    for _, row in frame[columns].iterrows():
-        rows.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    rows = ["| " + " | ".join(_cell(c, v) for c, v in zip(columns, row)) + " |"
+            for row in frame[columns].itertuples(index=False)]
     return header + "\n".join(rows) + "\n"
 
 
@@ -118,7 +126,7 @@ def write_results(study, trials, entries, out: str, seeds_summary=None) -> str:
         handle.write(markdown)
     report.grid_curves_plot([entries[t] for t in dict.fromkeys(frame["trial"]) if entries[t]["status"] == "ok"],
                             f"val_{metric}", os.path.join(out, "curves.png"))
-    numeric = [axis for axis in axes if frame[axis].map(_is_number).all() and frame[axis].nunique() > 1]
+    numeric = [axis for axis in study.grid if len(study.grid[axis]) > 1 and all(map(_is_number, study.grid[axis]))]
     if numeric and not ok.empty:
         axis = "lr" if "lr" in numeric else numeric[0]
         report.metric_vs_plot(ok, axis, [a for a in axes if a != axis], f"val_{metric}",

@@ -11,17 +11,25 @@ from tfclf import cli, export, readers
 
 
 def predict(serve, texts, batch_size: int = 256, progress: bool = False) -> dict:
-    """Scores texts in batches; returns numpy arrays of probabilities, class ids and class names."""
+    """Scores texts in batches, shortest first (exported transformer models pad each batch only to its
+    longest text); returns numpy arrays of probabilities, class ids and class names in the input order."""
     from tfclf._backend import tf
+    texts = [str(text) for text in texts]
+    order = np.argsort([len(text) for text in texts], kind="stable")
     parts = []
     for start in range(0, len(texts), batch_size):
-        parts.append(serve(text=tf.constant([str(text) for text in texts[start:start + batch_size]])))
+        parts.append(serve(text=tf.constant([texts[i] for i in order[start:start + batch_size]])))
         if progress:
             done = min(start + batch_size, len(texts))
             print(f"\rscored {done}/{len(texts)}", end="" if done < len(texts) else "\n", file=sys.stderr)
     if not parts:
         raise ValueError("no texts to score; pass texts as arguments or --input FILE")
-    return {key: np.concatenate([part[key].numpy() for part in parts]) for key in parts[0]}
+    result = {}
+    for key in parts[0]:
+        values = np.concatenate([part[key].numpy() for part in parts])
+        result[key] = np.empty_like(values)
+        result[key][order] = values
+    return result
 
 
 def main(argv=None) -> int:

@@ -188,8 +188,8 @@ def grid_curves_plot(entries, key: str, path: str, limit: int = 12) -> None:
 def metric_vs_plot(frame: pd.DataFrame, axis_name: str, group_by, metric: str, path: str) -> None:
     """`metric` (mean over seeds, bars: min-max) against a numeric axis, one line per value of the other
     axes (e.g. validation macro-F1 vs learning rate, one line per optimizer)."""
-    frame = frame.assign(_x=frame[axis_name].astype(float),
-                         _group=frame[group_by].astype(str).agg(" ".join, axis=1) if group_by else "all")
+    groups = frame[group_by].fillna("-").map(str).agg(" ".join, axis=1) if group_by else "all"
+    frame = frame.assign(_x=frame[axis_name].astype(float), _group=groups)
     figure, axis = plt.subplots(figsize=(7.5, 4.5))
     for group, rows in frame.groupby("_group", sort=True):
         stats = rows.groupby("_x")[metric].agg(["mean", "min", "max"]).sort_index()

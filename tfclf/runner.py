@@ -105,10 +105,9 @@ def _run(config, strategy, started: float) -> Result:
     else:
         lengths = data.word_lengths(splits.train["text"])
         seq_len = choose_seq_len(lengths, config.data.seq_len)
-    map_fn = pipeline.map_fn(seq_len, dynamic=not config.train.xla) if pipeline else None
     staging = _prepare_run_dir(config.out, config.digest())
     try:
-        metrics = _train_in(staging, config, strategy, splits, stats, spec, lengths, seq_len, map_fn, started)
+        metrics = _train_in(staging, config, strategy, splits, stats, spec, lengths, seq_len, pipeline, started)
     except (training.TrainingDiverged, KeyboardInterrupt):
         raise  # keep the staging directory and its last backup: the same command resumes
     except BaseException:
@@ -120,7 +119,8 @@ def _run(config, strategy, started: float) -> Result:
     return Result(config.out, metrics, metrics.get("export_path", ""))
 
 
-def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, map_fn, started) -> dict:
+def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, pipeline, started) -> dict:
+    map_fn = pipeline.map_fn(seq_len, dynamic=not config.train.xla) if pipeline else None
     config_lib.save(config, os.path.join(run_dir, "config.json"))
     report.eda(splits, seq_len, spec["length_unit"], lengths, run_dir,
                extra={"decode_replacements": stats["decode_replacements"]})
@@ -146,10 +146,12 @@ def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, 
     finally:
         keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
     weights = training.class_weights(splits.train["label_id"], num_classes, config.train.class_weight)
+    # Transformer batches are grouped by token length, so per-batch padding stays short.
     train_ds = data.make_dataset(splits.train["text"], train_labels, batch, shuffle=True, seed=config.train.seed,
                                  map_fn=map_fn, sample_weights=training.class_sample_weights(
-                                     splits.train["label_id"], weights))
-    val_ds = data.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn)
+                                     splits.train["label_id"], weights), lengths=lengths if pipeline else None)
+    val_ds = data.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
+                               lengths=pipeline.lengths(splits.val["text"]) if pipeline else None)
     training.log_config(config, os.path.join(run_dir, "tensorboard"))
     history, throughput, best = training.fit(model, train_ds, val_ds, config.train, len(splits.train),
                                              steps_per_epoch, schedule, run_dir)
@@ -159,8 +161,8 @@ def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, 
     loss_fn = losses.build(config.train, num_classes)
     metrics = {}
     for name, frame in (("val", splits.val), ("test", splits.test)):
-        probabilities = training.predict_probabilities(
-            model, data.make_dataset(frame["text"], frame["label_id"], batch, map_fn=map_fn))
+        probabilities = training.predict_probabilities(model, frame["text"], batch, map_fn,
+                                                       pipeline.lengths(frame["text"]) if pipeline else None)
         loss = training.mean_loss(loss_fn, frame["label_id"], probabilities)
         metrics[name] = report.classification_metrics(frame["label_id"].to_numpy(), probabilities,
                                                       splits.class_names, loss)

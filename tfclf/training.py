@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from tfclf import callbacks as callbacks_lib
-from tfclf import losses, metrics, optimizers
+from tfclf import data, losses, metrics, optimizers
 from tfclf._backend import keras, tf
 
 TrainingDiverged = callbacks_lib.TrainingDiverged
@@ -103,9 +103,16 @@ def log_config(config, log_dir: str) -> None:
         hparams_api.hparams(scalars, trial_id=config.digest())
 
 
-def predict_probabilities(model, dataset) -> np.ndarray:
-    logits = model.predict(dataset, verbose=0)
-    return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
+def predict_probabilities(model, texts, batch_size: int, map_fn=None, lengths=None) -> np.ndarray:
+    """Softmax of the model over `texts`, in their order. With `lengths`, texts are scored shortest
+    first (little padding per batch) and put back in order."""
+    texts = np.asarray(texts, dtype=object)
+    order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(texts))
+    dataset = data.make_dataset(texts[order], np.zeros(len(texts), np.int32), batch_size, map_fn=map_fn)
+    logits = model.predict(dataset.map(lambda x, y: x), verbose=0)
+    probabilities = np.empty_like(logits, dtype=np.float32)
+    probabilities[order] = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
+    return probabilities
 
 
 def mean_loss(loss_fn, label_ids, probabilities) -> float:

@@ -39,11 +39,23 @@ class TextEncoderPipeline:
                                                         seq_length=seq_len)
             if not dynamic:
                 return ({name: packed[name] for name in INPUT_NAMES},) + labels
-            longest = tf.reduce_max(tf.reduce_sum(packed["input_mask"], axis=1))
-            # Round up to a multiple of 16: few distinct shapes, so few retraces of the train step.
-            longest = tf.minimum((longest + 15) // 16 * 16, seq_len)
-            return ({name: packed[name][:, :longest] for name in INPUT_NAMES},) + labels
+            return (trim_padding(packed),) + labels
         return tokenize
+
+
+def trim_padding(packed: dict) -> dict:
+    """Cuts the packed inputs to the batch's longest row, rounded up to a multiple of 8 (few distinct
+    shapes, so few retraces); attention masks make the result equal to the full-length one."""
+    longest = tf.reduce_max(tf.reduce_sum(tf.cast(packed["input_mask"], tf.int32), axis=1))
+    longest = tf.minimum((longest + 7) // 8 * 8, tf.shape(packed["input_mask"])[1])
+    return {name: packed[name][:, :longest] for name in INPUT_NAMES}
+
+
+class TrimPadding(keras.layers.Layer):
+    """`trim_padding` as a layer, for the exported raw-text model."""
+
+    def call(self, packed):
+        return trim_padding(packed)
 
 
 def _pool(outputs, mask, pooling: str):
@@ -106,5 +118,5 @@ def raw_text_model(classifier: keras.Model, preprocess_handle: str, seq_len: int
     texts = keras.Input(shape=(), dtype=tf.string, name="text")
     tokenize = encoders.load_hub(preprocessor.tokenize, name="tokenize")
     pack = encoders.load_hub(preprocessor.bert_pack_inputs, arguments={"seq_length": seq_len}, name="pack")
-    packed = pack([tokenize(texts)])
-    return keras.Model(texts, classifier({name: packed[name] for name in INPUT_NAMES}), name="raw_text_classifier")
+    packed = TrimPadding(name="trim_padding")(pack([tokenize(texts)]))
+    return keras.Model(texts, classifier(packed), name="raw_text_classifier")

@@ -1,0 +1,63 @@
+"""The benchmark's arithmetic and a tiny end-to-end run; length-grouped batches."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import toy_rows, write_csv
+from tfclf import bench, data, encoders
+
+
+def test_training_flops_follow_the_6_n_t_rule_plus_attention():
+    shape = {"non_embedding_params": 1000, "layers": 2, "hidden": 8}
+    # 6 * 1000 * 10 + 12 * 2 * 100 * 8 = 79,200 and 6 * 1000 * 20 + 12 * 2 * 400 * 8 = 196,800
+    assert bench.train_flops_per_example(shape, [10, 20]) == pytest.approx((79200 + 196800) / 2)
+
+
+def test_encoder_shape_counts_non_embedding_parameters(tiny_hub):
+    shape = bench.encoder_shape(encoders.load_hub(tiny_hub["encoder"], trainable=True, name="encoder"))
+    hidden, intermediate, layers = 32, 64, 2
+    per_layer = 4 * (hidden * hidden + hidden) + 2 * 2 * hidden + (hidden * intermediate + intermediate) + \
+        (intermediate * hidden + hidden)
+    pooler = hidden * hidden + hidden
+    assert shape["layers"] == layers and shape["hidden"] == hidden
+    assert shape["non_embedding_params"] == layers * per_layer + pooler  # embedding tables and their LayerNorm out
+
+
+def test_length_grouped_batches_keep_every_example_once_group_lengths_and_keep_the_class_mix():
+    rng = np.random.default_rng(0)
+    labels = (rng.random(480) < 0.15).astype(np.int32)  # class 1 is rarer and longer, as spam
+    lengths = np.where(labels == 1, rng.integers(20, 100, 480), rng.integers(1, 60, 480))
+    texts = [f"t{i}" for i in range(480)]
+
+    def dataset(**grouping):
+        return data.make_dataset(texts, np.column_stack([labels, np.arange(480)]).astype(np.float32), 16,
+                                 shuffle=True, seed=1, **grouping)
+
+    def batches(dataset):
+        ids = [batch[1].numpy()[:, 1].astype(int) for batch in dataset]
+        return (np.concatenate(ids), np.mean([lengths[b].max() for b in ids]),
+                np.std([labels[b].mean() for b in ids]))
+    grouped = dataset(lengths=lengths, pool_batches=10)
+    ids, grouped_padding, grouped_mix = batches(grouped)
+    assert sorted(ids.tolist()) == list(range(480))
+    _, plain_padding, plain_mix = batches(dataset())
+    assert grouped_padding < 0.9 * plain_padding, (grouped_padding, plain_padding)  # shorter padded batches
+    assert grouped_mix < plain_mix  # ...without batches of one class (plain length sorting fails this)
+    again, _, _ = batches(grouped)
+    assert again.tolist() != ids.tolist()  # reshuffled every epoch
+
+
+@pytest.mark.slow
+def test_bench_runs_both_pipelines_and_ends_with_json(tmp_path, tiny_hub, capsys):
+    toy = write_csv(tmp_path / "toy.csv", toy_rows(120, filler=1))
+    code = bench.main(["--encoder", "bert_small", "--encoder-handle", tiny_hub["encoder"],
+                       "--preprocess-handle", tiny_hub["preprocess"], "--data", toy, "--max-examples", "0",
+                       "--epochs", "1", "--batch-size", "8", "--seq-len", "32", "--lr", "0.002",
+                       "--out", str(tmp_path / "bench")])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("train_speedup", "infer_speedup", "baseline_test_macro_f1", "tfclf_test_macro_f1", "mfu"):
+        assert key in result and result[key] > 0
+    assert result["tfclf_tokens_carried"] < result["baseline_tokens_carried"] == 32
+    assert 0 < result["mfu"] < 1 and result["peak_gflops_float32"] > 1
