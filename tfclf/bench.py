@@ -186,6 +186,18 @@ def scaling(config, splits, sizes, seq_lens) -> dict:
     return rows
 
 
+def print_scaling(rows: dict) -> dict:
+    print("\n== scaling: tfclf, 1 epoch\n| examples | train examples | train s | ex/s |\n|---|---|---|---|")
+    for row in rows["size"]:
+        print(f"| {row['examples']} | {row['train_examples']} | {row['train_seconds']:.1f} | "
+              f"{row['examples_per_sec']:.1f} |")
+    print("\n== scaling: fixed padding (tutorial), per sequence length\n| seq_len | ex/s | s per 1k examples |"
+          "\n|---|---|---|")
+    for row in rows["seq_len"]:
+        print(f"| {row['seq_len']} | {row['examples_per_sec']:.2f} | {row['seconds_per_1k_examples']:.0f} |")
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tfclf.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -207,6 +219,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scaling", action="store_true", help="also time data sizes and sequence lengths")
     parser.add_argument("--sizes", default="1000,2000,4000", help="data sizes for --scaling")
     parser.add_argument("--seq-lens", default="64,128,256", help="sequence lengths for --scaling")
+    parser.add_argument("--scaling-only", action="store_true", help="skip the comparison; only --scaling")
     parser.add_argument("--out", help="directory for the runs (default: a temporary one)")
     args = parser.parse_args(argv)
 
@@ -237,6 +250,10 @@ def main(argv=None) -> int:
         print(f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test texts, "
               f"{args.epochs} epoch(s), batch {args.batch_size}, {os.cpu_count()} CPU cores, TF {tf.__version__}")
 
+        if args.scaling_only:
+            print_scaling(scaling(config, splits, [int(s) for s in args.sizes.split(",")],
+                                  [int(s) for s in args.seq_lens.split(",")]))
+            return
         print("\n== baseline (tutorial)")
         base = run_baseline(config, splits, args.seq_len)
         print("\n== tfclf")
@@ -276,17 +293,8 @@ def main(argv=None) -> int:
               f"the baseline {args.seq_len} (its FLOP utilization counting padding: "
               f"{summary['baseline_hardware_utilization']:.1%})")
         if args.scaling:
-            rows = scaling(config, splits, [int(s) for s in args.sizes.split(",")],
-                           [int(s) for s in args.seq_lens.split(",")])
-            print("\n== scaling: tfclf, 1 epoch\n| examples | train examples | train s | ex/s |\n|---|---|---|---|")
-            for row in rows["size"]:
-                print(f"| {row['examples']} | {row['train_examples']} | {row['train_seconds']:.1f} | "
-                      f"{row['examples_per_sec']:.1f} |")
-            print("\n== scaling: fixed padding (tutorial), per sequence length\n| seq_len | ex/s | s per 1k examples |"
-                  "\n|---|---|---|")
-            for row in rows["seq_len"]:
-                print(f"| {row['seq_len']} | {row['examples_per_sec']:.2f} | {row['seconds_per_1k_examples']:.0f} |")
-            summary["scaling"] = rows
+            summary["scaling"] = print_scaling(scaling(config, splits, [int(s) for s in args.sizes.split(",")],
+                                                       [int(s) for s in args.seq_lens.split(",")]))
         print(json.dumps(summary))
     return cli.run_main(job)
 
