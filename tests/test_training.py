@@ -94,6 +94,14 @@ def test_deterministic_runs_give_identical_metrics(tmp_path, small_config):
     assert first.metrics["test"] == second.metrics["test"]
 
 
+def test_determinism_is_switched_off_again_for_the_next_run():
+    from tensorflow.python.framework import config as tf_config
+    training.seed_everything(1, deterministic=True)
+    assert tf_config.is_op_determinism_enabled()
+    training.seed_everything(1, deterministic=False)
+    assert not tf_config.is_op_determinism_enabled()
+
+
 def test_early_stopping_stops_before_the_last_epoch(tmp_path, small_config):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
     result = runner.train(small_config(data, epochs=60, early_stopping=2, lr=0.05, schedule="constant",

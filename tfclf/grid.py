@@ -112,7 +112,7 @@ def write_results(study, trials, entries, out: str, seeds_summary=None) -> str:
     ok = frame[frame["status"] == "ok"]
     if seeds_summary is not None and not seeds_summary.empty:
         best = seeds_summary.iloc[0]
-        text.append(f"\n## Top settings over seeds\n\n" + _markdown(seeds_summary.assign(
+        text.append("\n## Settings over seeds (mean ± std)\n\n" + _markdown(seeds_summary.assign(
             val=[f"{m:.4f} ± {s:.4f}" for m, s in zip(seeds_summary.val_mean, seeds_summary.val_std)]),
             ["setting", "seeds", "val", "examples_per_sec"]))
         text.append(f"\nSelected on validation: **{best['setting']}** over {best['seeds']} seeds; test {metric} "
@@ -186,6 +186,8 @@ def main(argv=None) -> int:
             trials = list({t.digest: t for t in trials + reruns}.values())
             frame = study_lib.table(study, reruns, ledger.read())
             summary = study_lib.by_setting(study, frame)
+        elif len(study.seeds) > 1:  # select a setting by its mean over seeds, not a lucky seed
+            summary = study_lib.by_setting(study, study_lib.table(study, trials, ledger.read()))
         print(write_results(study, trials, ledger.read(), out, summary))
         print(f"results in {out}/results.md, results.csv")
     return cli.run_main(job)

@@ -16,6 +16,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:  # the setting is process-wide: an earlier deterministic run in this process must not leak into this one
+        from tensorflow.python.framework import config as tf_config  # no public "disable" in TF 2.20
+        tf_config.disable_op_determinism()
 
 
 def class_weights(label_ids, num_classes: int, mode: str):
