@@ -190,8 +190,10 @@ def table(study: Study, trials: list, entries: dict) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame = frame.sort_values([f"val_{study.metric}", "setting", "seed"],
-                              ascending=[not study.higher_is_better, True, True], na_position="last", kind="stable")
+    # Ties on the metric (small validation sets) go to the lower validation loss, as in BestCheckpoint.
+    frame = frame.sort_values([f"val_{study.metric}", "val_loss", "setting", "seed"],
+                              ascending=[not study.higher_is_better, True, True, True], na_position="last",
+                              kind="stable")
     return frame.reset_index(drop=True)
 
 
@@ -204,6 +206,7 @@ def by_setting(study: Study, frame: pd.DataFrame) -> pd.DataFrame:
     summary = ok.groupby("setting", sort=False).agg(
         seeds=("seed", "count"), val_mean=(column, "mean"), val_std=(column, "std"),
         test_mean=(f"test_{study.metric}", "mean"), test_std=(f"test_{study.metric}", "std"),
-        examples_per_sec=("train_examples_per_sec", "mean")).reset_index()
-    summary = summary.sort_values(["val_mean", "setting"], ascending=[not study.higher_is_better, True])
+        val_loss=("val_loss", "mean"), examples_per_sec=("train_examples_per_sec", "mean")).reset_index()
+    summary = summary.sort_values(["val_mean", "val_loss", "setting"],
+                                  ascending=[not study.higher_is_better, True, True])
     return summary.fillna({"val_std": 0.0, "test_std": 0.0}).reset_index(drop=True)
