@@ -65,30 +65,6 @@ def best_of(repeats: int, work) -> float:
     return min(times)
 
 
-class EpochTimer:
-    """Training seconds of each epoch (validation excluded)."""
-
-    def __new__(cls):
-        from tfclf._backend import keras
-
-        class _Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds, self._start = [], None
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter()
-
-            def on_test_begin(self, logs=None):
-                if self._start is not None:
-                    self.seconds.append(time.perf_counter() - self._start)
-                    self._start = None
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.on_test_begin()
-        return _Timer()
-
-
 def tutorial_model(handles: dict, num_classes: int, seq_len: int, dropout: float = 0.1):
     """The tutorial's model: strings -> preprocessing (packed to seq_len) -> encoder -> dropout -> dense."""
     from tfclf import encoders
@@ -105,7 +81,7 @@ def tutorial_model(handles: dict, num_classes: int, seq_len: int, dropout: float
 
 def run_baseline(config, splits, seq_len: int) -> dict:
     from sklearn.metrics import f1_score
-    from tfclf import training
+    from tfclf import callbacks, training
     from tfclf._backend import tf
     training.seed_everything(config.train.seed)
     num_classes, batch = len(splits.class_names), config.train.batch_size
@@ -120,13 +96,13 @@ def run_baseline(config, splits, seq_len: int) -> dict:
         if shuffle:
             dataset = dataset.shuffle(len(frame), seed=config.train.seed)
         return dataset.batch(batch).cache().prefetch(tf.data.AUTOTUNE)  # as the tutorial
-    timer = EpochTimer()
+    throughput = callbacks.Throughput(len(splits.train))
     model.fit(strings(splits.train, True), validation_data=strings(splits.val), epochs=config.train.epochs,
-              callbacks=[timer], verbose=2)
+              callbacks=[throughput], verbose=2)
     texts = tf.constant(splits.test["text"].to_numpy().astype(str))
     logits = model.predict(texts, batch_size=batch, verbose=0)  # warm-up: tracing is not inference
     infer_seconds = best_of(2, lambda: model.predict(texts, batch_size=batch, verbose=0))
-    return {"train_examples_per_sec": len(splits.train) * config.train.epochs / sum(timer.seconds),
+    return {"train_examples_per_sec": throughput.examples_per_sec,
             "infer_examples_per_sec": len(splits.test) / infer_seconds,
             "test_macro_f1": float(f1_score(splits.test["label_id"], logits.argmax(1), average="macro")),
             "shape": encoder_shape(encoder)}
@@ -158,7 +134,7 @@ def padded_tokens(config, splits, lengths, seq_len: int) -> float:
 def scaling(config, splits, sizes, seq_lens) -> dict:
     """Training seconds vs data size (tfclf, 1 epoch) and vs sequence length (fixed padding, a few steps)."""
     import dataclasses
-    from tfclf import runner, training
+    from tfclf import callbacks, runner, training
     from tfclf._backend import tf
     rows = {"size": [], "seq_len": []}
     for size in sizes:
@@ -179,10 +155,11 @@ def scaling(config, splits, sizes, seq_lens) -> dict:
         training.compile_model(model, config.train, len(splits.class_names), config.train.lr, 8)
         dataset = tf.data.Dataset.from_tensor_slices((frame["text"].to_numpy().astype(str),
                                                       frame["label_id"].to_numpy())).batch(batch).cache()
-        timer = EpochTimer()
-        model.fit(dataset, epochs=2, callbacks=[timer], verbose=0)  # epoch 1 traces; epoch 2 is timed
-        rows["seq_len"].append({"seq_len": seq_len, "examples_per_sec": len(frame) / timer.seconds[-1],
-                                "seconds_per_1k_examples": 1000 * timer.seconds[-1] / len(frame)})
+        throughput = callbacks.Throughput(len(frame))
+        model.fit(dataset, epochs=2, callbacks=[throughput], verbose=0)  # epoch 1 traces; epoch 2 is timed
+        seconds = throughput.epoch_seconds[-1]
+        rows["seq_len"].append({"seq_len": seq_len, "examples_per_sec": len(frame) / seconds,
+                                "seconds_per_1k_examples": 1000 * seconds / len(frame)})
     return rows
 
 

@@ -32,11 +32,12 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class Throughput(keras.callbacks.Callback):
-    """Measures training examples per second, excluding validation time."""
+    """Measures training examples per second, excluding validation time; `epoch_seconds` keeps each
+    epoch's training time (the first one includes tracing)."""
 
     def __init__(self, examples_per_epoch: int):
         super().__init__()
-        self.examples_per_epoch, self.seconds, self.epochs = examples_per_epoch, 0.0, 0
+        self.examples_per_epoch, self.epoch_seconds = examples_per_epoch, []
         self._start = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -44,8 +45,7 @@ class Throughput(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         if self._start is not None:  # validation starts: the epoch's training part is over
-            self.seconds += time.perf_counter() - self._start
-            self.epochs += 1
+            self.epoch_seconds.append(time.perf_counter() - self._start)
             self._start = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -55,7 +55,8 @@ class Throughput(keras.callbacks.Callback):
 
     @property
     def examples_per_sec(self) -> float:
-        return self.examples_per_epoch * self.epochs / self.seconds if self.seconds else 0.0
+        seconds = sum(self.epoch_seconds)
+        return self.examples_per_epoch * len(self.epoch_seconds) / seconds if seconds else 0.0
 
 
 class LearningRateLogger(keras.callbacks.Callback):

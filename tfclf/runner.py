@@ -150,8 +150,11 @@ def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, 
     train_ds = data.make_dataset(splits.train["text"], train_labels, batch, shuffle=True, seed=config.train.seed,
                                  map_fn=map_fn, sample_weights=training.class_sample_weights(
                                      splits.train["label_id"], weights), lengths=lengths if pipeline else None)
+    # Token lengths of the held-out texts, computed once: they group validation batches and order prediction.
+    held_out_lengths = {name: pipeline.lengths(frame["text"]) if pipeline else None
+                        for name, frame in (("val", splits.val), ("test", splits.test))}
     val_ds = data.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
-                               lengths=pipeline.lengths(splits.val["text"]) if pipeline else None)
+                               lengths=held_out_lengths["val"])
     training.log_config(config, os.path.join(run_dir, "tensorboard"))
     history, throughput, best = training.fit(model, train_ds, val_ds, config.train, len(splits.train),
                                              steps_per_epoch, schedule, run_dir)
@@ -162,7 +165,7 @@ def _train_in(run_dir, config, strategy, splits, stats, spec, lengths, seq_len, 
     metrics = {}
     for name, frame in (("val", splits.val), ("test", splits.test)):
         probabilities = training.predict_probabilities(model, frame["text"], batch, map_fn,
-                                                       pipeline.lengths(frame["text"]) if pipeline else None)
+                                                       held_out_lengths[name])
         loss = training.mean_loss(loss_fn, frame["label_id"], probabilities)
         metrics[name] = report.classification_metrics(frame["label_id"].to_numpy(), probabilities,
                                                       splits.class_names, loss)
