@@ -93,3 +93,32 @@ def test_killed_grid_resumes_and_skips_finished_trials(tmp_path):
     assert len(after) == 4 and len({e["trial"] for e in after}) == 4  # each trial exactly once
     assert all(e == before[e["trial"]] for e in after if e["trial"] in before)  # finished ones untouched
     assert len(pd.read_csv(os.path.join(out, "results.csv"))) == 4
+
+
+def test_trials_run_as_ray_tasks_spread_over_a_two_node_ray_cluster(tmp_path, capsys):
+    from ray import cluster_utils
+    data = write_csv(tmp_path / "toy.csv", toy_rows(80))
+    path = _spec(tmp_path, data, {"lr": [0.05, 0.001]})
+    out = tmp_path / "grid"
+    assert grid.main([path, "--out", str(out), "--ray", "local", "--cpus-per-trial", "64"]) == 2
+    assert "--cpus-per-trial 64: the Ray cluster at local has" in capsys.readouterr().err
+    # Two Ray nodes of one CPU each (two raylets on this machine, as two machines would be): two one-CPU
+    # trials cannot share a node, so Ray has to put one on each.
+    cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        address = cluster.address
+        assert grid.main([path, "--out", str(out), "--ray", address, "--cpus-per-trial", "1"]) == 0
+    finally:
+        cluster.shutdown()
+    ledger = [json.loads(line) for line in open(out / "ledger.jsonl")]
+    assert sorted(e["setting"] for e in ledger) == ["lr=0.001", "lr=0.05"] and {e["status"] for e in ledger} == {"ok"}
+    assert len({e["ray_node"] for e in ledger}) == 2
+    assert os.getpid() not in {int(e["host"].rsplit("/", 1)[1]) for e in ledger}  # not run in the grid process
+    assert f"to run on Ray ({address}), 1 CPU(s) each" in capsys.readouterr().out
+    table = pd.read_csv(out / "results.csv")
+    # The ledger is the same whichever engine wrote it: a local rerun finds everything done.
+    assert grid.main([path, "--out", str(out)]) == 0
+    assert "2 trial(s) already in the ledger, 0 to run" in capsys.readouterr().out
+    assert pd.read_csv(out / "results.csv").equals(table)

@@ -1,8 +1,11 @@
-"""`python -m tfclf.grid experiments/NAME.yaml [--out DIR] [--parallel N] [--top-k K --seeds N]`
+"""`python -m tfclf.grid experiments/NAME.yaml [--out DIR] [--parallel N] [--ray ADDRESS] [--top-k K --seeds N]`
 
 Runs every trial of a study (see study.py) as an ordinary `python -m tfclf.run` in its own process, so
 memory is released between trials. Finished and failed trials go to `<out>/ledger.jsonl`; rerunning the
 same command skips them (a killed trial resumes from its backup), so the tables come out identical.
+With `--ray local|auto|HOST:PORT` the trials are Ray tasks (one `--cpus-per-trial` CPUs each) scheduled over a
+Ray cluster; the grid process stays the only writer of the ledger. On several machines the repository and
+the grid directory must be at the same path on every node (a shared filesystem).
 Writes `results.csv`, `results.md`, `curves.png`, `metric_vs_<axis>.png` and, with --top-k, `seeds.md`.
 """
 import argparse
@@ -11,6 +14,7 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -58,21 +62,70 @@ def run_trial(trial, threads: int) -> dict:
         return study_lib.entry_from_metrics(trial, json.load(handle))
 
 
-def run_all(trials, ledger, parallel: int = 1, retry_failed: bool = False) -> None:
-    done = ledger.read()
-    todo = [t for t in trials if t.digest not in done or (retry_failed and done[t.digest]["status"] != "ok")]
-    todo = list({t.digest: t for t in todo}.values())  # a setting repeated in two variants runs once
-    print(f"{len(trials) - len(todo)} trial(s) already in the ledger, {len(todo)} to run, {parallel} at a time")
+def _trial_on_ray_worker(trial, threads: int, cwd: str) -> dict:
+    """A Ray task: run the trial from the grid's working directory, on whichever node Ray chose."""
+    import ray
+    os.chdir(cwd)
+    return {**run_trial(trial, threads), "host": f"{socket.gethostname()}/{os.getpid()}",
+            "ray_node": ray.get_runtime_context().get_node_id()}
+
+
+def _finished_locally(todo, parallel: int):
     threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
         futures = {pool.submit(run_trial, trial, threads): trial for trial in todo}
-        for number, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            trial, finished = futures[future], time.strftime("%H:%M:%S")
-            entry = future.result()
-            ledger.append(entry)
-            outcome = (f"val {entry['val']['macro_f1']:.4f} macro-F1" if entry["status"] == "ok"
-                       else f"FAILED: {entry['error']}")
-            print(f"[{finished}] {number}/{len(todo)} {trial.setting} seed={trial.seed}: {outcome}", flush=True)
+        for future in concurrent.futures.as_completed(futures):
+            yield futures[future], {**future.result(), "host": f"{socket.gethostname()}/{os.getpid()}"}
+
+
+def _finished_on_ray(todo, address: str, cpus_per_trial: int):
+    """Each trial a Ray task; results come back to this process, which alone appends to the ledger."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--ray needs the ray package: .venv/bin/pip install ray==2.60.0") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": ROOT}}, configure_logging=False)
+    try:
+        available = int(ray.cluster_resources().get("CPU", 0))
+        if available < cpus_per_trial:
+            raise ValueError(f"--cpus-per-trial {cpus_per_trial}: the Ray cluster at {address} has {available} "
+                             "CPU(s); ask for fewer")
+        # max_retries: a trial whose node died runs again (from its backup); a failing trial is not retried.
+        task = ray.remote(num_cpus=cpus_per_trial, max_retries=2)(_trial_on_ray_worker)
+        pending = {task.remote(trial, cpus_per_trial, os.getcwd()): trial for trial in todo}
+        while pending:
+            [ready], _ = ray.wait(list(pending), num_returns=1)
+            trial = pending.pop(ready)
+            try:
+                yield trial, ray.get(ready)
+            except ray.exceptions.RayError as error:  # the worker or its node was lost for good
+                yield trial, study_lib.entry_from_failure(trial, f"Ray: {str(error).strip().splitlines()[0]}")
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_all(trials, ledger, parallel: int = 1, retry_failed: bool = False, ray_address: str = "",
+            cpus_per_trial: int = 0) -> None:
+    done = ledger.read()
+    todo = [t for t in trials if t.digest not in done or (retry_failed and done[t.digest]["status"] != "ok")]
+    todo = list({t.digest: t for t in todo}.values())  # a setting repeated in two variants runs once
+    if ray_address:
+        cpus_per_trial = cpus_per_trial or max(1, (os.cpu_count() or 1) // parallel)
+        print(f"{len(trials) - len(todo)} trial(s) already in the ledger, {len(todo)} to run on Ray "
+              f"({ray_address}), {cpus_per_trial} CPU(s) each")
+        finished = _finished_on_ray(todo, ray_address, cpus_per_trial) if todo else iter(())
+    else:
+        print(f"{len(trials) - len(todo)} trial(s) already in the ledger, {len(todo)} to run, {parallel} at a time")
+        finished = _finished_locally(todo, parallel)
+    for number, (trial, entry) in enumerate(finished, 1):
+        ledger.append(entry)
+        outcome = (f"val {entry['val']['macro_f1']:.4f} macro-F1" if entry["status"] == "ok"
+                   else f"FAILED: {entry['error']}")
+        print(f"[{time.strftime('%H:%M:%S')}] {number}/{len(todo)} {trial.setting} seed={trial.seed}: {outcome}", flush=True)
 
 
 def _cell(column: str, value) -> str:
@@ -160,6 +213,11 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a base config key for every trial (repeatable), e.g. --set epochs=1")
     parser.add_argument("--parallel", type=int, default=1, help="trials running at once on this machine")
+    parser.add_argument("--ray", metavar="ADDRESS", default="",
+                        help="run trials as Ray tasks: 'local' starts a Ray cluster on this machine, 'auto' or "
+                             "HOST:PORT joins a running one (pip install ray==2.60.0)")
+    parser.add_argument("--cpus-per-trial", type=int, default=0,
+                        help="with --ray: CPUs each trial asks of Ray (default: this machine's CPUs / --parallel)")
     parser.add_argument("--top-k", type=int, help="rerun the K best settings with --seeds seeds (default: the spec's)")
     parser.add_argument("--seeds", type=int, help="seeds per top setting, for mean ± std")
     parser.add_argument("--retry-failed", action="store_true", help="run failed trials of the ledger again")
@@ -167,13 +225,14 @@ def main(argv=None) -> int:
 
     def job():
         study = study_lib.parse(study_lib.read_spec(args.study), args.study, _overrides(args.set))
-        if args.parallel < 1:
-            raise ValueError("--parallel must be >= 1")
+        if args.parallel < 1 or args.cpus_per_trial < 0:
+            raise ValueError("--parallel must be >= 1 and --cpus-per-trial >= 0")
+        engine = {"ray_address": args.ray, "cpus_per_trial": args.cpus_per_trial}
         out = args.out or os.path.join("runs", f"grid-{study.name}")
         os.makedirs(out, exist_ok=True)
         ledger = study_lib.Ledger(os.path.join(out, "ledger.jsonl"))
         trials = study_lib.expand(study, out)
-        run_all(trials, ledger, args.parallel, args.retry_failed)
+        run_all(trials, ledger, args.parallel, args.retry_failed, **engine)
         top_k = args.top_k if args.top_k is not None else study.top_k
         seeds = args.seeds if args.seeds is not None else study.top_seeds
         summary = None
@@ -182,7 +241,7 @@ def main(argv=None) -> int:
             best = study_lib.by_setting(study, frame).head(top_k)["setting"].tolist()
             reruns = [t for t in study_lib.expand(study, out, study_lib.seeds_for(study, seeds)) if t.setting in best]
             print(f"top {len(best)} setting(s) with {seeds} seeds each")
-            run_all(reruns, ledger, args.parallel, args.retry_failed)
+            run_all(reruns, ledger, args.parallel, args.retry_failed, **engine)
             trials = list({t.digest: t for t in trials + reruns}.values())
             frame = study_lib.table(study, reruns, ledger.read())
             summary = study_lib.by_setting(study, frame)

@@ -185,7 +185,7 @@ def table(study: Study, trials: list, entries: dict) -> pd.DataFrame:
             row.update({f"{split}_{key}": entry.get(split, {}).get(key, np.nan) for key in METRICS})
         row.update({"train_examples_per_sec": entry.get("train_examples_per_sec", np.nan),
                     "wall_seconds": entry.get("wall_seconds", np.nan), "error": entry["error"],
-                    "trial": entry["trial"]})
+                    "trial": entry["trial"], "host": entry.get("host", "")})
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
