@@ -195,8 +195,11 @@ def metric_vs_plot(frame: pd.DataFrame, axis_name: str, group_by, metric: str, p
         stats = rows.groupby("_x")[metric].agg(["mean", "min", "max"]).sort_index()
         axis.errorbar(stats.index, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
                       marker="o", capsize=3, label=group)
-    if (frame["_x"] > 0).all() and frame["_x"].max() / frame["_x"].min() >= 10:
+    values = sorted(frame["_x"].unique())
+    if values[0] > 0 and (axis_name.endswith("lr") or values[-1] / values[0] >= 10):  # learning rates: log axis
         axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axis.set_xticks(values, [f"{value:g}" for value in values])
     axis.set(title=f"{metric} vs {axis_name}", xlabel=axis_name, ylabel=metric)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, title=" ".join(group_by) or None)
