@@ -125,7 +125,8 @@ def run_all(trials, ledger, parallel: int = 1, retry_failed: bool = False, ray_a
         ledger.append(entry)
         outcome = (f"val {entry['val']['macro_f1']:.4f} macro-F1" if entry["status"] == "ok"
                    else f"FAILED: {entry['error']}")
-        print(f"[{time.strftime('%H:%M:%S')}] {number}/{len(todo)} {trial.setting} seed={trial.seed}: {outcome}", flush=True)
+        print(f"[{time.strftime('%H:%M:%S')}] {number}/{len(todo)} {trial.setting} seed={trial.seed}: {outcome}",
+              flush=True)
 
 
 def _cell(column: str, value) -> str:
