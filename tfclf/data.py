@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn import model_selection
 
-from tfclf import clean, datasets, readers
+from tfclf import clean, datasets, metrics, readers
 from tfclf._backend import tf
 
 MIN_PER_CLASS = 3  # one example each for train, validation and test
@@ -155,8 +155,7 @@ def _grouped_by_length(batch_size: int):
     Plain length sorting would make label-homogeneous batches wherever length predicts the label (spam is
     long): each class is sorted by length on its own, its k-th chunk goes to batch k."""
     def group(*columns):
-        labels, lengths = columns[1], tf.cast(columns[-1], tf.int64)
-        labels = tf.cast(labels[:, 0] if labels.shape.rank == 2 else labels, tf.int64)  # packed: label first
+        labels, lengths = tf.cast(metrics.labels_of(columns[1]), tf.int64), tf.cast(columns[-1], tf.int64)
         size = tf.shape(lengths, out_type=tf.int64)[0]
         batches = (size + batch_size - 1) // batch_size
         span = tf.reduce_max(lengths) + 1

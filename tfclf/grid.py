@@ -10,6 +10,7 @@ Writes `results.csv`, `results.md`, `curves.png`, `metric_vs_<axis>.png` and, wi
 """
 import argparse
 import concurrent.futures
+import contextlib
 import ctypes
 import json
 import os
@@ -57,45 +58,65 @@ def run_trial(trial, threads: int) -> dict:
             code = subprocess.call([sys.executable, "-m", "tfclf.run", "--config", config_path], stdout=log,
                                    stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
         if code != 0:
-            return study_lib.entry_from_failure(trial, _error_line(log_path, code))
+            return {**study_lib.entry_from_failure(trial, _error_line(log_path, code)), "host": _host()}
     with open(metrics_path, encoding="utf-8") as handle:
-        return study_lib.entry_from_metrics(trial, json.load(handle))
+        return {**study_lib.entry_from_metrics(trial, json.load(handle)), "host": _host()}
+
+
+def _host() -> str:
+    """Where a trial ran: this machine and process (the grid's, or a Ray worker's)."""
+    return f"{socket.gethostname()}/{os.getpid()}"
 
 
 def _trial_on_ray_worker(trial, threads: int, cwd: str) -> dict:
     """A Ray task: run the trial from the grid's working directory, on whichever node Ray chose."""
     import ray
     os.chdir(cwd)
-    return {**run_trial(trial, threads), "host": f"{socket.gethostname()}/{os.getpid()}",
-            "ray_node": ray.get_runtime_context().get_node_id()}
+    return {**run_trial(trial, threads), "ray_node": ray.get_runtime_context().get_node_id()}
 
 
-def _finished_locally(todo, parallel: int):
+@contextlib.contextmanager
+def local_engine(parallel: int):
+    """Trials in subprocesses of this process, `parallel` at a time, the cores split between them."""
     threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else 0
-    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-        futures = {pool.submit(run_trial, trial, threads): trial for trial in todo}
-        for future in concurrent.futures.as_completed(futures):
-            yield futures[future], {**future.result(), "host": f"{socket.gethostname()}/{os.getpid()}"}
+
+    def finished(todo):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+            futures = {pool.submit(run_trial, trial, threads): trial for trial in todo}
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+    yield finished, f", {parallel} at a time"
 
 
-def _finished_on_ray(todo, address: str, cpus_per_trial: int):
-    """Each trial a Ray task; results come back to this process, which alone appends to the ledger."""
-    try:
-        import ray
-    except ImportError:
-        raise ValueError("--ray needs the ray package: .venv/bin/pip install ray==2.60.0") from None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": ROOT}}, configure_logging=False)
-    try:
+@contextlib.contextmanager
+def ray_engine(address: str, cpus_per_trial: int):
+    """Each trial a Ray task; results come back to this process, which alone appends to the ledger. Ray is
+    started (or joined) at the first trial to run, once for the whole grid, and shut down at the end."""
+    session = {}
+
+    def connect():
+        try:
+            import ray
+        except ImportError:
+            raise ValueError("--ray needs the ray package: .venv/bin/pip install ray==2.60.0") from None
+        session.update(ray=ray, started=not ray.is_initialized())
+        if session["started"]:
+            ray.init(address=None if address == "local" else address, include_dashboard=False,
+                     log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": ROOT}}, configure_logging=False)
         available = int(ray.cluster_resources().get("CPU", 0))
         if available < cpus_per_trial:
             raise ValueError(f"--cpus-per-trial {cpus_per_trial}: the Ray cluster at {address} has {available} "
                              "CPU(s); ask for fewer")
         # max_retries: a trial whose node died runs again (from its backup); a failing trial is not retried.
-        task = ray.remote(num_cpus=cpus_per_trial, max_retries=2)(_trial_on_ray_worker)
-        pending = {task.remote(trial, cpus_per_trial, os.getcwd()): trial for trial in todo}
+        session["task"] = ray.remote(num_cpus=cpus_per_trial, max_retries=2)(_trial_on_ray_worker)
+
+    def finished(todo):
+        if not todo:
+            return
+        if "task" not in session:
+            connect()
+        ray = session["ray"]
+        pending = {session["task"].remote(trial, cpus_per_trial, os.getcwd()): trial for trial in todo}
         while pending:
             [ready], _ = ray.wait(list(pending), num_returns=1)
             trial = pending.pop(ready)
@@ -103,25 +124,21 @@ def _finished_on_ray(todo, address: str, cpus_per_trial: int):
                 yield trial, ray.get(ready)
             except ray.exceptions.RayError as error:  # the worker or its node was lost for good
                 yield trial, study_lib.entry_from_failure(trial, f"Ray: {str(error).strip().splitlines()[0]}")
+    try:
+        yield finished, f" on Ray ({address}), {cpus_per_trial} CPU(s) each"
     finally:
-        if started:
-            ray.shutdown()
+        if session.get("started"):
+            session["ray"].shutdown()
 
 
-def run_all(trials, ledger, parallel: int = 1, retry_failed: bool = False, ray_address: str = "",
-            cpus_per_trial: int = 0) -> None:
+def run_all(trials, ledger, engine, retry_failed: bool = False) -> None:
+    """Runs the trials not yet in the ledger on `engine` (local_engine or ray_engine), appending each."""
     done = ledger.read()
     todo = [t for t in trials if t.digest not in done or (retry_failed and done[t.digest]["status"] != "ok")]
     todo = list({t.digest: t for t in todo}.values())  # a setting repeated in two variants runs once
-    if ray_address:
-        cpus_per_trial = cpus_per_trial or max(1, (os.cpu_count() or 1) // parallel)
-        print(f"{len(trials) - len(todo)} trial(s) already in the ledger, {len(todo)} to run on Ray "
-              f"({ray_address}), {cpus_per_trial} CPU(s) each")
-        finished = _finished_on_ray(todo, ray_address, cpus_per_trial) if todo else iter(())
-    else:
-        print(f"{len(trials) - len(todo)} trial(s) already in the ledger, {len(todo)} to run, {parallel} at a time")
-        finished = _finished_locally(todo, parallel)
-    for number, (trial, entry) in enumerate(finished, 1):
+    finished, description = engine
+    print(f"{len(trials) - len(todo)} trial(s) already in the ledger, {len(todo)} to run{description}")
+    for number, (trial, entry) in enumerate(finished(todo), 1):
         ledger.append(entry)
         outcome = (f"val {entry['val']['macro_f1']:.4f} macro-F1" if entry["status"] == "ok"
                    else f"FAILED: {entry['error']}")
@@ -228,12 +245,17 @@ def main(argv=None) -> int:
         study = study_lib.parse(study_lib.read_spec(args.study), args.study, _overrides(args.set))
         if args.parallel < 1 or args.cpus_per_trial < 0:
             raise ValueError("--parallel must be >= 1 and --cpus-per-trial >= 0")
-        engine = {"ray_address": args.ray, "cpus_per_trial": args.cpus_per_trial}
+        cpus_per_trial = args.cpus_per_trial or max(1, (os.cpu_count() or 1) // args.parallel)
+        engine = ray_engine(args.ray, cpus_per_trial) if args.ray else local_engine(args.parallel)
+        with engine as running:
+            run_study(study, running)
+
+    def run_study(study, engine):
         out = args.out or os.path.join("runs", f"grid-{study.name}")
         os.makedirs(out, exist_ok=True)
         ledger = study_lib.Ledger(os.path.join(out, "ledger.jsonl"))
         trials = study_lib.expand(study, out)
-        run_all(trials, ledger, args.parallel, args.retry_failed, **engine)
+        run_all(trials, ledger, engine, args.retry_failed)
         top_k = args.top_k if args.top_k is not None else study.top_k
         seeds = args.seeds if args.seeds is not None else study.top_seeds
         summary = None
@@ -242,7 +264,7 @@ def main(argv=None) -> int:
             best = study_lib.by_setting(study, frame).head(top_k)["setting"].tolist()
             reruns = [t for t in study_lib.expand(study, out, study_lib.seeds_for(study, seeds)) if t.setting in best]
             print(f"top {len(best)} setting(s) with {seeds} seeds each")
-            run_all(reruns, ledger, args.parallel, args.retry_failed, **engine)
+            run_all(reruns, ledger, engine, args.retry_failed)
             trials = list({t.digest: t for t in trials + reruns}.values())
             frame = study_lib.table(study, reruns, ledger.read())
             summary = study_lib.by_setting(study, frame)
