@@ -102,6 +102,8 @@ def test_trials_run_as_ray_tasks_spread_over_a_two_node_ray_cluster(tmp_path, ca
     out = tmp_path / "grid"
     assert grid.main([path, "--out", str(out), "--ray", "local", "--cpus-per-trial", "64"]) == 2
     assert "--cpus-per-trial 64: the Ray cluster at local has" in capsys.readouterr().err
+    assert grid.main([path, "--out", str(out), "--ray", "127.0.0.1:1"]) == 2  # nothing listens on port 1
+    assert "--ray 127.0.0.1:1: no Ray cluster answers there" in capsys.readouterr().err
     # Two Ray nodes of one CPU each (two raylets on this machine, as two machines would be): two one-CPU
     # trials cannot share a node, so Ray has to put one on each.
     cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})

@@ -88,6 +88,18 @@ def local_engine(parallel: int):
     yield finished, f", {parallel} at a time"
 
 
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT that nothing answers on fails here in one line (Ray itself retries for minutes)."""
+    if address in ("local", "auto"):
+        return
+    host, _, port = address.split("://")[-1].rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--ray {address}: no Ray cluster answers there ({error}); start one with "
+                         "`ray start --head --port PORT` on that machine, or use --ray local") from None
+
+
 @contextlib.contextmanager
 def ray_engine(address: str, cpus_per_trial: int):
     """Each trial a Ray task; results come back to this process, which alone appends to the ledger. Ray is
@@ -101,8 +113,14 @@ def ray_engine(address: str, cpus_per_trial: int):
             raise ValueError("--ray needs the ray package: .venv/bin/pip install ray==2.60.0") from None
         session.update(ray=ray, started=not ray.is_initialized())
         if session["started"]:
-            ray.init(address=None if address == "local" else address, include_dashboard=False,
-                     log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": ROOT}}, configure_logging=False)
+            _check_reachable(address)
+            try:
+                ray.init(address=None if address == "local" else address, include_dashboard=False,
+                         log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": ROOT}}, configure_logging=False)
+            except ConnectionError as error:
+                session["started"] = False
+                raise ValueError(f"--ray {address}: {str(error).strip().splitlines()[0]}; start a cluster with "
+                                 "`ray start --head`, or use --ray local") from None
         available = int(ray.cluster_resources().get("CPU", 0))
         if available < cpus_per_trial:
             raise ValueError(f"--cpus-per-trial {cpus_per_trial}: the Ray cluster at {address} has {available} "
