@@ -5,8 +5,25 @@ import random
 
 import pytest
 
-import tfclf  # noqa: F401  selects tf-keras before anything imports TensorFlow
+import tfclf._backend  # noqa: F401  selects tf-keras before anything imports TensorFlow
 from tfclf import config as config_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def repo_env(**extra) -> dict:
+    """The environment for a `python -m tfclf.*` subprocess: this checkout first on the import path."""
+    path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def build_model(model_config, *args):
+    """The family's model, as stages.build makes it: build_model(model_config, [train_config,] num_classes,
+    seq_len, train_texts)."""
+    from tfclf.models import family
+    train_config = args[0] if isinstance(args[0], config_lib.TrainConfig) else config_lib.TrainConfig()
+    rest = args[1:] if isinstance(args[0], config_lib.TrainConfig) else args
+    return family.family_for(model_config.encoder).build(model_config, train_config, *rest)
 
 POSITIVE = "great wonderful excellent superb lovely brilliant happy fantastic".split()
 NEGATIVE = "awful terrible horrible dreadful poor boring sad miserable".split()
@@ -57,6 +74,12 @@ def toy_csv(tmp_path):
     return write_csv(tmp_path / "toy.csv", toy_rows())
 
 
+@pytest.fixture(scope="session")
+def toy_path(tmp_path_factory):
+    """160 separable texts of 3 words each (one filler word), shared by the model-family tests."""
+    return write_csv(tmp_path_factory.mktemp("toy") / "toy.csv", toy_rows(160, filler=1))
+
+
 @pytest.fixture
 def small_config(tmp_path):
     """The real default config, shrunk: a toy file, 1 layer of everything, few epochs."""
@@ -74,7 +97,7 @@ def tiny_hub(tmp_path_factory):
     """A 2-layer, width-32 BERT with a vocabulary covering the toy words, exported in TF Hub format
     through the real importer: {"encoder": dir, "preprocess": dir}."""
     import hf_fixtures
-    from tfclf import hf_import
+    from tfclf.models import hf_import
     root = tmp_path_factory.mktemp("tiny_hub")
     vocab = hf_fixtures.VOCAB + sorted(set(POSITIVE + NEGATIVE + FILLER) - set(hf_fixtures.VOCAB)) + \
         [str(i) for i in range(10)]

@@ -5,6 +5,7 @@ import sys
 
 import tf_keras
 
+from conftest import build_model, repo_env
 from tfclf._backend import hub, keras, tf
 
 
@@ -19,22 +20,41 @@ def test_hub_keras_layer_is_a_tf_keras_layer():
 
 
 def test_project_models_are_tf_keras_models(toy_csv, small_config):
-    from tfclf import data, models
+    from tfclf.data import splits as data
     config = small_config(toy_csv)
-    splits = data.prepare(data.load(config.data)[0], config.data, 0)
-    model = models.build(config.model, 2, 8, splits.train["text"])
+    splits = data.split(data.load(config.data)[0], config.data, 0)
+    model = build_model(config.model, 2, 8, splits.train["text"])
     assert isinstance(model, tf_keras.Model)
 
 
 def test_backend_set_in_one_place():
     root = os.path.join(os.path.dirname(__file__), "..", "tfclf")
-    setters = [name for name in os.listdir(root) if name.endswith(".py")
-               and 'TF_USE_LEGACY_KERAS"] = ' in open(os.path.join(root, name)).read()]
+    setters = [os.path.relpath(os.path.join(folder, name), root) for folder, _, names in os.walk(root)
+               for name in names if name.endswith(".py")
+               and 'TF_USE_LEGACY_KERAS"] = ' in open(os.path.join(folder, name)).read()]
     assert setters == ["_backend.py"]
 
 
 def test_importing_tensorflow_first_is_caught():
-    code = "import tensorflow, tfclf"
+    code = "import tensorflow, tfclf.workflows"
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode != 0 and "TF_USE_LEGACY_KERAS" in result.stderr
+
+
+# Modules that must answer without TensorFlow: the config, the tables, the CLIs' flag parsing, the grid.
+TENSORFLOW_FREE = ("tfclf", "tfclf.tables", "tfclf.config", "tfclf.cli", "tfclf.run", "tfclf.grid", "tfclf.bench",
+                   "tfclf.predict", "tfclf.evaluate", "tfclf.import_hf", "tfclf.models.family",
+                   "tfclf.studies.study", "tfclf.studies.engines", "tfclf.studies.results", "tfclf.data.splits")
+
+
+def test_config_tables_grid_and_help_import_no_tensorflow():
+    code = ("import sys, importlib\n"
+            f"for name in {TENSORFLOW_FREE!r}: importlib.import_module(name)\n"
+            "from tfclf import run\n"
+            "try:\n    run.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'))\n"
+            "print('LOADED', loaded)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=repo_env())
+    assert result.returncode == 0, result.stderr
+    assert "LOADED []" in result.stdout, result.stdout[-500:]

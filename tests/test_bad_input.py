@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import toy_rows, write_csv, write_jsonl
+from conftest import toy_rows, write_csv, write_jsonl, repo_env
 from tfclf import run
 
 
@@ -112,7 +112,7 @@ def test_cli_subprocess_has_no_traceback(tmp_path):
     """The real `python -m tfclf.run` process: exit status 2 and a single stderr line."""
     result = subprocess.run([sys.executable, "-m", "tfclf.run", "--data", _empty(tmp_path),
                              "--out", str(tmp_path / "r")], capture_output=True, text=True, cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))})
+                            env=repo_env())
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"tfclf: error: {tmp_path}/empty.csv: file is empty; "
                                                   "give a file with a header row and data rows"]

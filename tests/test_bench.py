@@ -5,17 +5,20 @@ import numpy as np
 import pytest
 
 from conftest import toy_rows, write_csv
-from tfclf import bench, data, encoders
+from tfclf import bench
+from tfclf.data import pipeline
+from tfclf.models import tfhub as encoders
+from tfclf.studies import benchmark
 
 
 def test_training_flops_follow_the_6_n_t_rule_plus_attention():
     shape = {"non_embedding_params": 1000, "layers": 2, "hidden": 8}
     # 6 * 1000 * 10 + 12 * 2 * 100 * 8 = 79,200 and 6 * 1000 * 20 + 12 * 2 * 400 * 8 = 196,800
-    assert bench.train_flops_per_example(shape, [10, 20]) == pytest.approx((79200 + 196800) / 2)
+    assert benchmark.train_flops_per_example(shape, [10, 20]) == pytest.approx((79200 + 196800) / 2)
 
 
 def test_encoder_shape_counts_non_embedding_parameters(tiny_hub):
-    shape = bench.encoder_shape(encoders.load_hub(tiny_hub["encoder"], trainable=True, name="encoder"))
+    shape = benchmark.encoder_shape(encoders.load_hub(tiny_hub["encoder"], trainable=True, name="encoder"))
     hidden, intermediate, layers = 32, 64, 2
     per_layer = 4 * (hidden * hidden + hidden) + 2 * 2 * hidden + (hidden * intermediate + intermediate) + \
         (intermediate * hidden + hidden)
@@ -31,7 +34,7 @@ def test_length_grouped_batches_keep_every_example_once_group_lengths_and_keep_t
     texts = [f"t{i}" for i in range(480)]
 
     def dataset(**grouping):
-        return data.make_dataset(texts, np.column_stack([labels, np.arange(480)]).astype(np.float32), 16,
+        return pipeline.make_dataset(texts, np.column_stack([labels, np.arange(480)]).astype(np.float32), 16,
                                  shuffle=True, seed=1, **grouping)
 
     def batches(dataset):

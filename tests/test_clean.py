@@ -1,6 +1,6 @@
 import pytest
 
-from tfclf import clean
+from tfclf.data import clean
 
 
 @pytest.mark.parametrize("step, text, expected", [

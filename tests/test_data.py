@@ -7,13 +7,13 @@ import pytest
 
 from conftest import toy_rows, write_csv, write_folders, write_jsonl
 from tfclf import config as config_lib
-from tfclf import data, datasets, readers
+from tfclf.data import datasets, pipeline, readers, splits as data
 
 
 def prepared(path, **values):
     config = config_lib.from_flat({"data": str(path), **values})
     table, stats = data.load(config.data)
-    return data.prepare(table, config.data, config.train.seed, source=str(path)), stats
+    return data.split(table, config.data, config.train.seed, source=str(path)), stats
 
 
 def test_csv_tsv_jsonl_read_the_same_rows(tmp_path):
@@ -102,14 +102,13 @@ def test_max_examples_samples_stratified(tmp_path):
 
 def test_make_dataset_batches_and_shuffles_with_seed():
     texts, labels = [f"t{i}" for i in range(10)], list(range(10))
-    first = [b[1].numpy().tolist() for b in data.make_dataset(texts, labels, 4, shuffle=True, seed=3)]
-    second = [b[1].numpy().tolist() for b in data.make_dataset(texts, labels, 4, shuffle=True, seed=3)]
+    first = [b[1].numpy().tolist() for b in pipeline.make_dataset(texts, labels, 4, shuffle=True, seed=3)]
+    second = [b[1].numpy().tolist() for b in pipeline.make_dataset(texts, labels, 4, shuffle=True, seed=3)]
     assert first == second and [len(b) for b in first] == [4, 4, 2]
     assert sorted(sum(first, [])) == labels and sum(first, []) != labels
 
 
 def test_sms_spam_repair_recovers_the_original_collection():
-    pytest.importorskip("importlib.metadata")
     path = datasets.locate("sms_spam")
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     assert len(table) == 5574 and (table["label"] == "spam").sum() == 747

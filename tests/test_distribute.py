@@ -6,26 +6,25 @@ import sys
 
 import pytest
 
-from conftest import toy_rows, write_csv
+from conftest import toy_rows, write_csv, repo_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TWO_CPUS = r"""
 import json, sys
-import tfclf
+import tfclf._backend
 from tfclf._backend import tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from tfclf import config, runner
+from tfclf import config, workflows
 values = json.loads(sys.argv[1])
-result = runner.train(config.from_flat(values))
+result = workflows.train(config.from_flat(values))
 print("RESULT " + json.dumps(result.metrics["history"]["loss"]))
 """
 
 
 def _train(values, tmp_path):
     result = subprocess.run([sys.executable, "-c", TWO_CPUS, json.dumps(values)], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": ROOT}, cwd=tmp_path)
+                            env=repo_env(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     line = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")][-1]
     return json.loads(line[7:]), result.stdout
@@ -53,9 +52,9 @@ def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, capsys, monkey
 
 WORKER = r"""
 import json, sys
-import tfclf
-from tfclf import config, runner
-result = runner.train(config.from_flat(json.loads(sys.argv[1])))
+import tfclf._backend
+from tfclf import config, workflows
+result = workflows.train(config.from_flat(json.loads(sys.argv[1])))
 print("RESULT " + json.dumps({"weights": result.metrics["weights_sha256"], "test": result.metrics["test"]}))
 """
 
@@ -79,7 +78,7 @@ def test_two_local_workers_agree_and_only_the_chief_writes(tmp_path):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     processes = []
     for index in range(2):
-        env = {**os.environ, "PYTHONPATH": ROOT,
+        env = {**repo_env(),
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         processes.append(subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(values)], env=env, cwd=tmp_path,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))

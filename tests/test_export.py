@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from conftest import toy_rows, write_csv
-from tfclf import export, predict, runner
+from tfclf import workflows
+from tfclf.serving import export, predict
 
 LOAD_WITHOUT_TFCLF = r"""
 import json, sys
@@ -44,7 +45,7 @@ def _check_export_matches_run(result, tmp_path):
 
 
 def test_bow_export_loads_without_tfclf_and_matches(tmp_path, small_config):
-    result = runner.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=3))
+    result = workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=3))
     assert result.export_path.endswith(os.path.join("saved_models", "run", "1"))
     extra = os.path.join(result.export_path, export.EXTRA)
     assert json.load(open(os.path.join(extra, "labels.json"))) == ["neg", "pos"]
@@ -56,7 +57,7 @@ def test_transformer_export_loads_without_tfclf_and_matches(tmp_path, small_conf
     config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60, filler=1)), encoder="bert_small",
                           encoder_handle=tiny_hub["encoder"], preprocess_handle=tiny_hub["preprocess"],
                           epochs=1, lr=1e-3, pooling="mean")
-    _check_export_matches_run(runner.train(config), tmp_path)
+    _check_export_matches_run(workflows.train(config), tmp_path)
 
 
 def test_versions_increment_and_never_overwrite(tmp_path):
@@ -74,7 +75,7 @@ def test_versions_increment_and_never_overwrite(tmp_path):
 
 
 def test_predict_cli_scores_arguments_and_files(tmp_path, small_config, capsys):
-    result = runner.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=4))
+    result = workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=4))
     capsys.readouterr()  # drop the training log
     assert predict.main(["--model", result.export_path, "great wonderful film", ""]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -89,7 +90,7 @@ def test_predict_cli_scores_arguments_and_files(tmp_path, small_config, capsys):
 
 def test_evaluate_cli_reports_on_a_new_labelled_file(tmp_path, small_config, capsys):
     from tfclf import evaluate
-    result = runner.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=4))
+    result = workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=4))
     source = write_csv(tmp_path / "new.csv", toy_rows(40, seed=3))
     assert evaluate.main(["--model", result.export_path, "--data", source, "--out", str(tmp_path / "ev")]) == 0
     metrics = json.load(open(tmp_path / "ev" / "metrics.json"))
@@ -123,4 +124,4 @@ def test_failed_or_killed_export_leaves_no_version(tmp_path, monkeypatch):
 
 def test_lstm_export_loads_without_tfclf_and_matches(tmp_path, small_config):
     config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60)), encoder="bilstm", rnn_units=8, epochs=1)
-    _check_export_matches_run(runner.train(config), tmp_path)
+    _check_export_matches_run(workflows.train(config), tmp_path)

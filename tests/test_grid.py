@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import toy_rows, write_csv
-from tfclf import grid, study
+from conftest import toy_rows, write_csv, repo_env
+from tfclf import grid
+from tfclf.studies import study
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _spec(tmp_path, data, grid_axes, **extra):
@@ -73,7 +73,7 @@ def test_top_k_reruns_the_best_settings_with_more_seeds(tmp_path):
 def test_killed_grid_resumes_and_skips_finished_trials(tmp_path):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
     path = _spec(tmp_path, data, {"lr": [0.05, 0.02, 0.01, 0.005]})
-    out, env = str(tmp_path / "grid"), {**os.environ, "PYTHONPATH": ROOT}
+    out, env = str(tmp_path / "grid"), repo_env()
     command = [sys.executable, "-m", "tfclf.grid", path, "--out", out]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ledger_path = os.path.join(out, "ledger.jsonl")

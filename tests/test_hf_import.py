@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hf_fixtures
-from tfclf import hf_import
+from tfclf.models import hf_import
 from tfclf._backend import hub, tf
 
 
@@ -105,7 +105,7 @@ def test_import_cli_writes_handles_and_rejects_bad_source(tmp_path, capsys):
 @pytest.mark.slow
 def test_minilm_l6_imports_from_the_wheel_once_and_embeds(tmp_path, monkeypatch):
     """Real pretrained weights: imported into the cache on first use, reused after."""
-    from tfclf import encoders, transformer
+    from tfclf.models import tfhub as encoders, transformer
     monkeypatch.setenv("TFCLF_CACHE_DIR", str(tmp_path))
     handles = encoders.resolve_handles("minilm_l6")
     stamp = os.path.getmtime(os.path.join(handles["encoder"], "saved_model.pb"))

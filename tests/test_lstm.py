@@ -5,22 +5,18 @@ import os
 import numpy as np
 import pytest
 
-from conftest import toy_rows, write_csv
+from conftest import toy_rows, write_csv, build_model
 from tfclf import config as config_lib
-from tfclf import lstm, runner
+from tfclf import workflows
+from tfclf.models import recurrent as lstm
 from tfclf._backend import keras, tf
-
-
-@pytest.fixture(scope="module")
-def toy_path(tmp_path_factory):
-    return write_csv(tmp_path_factory.mktemp("toy") / "toy.csv", toy_rows(160))
 
 
 @pytest.mark.parametrize("encoder, layers", [("lstm", 1), ("bilstm", 1), ("pyramid_lstm", 3), ("gru", 1)])
 def test_recurrent_models_learn_separable_toy_set(encoder, layers, toy_path, small_config):
     config = small_config(toy_path, encoder=encoder, rnn_units=16, rnn_layers=layers, epochs=8, lr=1e-2,
                           batch_size=16)
-    assert runner.train(config).metrics["test"]["accuracy"] >= 0.85  # chance: 0.5
+    assert workflows.train(config).metrics["test"]["accuracy"] >= 0.85  # chance: 0.5
 
 
 def test_glove_vectors_land_in_the_right_rows_and_coverage_is_reported(tmp_path, small_config):
@@ -29,9 +25,9 @@ def test_glove_vectors_land_in_the_right_rows_and_coverage_is_reported(tmp_path,
     vectors = {"great": [1.0, 2.0, 3.0], "awful": [-1.0, -2.0, -3.0], "unseenword": [9.0, 9.0, 9.0]}
     glove.write_text("".join(f"{word} {' '.join(map(str, v))}\n" for word, v in vectors.items()))
     config = small_config(path, encoder="lstm", glove=str(glove), freeze_embeddings=True, rnn_units=8, epochs=1)
-    from tfclf import data, models
-    splits = data.prepare(data.load(config.data)[0], config.data, 0)
-    model = models.build(config.model, 2, 8, splits.train["text"])
+    from tfclf.data import splits as data
+    splits = data.split(data.load(config.data)[0], config.data, 0)
+    model = build_model(config.model, 2, 8, splits.train["text"])
     vocabulary = model.get_layer("vectorizer").get_vocabulary()
     matrix = model.get_layer("embedding").get_weights()[0]
     assert matrix.shape[1] == 3 and not model.get_layer("embedding").trainable
@@ -62,17 +58,15 @@ def test_pair_concat_halves_time_for_odd_and_even_lengths(steps):
 
 
 def test_pyramid_widths_double_per_level(toy_path, small_config):
-    from tfclf import models
     config = small_config(toy_path, encoder="pyramid_lstm", rnn_units=64, rnn_layers=4)
-    model = models.build(config.model, 3, 11, ["a b c", "d e"])
+    model = build_model(config.model, 3, 11, ["a b c", "d e"])
     assert [model.get_layer(f"lstm_{i}").units for i in range(4)] == [64, 128, 256, 512]
     assert model.get_layer("pair_concat_2").output_shape[-1] == 2 * 256
 
 
 def test_recurrent_layers_keep_cudnn_compatible_settings(toy_path, small_config):
-    from tfclf import models
     for encoder in ("lstm", "bigru"):
-        model = models.build(small_config(toy_path, encoder=encoder).model, 2, 8, ["a b"])
+        model = build_model(small_config(toy_path, encoder=encoder).model, 2, 8, ["a b"])
         layers = [l.forward_layer if isinstance(l, keras.layers.Bidirectional) else l for l in model.layers]
         recurrent = [l for l in layers if isinstance(l, (keras.layers.LSTM, keras.layers.GRU))]
         assert recurrent
@@ -85,12 +79,11 @@ def test_recurrent_layers_keep_cudnn_compatible_settings(toy_path, small_config)
 
 def test_padding_is_masked(toy_path, small_config):
     """Extra padding (a longer sequence length) does not change an LSTM's prediction."""
-    from tfclf import models
     config = small_config(toy_path, encoder="lstm", rnn_units=8)
     keras.utils.set_random_seed(0)
-    short = models.build(config.model, 2, 6, ["great film", "awful story here"])
+    short = build_model(config.model, 2, 6, ["great film", "awful story here"])
     keras.utils.set_random_seed(0)
-    long = models.build(config.model, 2, 30, ["great film", "awful story here"])
+    long = build_model(config.model, 2, 30, ["great film", "awful story here"])
     long.set_weights(short.get_weights())
     texts = tf.constant(["great film", "awful story"])
     np.testing.assert_allclose(short(texts).numpy(), long(texts).numpy(), atol=1e-6)

@@ -4,9 +4,9 @@ import os
 import subprocess
 import sys
 
-from conftest import toy_rows, write_csv
+from conftest import toy_rows, write_csv, repo_env
 from tfclf import config as config_lib
-from tfclf import runner
+from tfclf import stages, workflows
 
 ARTIFACTS = ("config.json", "metrics.json", "eda.json", "predictions.csv", "report.txt",
              "confusion_matrix.png", "curves.png", "class_distribution.png", "length_histogram.png")
@@ -15,7 +15,7 @@ ARTIFACTS = ("config.json", "metrics.json", "eda.json", "predictions.csv", "repo
 def test_bow_learns_a_separable_toy_set_and_writes_artifacts(tmp_path, small_config):
     path = write_csv(tmp_path / "toy.csv", toy_rows(120))
     config = small_config(path, epochs=6)
-    result = runner.train(config)
+    result = workflows.train(config)
     assert result.metrics["test"]["accuracy"] >= 0.9  # chance is 0.5
     for name in ARTIFACTS:
         assert os.path.getsize(os.path.join(result.run_dir, name)) > 0, name
@@ -33,7 +33,7 @@ def test_bow_learns_a_separable_toy_set_and_writes_artifacts(tmp_path, small_con
 
 
 def test_encoder_defaults_are_resolved_into_the_saved_config(tmp_path):
-    config = runner.resolve(config_lib.from_flat({"data": "sms_spam", "out": str(tmp_path / "r")}))
+    config = stages.resolve(config_lib.from_flat({"data": "sms_spam", "out": str(tmp_path / "r")}))
     assert config.train.lr > 0 and config.train.epochs > 0
 
 
@@ -42,7 +42,7 @@ def test_cli_end_to_end_prints_metrics_and_run_dir(tmp_path):
     out = tmp_path / "cli-run"
     result = subprocess.run([sys.executable, "-m", "tfclf.run", "--data", path, "--out", str(out),
                              "--epochs", "2", "--batch-size", "8", "--export-dir", str(tmp_path / "models")], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))})
+                            env=repo_env())
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][-1])
     assert summary["run_dir"] == str(out) and 0.0 <= summary["test_macro_f1"] <= 1.0

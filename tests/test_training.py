@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from conftest import toy_rows, write_csv
+from conftest import toy_rows, write_csv, build_model, repo_env
 from tfclf import config as config_lib
-from tfclf import losses, optimizers, runner, training
+from tfclf import stages, workflows
+from tfclf.training import fit as training, losses, optimizers
 from tfclf._backend import tf
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_focal_loss_matches_hand_computed_value():
@@ -56,7 +56,7 @@ def _command(data, out, epochs):
 def test_killed_run_resumes_from_its_last_backup(tmp_path):
     data = write_csv(tmp_path / "toy.csv", toy_rows(400))
     out = str(tmp_path / "run")
-    env = {**os.environ, "PYTHONPATH": ROOT}
+    env = repo_env()
     process = subprocess.Popen(_command(data, out, 40), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     backup = os.path.join(out + ".partial", "backup")
     deadline = time.time() + 120
@@ -88,8 +88,8 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_backup(tmp_path, smal
 
 def test_deterministic_runs_give_identical_metrics(tmp_path, small_config):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
-    first = runner.train(small_config(data, out=str(tmp_path / "a"), deterministic=True, skip_export=True))
-    second = runner.train(small_config(data, out=str(tmp_path / "b"), deterministic=True, skip_export=True))
+    first = workflows.train(small_config(data, out=str(tmp_path / "a"), deterministic=True, skip_export=True))
+    second = workflows.train(small_config(data, out=str(tmp_path / "b"), deterministic=True, skip_export=True))
     assert first.metrics["history"]["loss"] == second.metrics["history"]["loss"]
     assert first.metrics["test"] == second.metrics["test"]
 
@@ -104,28 +104,27 @@ def test_determinism_is_switched_off_again_for_the_next_run():
 
 def test_early_stopping_stops_before_the_last_epoch(tmp_path, small_config):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
-    result = runner.train(small_config(data, epochs=60, early_stopping=2, lr=0.05, schedule="constant",
+    result = workflows.train(small_config(data, epochs=60, early_stopping=2, lr=0.05, schedule="constant",
                                        skip_export=True))
     assert len(result.metrics["history"]["loss"]) < 60
 
 
 def test_default_run_dir_is_reused_for_resume_but_never_overwrites(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = runner.resolve(config_lib.from_flat({"data": "sms_spam"}))
-    first = runner.default_run_dir(config)
-    assert first == runner.default_run_dir(config) and config.digest() in first
+    config = stages.resolve(config_lib.from_flat({"data": "sms_spam"}))
+    first = stages.default_run_dir(config)
+    assert first == stages.default_run_dir(config) and config.digest() in first
     os.makedirs(first)
     open(os.path.join(first, "metrics.json"), "w").close()
-    assert runner.default_run_dir(config) == first + "-2"
+    assert stages.default_run_dir(config) == first + "-2"
 
 
 def test_mixed_precision_keeps_logits_in_float32(toy_csv, small_config):
-    from tfclf import models
     from tfclf._backend import keras
     config = small_config(toy_csv, encoder="lstm", rnn_units=8)
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = models.build(config.model, 2, 8, ["great film", "awful story"])
+        model = build_model(config.model, 2, 8, ["great film", "awful story"])
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert model.get_layer("lstm_0").compute_dtype == "float16"
@@ -153,7 +152,7 @@ def test_xla_is_refused_for_models_with_string_ops():
 
 
 def test_tensorboard_has_step_learning_rates_config_text_and_hparams(tmp_path, small_config):
-    result = runner.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(40)), epochs=2, skip_export=True))
+    result = workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(40)), epochs=2, skip_export=True))
     tags = {}
     for root, _, files in os.walk(os.path.join(result.run_dir, "tensorboard")):
         for name in files:

@@ -4,14 +4,10 @@ import os
 import numpy as np
 import pytest
 
-from conftest import toy_rows, write_csv
-from tfclf import encoders, runner, transformer
+from conftest import toy_rows, write_csv, build_model
+from tfclf import stages, tables, workflows
+from tfclf.models import tfhub as encoders, transformer
 from tfclf._backend import tf
-
-
-@pytest.fixture(scope="module")
-def toy_path(tmp_path_factory):
-    return write_csv(tmp_path_factory.mktemp("toy") / "toy.csv", toy_rows(160, filler=1))
 
 
 @pytest.mark.parametrize("pooling, head, freeze", [
@@ -22,7 +18,7 @@ def test_tiny_encoder_learns_separable_toy_set(pooling, head, freeze, toy_path, 
                           preprocess_handle=tiny_hub["preprocess"], pooling=pooling, head=head,
                           head_units=32, freeze_encoder=freeze, epochs=20 if freeze else 8, lr=3e-2 if freeze else 2e-3,
                           batch_size=16, restore_best=False)  # the last epoch: no selection on 24 texts
-    result = runner.train(config)
+    result = workflows.train(config)
     # Chance is 0.5. A frozen *random* encoder only offers random features (a logistic regression on
     # them scores 0.85-0.95 here), so the frozen bar is lower than the fine-tuned one.
     assert result.metrics["test"]["accuracy"] >= (0.75 if freeze else 0.85), result.metrics["test"]
@@ -72,11 +68,11 @@ def test_local_directory_that_is_not_a_saved_model_is_rejected(tmp_path):
 
 
 def test_table_pairs_each_encoder_with_its_preprocessor():
-    table = encoders.ENCODERS
+    table = tables.ENCODERS
     assert table["bert_small"]["encoder"].endswith("small_bert/bert_en_uncased_L-4_H-512_A-8/2")
-    assert table["electra_base"]["preprocess"] == table["electra_small"]["preprocess"] == encoders.UNCASED
+    assert table["electra_base"]["preprocess"] == table["electra_small"]["preprocess"] == tables.UNCASED
     assert "albert_en_preprocess" in table["albert_base"]["preprocess"]
-    assert table["bert_base_cased"]["preprocess"] == encoders.CASED
+    assert table["bert_base_cased"]["preprocess"] == tables.CASED
     assert len([name for name in table if name.startswith("small_bert_")]) == 24
 
 
@@ -89,11 +85,12 @@ def test_hub_keras_layer_is_built_in_one_function():
 
 def test_discriminative_learning_rates_move_encoder_and_head_differently(tiny_hub, tmp_path):
     """With encoder lr 0-ish and a large head lr, the head changes and the encoder barely does."""
-    from tfclf import config as config_lib, models, training
+    from tfclf import config as config_lib
+    from tfclf.training import fit as training
     config = config_lib.from_flat({"encoder": "bert_small", "encoder_handle": tiny_hub["encoder"],
                                    "preprocess_handle": tiny_hub["preprocess"], "encoder_lr": 1e-9,
                                    "head_lr": 1e-2, "lr": 1e-3, "warmup_ratio": 0.0, "schedule": "constant"})
-    model = models.build_for_training(config.model, config.train, 2, 16, [])
+    model = build_model(config.model, config.train, 2, 16, [])
     schedule = training.compile_model(model, config.train, 2, config.train.lr, 10)
     pipeline = transformer.TextEncoderPipeline(tiny_hub["preprocess"])
     tokens, labels = pipeline.map_fn(16)(tf.constant(["great film", "awful story"] * 4), tf.constant([1, 0] * 4))

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from tfclf import clean, datasets, losses, models, optimizers
+from tfclf import tables
+from tfclf.data import clean, datasets
 
 
 def _field(default, help_text, **extra):
@@ -100,7 +101,7 @@ class RunConfig:
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     export: ExportConfig = ExportConfig()
-    out: str = ""  # run directory; "" -> runs/<data>-<encoder>-<timestamp>
+    out: str = ""  # run directory; "" -> runs/<data>-<encoder>-<config digest>
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -119,15 +120,15 @@ FIELDS = {f.name: f for cls in SECTIONS.values() for f in dataclasses.fields(cls
 
 # Choices come from the tables; "data" also accepts a path, so it is checked separately.
 CHOICES = {
-    "encoder": models.MODELS,
-    "opt": optimizers.OPTIMIZERS,
-    "schedule": optimizers.SCHEDULES,
-    "loss": losses.LOSSES,
-    "class_weight": ("none", "balanced"),
-    "pooling": ("pooled", "cls", "mean"),
-    "strategy": ("auto", "default", "mirrored", "multiworker"),
-    "head": ("dense", "mlp"),
-    "monitor": ("val_macro_f1", "val_accuracy", "val_loss"),
+    "encoder": tables.ENCODERS,
+    "opt": tables.OPTIMIZERS,
+    "schedule": tables.SCHEDULES,
+    "loss": tables.LOSSES,
+    "class_weight": tables.CLASS_WEIGHTS,
+    "pooling": tables.POOLINGS,
+    "strategy": tables.STRATEGIES,
+    "head": tables.HEADS,
+    "monitor": tables.MONITORS,
 }
 
 
@@ -182,7 +183,7 @@ def from_flat(values: dict, source: str = "config") -> RunConfig:
 
 
 def read_file(path: str) -> dict:
-    """Reads a YAML or JSON config file into a dict (the only I/O in this module)."""
+    """Reads a YAML or JSON config file into a dict."""
     if not os.path.isfile(path):
         raise ValueError(f"--config {path}: no such file; give a YAML or JSON config file")
     try:
@@ -242,12 +243,13 @@ def validate(config: RunConfig) -> None:
     for name in ("epochs", "seq_len", "max_examples", "early_stopping"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0 picks the default)")
-    if config.train.encoder_lr and models.MODELS[config.model.encoder]["input"] != "tokens":
+    tokenized = tables.family_of(config.model.encoder)["tokenized"]
+    if config.train.encoder_lr and not tokenized:
         raise ValueError(f"--encoder-lr applies to transformer encoders, not --encoder {config.model.encoder}")
-    if config.train.xla and models.MODELS[config.model.encoder]["input"] != "tokens":
+    if config.train.xla and not tokenized:
         raise ValueError(f"--xla needs a transformer encoder: --encoder {config.model.encoder} has string "
                          "ops (TextVectorization) inside the model, which XLA cannot compile")
-    if config.train.deterministic and models.MODELS[config.model.encoder]["input"] == "tokens":
+    if config.train.deterministic and tokenized:
         raise ValueError(f"--deterministic cannot run --encoder {config.model.encoder}: TF Hub encoders carry "
                          "unseeded dropout ops, which TF op determinism refuses; drop --deterministic")
     if config.train.encoder_lr and config.model.freeze_encoder:

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from tfclf import cli, hf_import
+from tfclf import cli
 
 
 def main(argv=None) -> int:
@@ -14,6 +14,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
+        from tfclf.models import hf_import  # imports TensorFlow
         handles = hf_import.import_checkpoint(args.source, args.out, seq_length=args.seq_length)
         print(f"encoder: {handles['encoder']}\npreprocess: {handles['preprocess']}\n"
               f"use: python -m tfclf.run --encoder-handle {handles['encoder']} "

@@ -5,31 +5,7 @@
 import argparse
 import sys
 
-import numpy as np
-
-from tfclf import cli, export, readers
-
-
-def predict(serve, texts, batch_size: int = 256, progress: bool = False) -> dict:
-    """Scores texts in batches, shortest first (exported transformer models pad each batch only to its
-    longest text); returns numpy arrays of probabilities, class ids and class names in the input order."""
-    from tfclf._backend import tf
-    texts = [str(text) for text in texts]
-    order = np.argsort([len(text) for text in texts], kind="stable")
-    parts = []
-    for start in range(0, len(texts), batch_size):
-        parts.append(serve(text=tf.constant([texts[i] for i in order[start:start + batch_size]])))
-        if progress:
-            done = min(start + batch_size, len(texts))
-            print(f"\rscored {done}/{len(texts)}", end="" if done < len(texts) else "\n", file=sys.stderr)
-    if not parts:
-        raise ValueError("no texts to score; pass texts as arguments or --input FILE")
-    result = {}
-    for key in parts[0]:
-        values = np.concatenate([part[key].numpy() for part in parts])
-        result[key] = np.empty_like(values)
-        result[key][order] = values
-    return result
+from tfclf import cli
 
 
 def main(argv=None) -> int:
@@ -44,18 +20,20 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
+        from tfclf.data import readers
+        from tfclf.serving import export, predict  # imports TensorFlow
         serve = export.load(args.model)
         if args.input:
             if not args.output:
                 raise ValueError("--input needs --output FILE.csv for the scored rows")
             frame = readers.read_texts(args.input, tuple(args.text_column.split(",")))
-            result = predict(serve, frame["text"].tolist(), args.batch_size, progress=True)
+            result = predict.predict(serve, frame["text"].tolist(), args.batch_size, progress=True)
             frame["predicted"] = [name.decode() for name in result["class_name"]]
             frame["confidence"] = result["probabilities"].max(axis=1)
             frame.to_csv(args.output, index=False)
             print(f"wrote {len(frame)} predictions to {args.output}")
             return
-        result = predict(serve, args.texts, args.batch_size)
+        result = predict.predict(serve, args.texts, args.batch_size)
         for text, name, probabilities in zip(args.texts, result["class_name"], result["probabilities"]):
             print(f"{name.decode()}\t{probabilities.max():.4f}\t{text}")
     return cli.run_main(job)

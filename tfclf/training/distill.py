@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from tfclf import export, predict
+from tfclf.serving import export, predict
 
 
 def resolve(path: str) -> str:
@@ -48,5 +48,5 @@ def teacher_probabilities(path: str, texts, class_names, batch_size: int = 256) 
 
 
 def pack(label_ids, probabilities) -> np.ndarray:
-    """[label, teacher probabilities...] rows: the y_true of losses.Distillation and metrics.labels_of."""
+    """[label, teacher probabilities...] rows: the y_true of losses.Distillation and pipeline.labels_of."""
     return np.column_stack([np.asarray(label_ids, dtype=np.float32), probabilities]).astype(np.float32)

@@ -7,11 +7,10 @@ lemmatization uses `simplemma`'s bundled English dictionary (no model files).
     >>> apply("Visit <b>http://x.io</b>  NOW!", ("html", "urls", "lowercase", "whitespace"))
     'visit now!'
 """
+import functools
 import html as html_lib
 import re
 import string
-
-from sklearn.feature_extraction import text as sklearn_text
 
 _HTML_TAG = re.compile(r"<[^>]+>")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -24,10 +23,17 @@ _PUNCTUATION = str.maketrans("", "", string.punctuation.replace("'", ""))
 _NON_ALPHA = re.compile(r"[^A-Za-z\u00C0-\u024F'\s]+")
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\S+")
-STOPWORDS = frozenset(sklearn_text.ENGLISH_STOP_WORDS)
+
+
+@functools.lru_cache(maxsize=1)
+def english_stopwords() -> frozenset:
+    """scikit-learn's built-in English list, imported on first use (scikit-learn takes seconds to import)."""
+    from sklearn.feature_extraction import text as sklearn_text
+    return frozenset(sklearn_text.ENGLISH_STOP_WORDS)
 
 
 def lowercase(text: str) -> str:
+    """Lower-cases every letter."""
     return text.lower()
 
 
@@ -47,17 +53,19 @@ def html(text: str) -> str:
 
 
 def emoji(text: str) -> str:
+    """Removes emoji and pictographs."""
     return _EMOJI.sub("", text)
 
 
 def urls(text: str) -> str:
+    """Replaces URLs (http://, https://, www.) by a space."""
     return _URL.sub(" ", text)
 
 
 def stopwords(text: str) -> str:
     """Drops English stopwords (case-insensitive), keeping the other words' case."""
-    return " ".join(word for word in _WORD.findall(text)
-                    if word.lower().strip(string.punctuation) not in STOPWORDS)
+    words = english_stopwords()
+    return " ".join(word for word in _WORD.findall(text) if word.lower().strip(string.punctuation) not in words)
 
 
 def non_alpha(text: str) -> str:

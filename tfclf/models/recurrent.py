@@ -10,6 +10,7 @@ as TextVectorization pads), so the same model is fast on a GPU and correct here.
 import numpy as np
 
 from tfclf._backend import keras, tf
+from tfclf.models import family, layers
 
 CUDNN_SETTINGS = {"activation": "tanh", "recurrent_activation": "sigmoid", "recurrent_dropout": 0.0,
                   "unroll": False, "use_bias": True}
@@ -76,10 +77,8 @@ def _recurrent(kind: str, units: int, return_sequences: bool, name: str):
 
 def build_recurrent(model_config, num_classes: int, seq_len: int, train_texts, kind: str = "lstm",
                     bidirectional: bool = False, pyramid: bool = False) -> keras.Model:
-    from tfclf.models import _classifier, _vectorizer  # shared with the bag-of-words model
-
     texts = keras.Input(shape=(), dtype=tf.string, name="text")
-    vectorizer = _vectorizer(model_config, seq_len, train_texts)
+    vectorizer = layers.text_vectorizer(model_config, seq_len, train_texts)
     vocabulary = vectorizer.get_vocabulary()
     info = {}
     if model_config.glove:
@@ -106,7 +105,7 @@ def build_recurrent(model_config, num_classes: int, seq_len: int, train_texts, k
             sequence = keras.layers.Dropout(model_config.dropout, name=f"dropout_{level}")(sequence)
             if pyramid:
                 sequence = PairConcat(name=f"pair_concat_{level}")(sequence)
-    model = keras.Model(texts, _classifier(sequence, model_config, num_classes), name=model_config.encoder)
+    model = keras.Model(texts, layers.logits_head(sequence, model_config, num_classes), name=model_config.encoder)
     model.tfclf_info = info
     return model
 
@@ -116,16 +115,9 @@ def _token_counts(vectorizer, texts, size: int) -> np.ndarray:
     return np.bincount(ids.ravel(), minlength=size).astype(np.float64)
 
 
-def table(base: dict) -> dict:
-    """The MODELS entries of the recurrent family."""
-    variants = {"lstm": ("lstm", False, False), "bilstm": ("lstm", True, False),
-                "pyramid_lstm": ("lstm", False, True), "gru": ("gru", False, False), "bigru": ("gru", True, False)}
-    entries = {}
-    for name, (kind, bidirectional, pyramid) in variants.items():
-        def build(model_config, num_classes, seq_len, train_texts, kind=kind, bidirectional=bidirectional,
-                  pyramid=pyramid):
-            return build_recurrent(model_config, num_classes, seq_len, train_texts, kind, bidirectional, pyramid)
-        entries[name] = {**base, "build": build,
-                         "description": f"{'bidirectional ' if bidirectional else ''}{'pyramid ' if pyramid else ''}"
-                                        f"{kind.upper()} stack on word embeddings"}
-    return entries
+class Recurrent(family.Family):
+    """lstm, bilstm, pyramid_lstm, gru, bigru: the variant's settings come from its tables.ENCODERS entry."""
+
+    def build(self, model_config, train_config, num_classes, seq_len, train_texts):
+        return build_recurrent(model_config, num_classes, seq_len, train_texts, self.entry["kind"],
+                               self.entry["bidirectional"], self.entry["pyramid"])

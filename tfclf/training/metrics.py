@@ -2,17 +2,10 @@
 (for the best-model checkpoint and early stopping) and is summed correctly across replicas.
 
 With distillation the labels arrive packed as [label, teacher probabilities...]; `labels_of`
-takes the first column, so the same metrics serve both cases.
+(data/pipeline.py) takes the first column, so the same metrics serve both cases.
 """
 from tfclf._backend import keras, tf
-
-
-def labels_of(y_true):
-    """Integer labels from y_true of shape [batch], [batch, 1] or packed [batch, 1 + classes]."""
-    y_true = tf.convert_to_tensor(y_true)
-    if y_true.shape.rank == 2:
-        y_true = y_true[:, 0]
-    return tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+from tfclf.data.pipeline import labels_of
 
 
 class Accuracy(keras.metrics.Mean):

@@ -1,0 +1,130 @@
+"""The jobs the commands run, each a short sequence of stages (stages.py):
+
+    train(config) -> Result             python -m tfclf.run, grid trials, bench's tfclf arm
+    evaluate_export(...) -> metrics      python -m tfclf.evaluate: an exported model on a labelled file
+"""
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+
+from tfclf import config as config_lib, rundir, stages
+from tfclf.data import readers, splits as splits_lib
+from tfclf.evaluation import report
+from tfclf.serving import export, predict
+from tfclf.training import distribute, fit as fit_lib
+
+
+@dataclasses.dataclass
+class Result:
+    run_dir: str
+    metrics: dict
+    export_path: str = ""
+
+
+def train(config, prepared: stages.Prepared = None) -> Result:
+    """Trains, evaluates and exports one configuration in its run directory. `prepared` (from
+    stages.prepare on the same resolved config) skips reading the data again."""
+    started = time.perf_counter()
+    strategy = distribute.make_strategy(config.train.strategy)  # first: before any other TF work
+    config = prepared.config if prepared else stages.resolve(config)
+    if not distribute.is_chief():  # multi-worker: only the chief writes the run directory and the export
+        scratch = tempfile.mkdtemp(prefix="tfclf-worker-")
+        # Saving is collective under MultiWorkerMirroredStrategy: workers export too, into scratch.
+        config = dataclasses.replace(config, out=os.path.join(scratch, "run"),
+                                     export=dataclasses.replace(config.export, export_dir=os.path.join(scratch, "m")))
+        prepared = dataclasses.replace(prepared, config=config) if prepared else None
+        try:
+            return _run(config, strategy, started, prepared)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return _run(config, strategy, started, prepared)
+
+
+def _run(config, strategy, started: float, prepared) -> Result:
+    prepared = prepared or stages.prepare(config)  # errors in the data come before any directory exists
+    staging = rundir.open_staging(config.out, config.digest())
+    try:
+        metrics = _train_in(staging, prepared, strategy, started)
+    except (fit_lib.TrainingDiverged, KeyboardInterrupt):
+        raise  # keep the staging directory and its last backup: the same command resumes
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    rundir.finish(staging, config.out)
+    return Result(config.out, metrics, metrics.get("export_path", ""))
+
+
+def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float) -> dict:
+    config, splits = prepared.config, prepared.splits
+    config_lib.save(config, os.path.join(run_dir, "config.json"))
+    report.eda(splits, prepared.seq_len, prepared.family.length_unit, prepared.lengths["train"], run_dir,
+               extra={"decode_replacements": prepared.stats["decode_replacements"]})
+    fit_lib.seed_everything(config.train.seed, config.train.deterministic)
+    print(f"strategy {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s), global batch "
+          f"{config.train.batch_size}, per replica {distribute.per_replica_batch(config.train.batch_size, strategy)}")
+    model, schedule = stages.build(prepared, strategy)
+    fitted = stages.fit(model, schedule, prepared, run_dir)
+    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # finished: nothing to resume
+    report.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"))
+
+    metrics = {}
+    for name in ("val", "test"):
+        frame = getattr(splits, name)
+        probabilities = stages.score(model, prepared, name)
+        metrics[name] = stages.split_metrics(config.train, frame["label_id"], probabilities, splits.class_names)
+        if name == "test":
+            stages.write_test_artifacts(run_dir, frame, probabilities, metrics["test"], splits.class_names, "test")
+    metrics.update({
+        "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test),
+        "seq_len": prepared.seq_len,
+        "duplicates_removed": splits.summary["duplicates_removed"],
+        "train_examples_per_sec": fitted.examples_per_sec,
+        "best_checkpoint": {key: value for key, value in fitted.best.items() if key != "weights"},
+        "evaluated_weights": "best" if fitted.best and config.train.restore_best else "last",
+        "wall_seconds": time.perf_counter() - started,
+        "history": {key: [float(v) for v in values] for key, values in fitted.history.items()},
+        "config_digest": config.digest(),
+        "weights_sha256": stages.weights_digest(model),
+        **getattr(model, "tfclf_info", {}),
+    })
+    if not config.export.skip_export:
+        metrics["export_path"] = stages.export_model(model, prepared, metrics)
+    report.write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    return metrics
+
+
+def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_column: str, out: str) -> dict:
+    """Scores a labelled file with an exported model and writes the report a run writes for its test set."""
+    serve = export.load(model_dir)
+    with open(os.path.join(model_dir, export.EXTRA, "labels.json"), encoding="utf-8") as handle:
+        class_names = json.load(handle)
+    train_config = _stored_train_config(model_dir)
+    table, _ = readers.read(data_path, text_columns, label_column)
+    table, _ = splits_lib.validate(table, data_path, drop_invalid=False)
+    unknown = sorted(set(table["label"]) - set(class_names))
+    if unknown:
+        raise ValueError(f"{data_path}: labels {unknown[:5]} are not among the model's classes "
+                         f"{class_names}; check --label-column")
+    index = {name: i for i, name in enumerate(class_names)}
+    table["label_id"] = table["label"].map(index).astype("int32")
+    probabilities = predict.predict(serve, table["text"].tolist(), progress=True)["probabilities"]
+    metrics = stages.split_metrics(train_config, table["label_id"], probabilities, class_names)
+    os.makedirs(out, exist_ok=True)
+    stages.write_test_artifacts(out, table, probabilities, metrics, class_names, os.path.basename(data_path))
+    report.write_json(os.path.join(out, "metrics.json"), {"test": metrics, "model": model_dir, "data": data_path,
+                                                          "num_test": len(table)})
+    return metrics
+
+
+def _stored_train_config(model_dir: str):
+    """The training config stored in the export (so its loss is the one trained with); defaults if absent."""
+    path = os.path.join(model_dir, export.EXTRA, "config.json")
+    if not os.path.isfile(path):
+        return config_lib.TrainConfig()
+    with open(path, encoding="utf-8") as handle:
+        stored = json.load(handle).get("train", {})
+    names = {field.name for field in dataclasses.fields(config_lib.TrainConfig)}
+    return config_lib.TrainConfig(**{key: value for key, value in stored.items() if key in names})
