@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import toy_rows, write_csv
-from tfclf import workflows
+from tfclf import predict as predict_cli, workflows
 from tfclf.serving import export, predict
 
 LOAD_WITHOUT_TFCLF = r"""
@@ -77,14 +77,14 @@ def test_versions_increment_and_never_overwrite(tmp_path):
 def test_predict_cli_scores_arguments_and_files(tmp_path, small_config, capsys):
     result = workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=4))
     capsys.readouterr()  # drop the training log
-    assert predict.main(["--model", result.export_path, "great wonderful film", ""]) == 0
+    assert predict_cli.main(["--model", result.export_path, "great wonderful film", ""]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("pos\t") and len(lines) == 2
     source = write_csv(tmp_path / "new.csv", toy_rows(30, seed=9))
-    assert predict.main(["--model", result.export_path, "--input", source, "--output", str(tmp_path / "o.csv")]) == 0
+    assert predict_cli.main(["--model", result.export_path, "--input", source, "--output", str(tmp_path / "o.csv")]) == 0
     scored = pd.read_csv(tmp_path / "o.csv")
     assert len(scored) == 30 and (scored["predicted"] == scored["label"]).mean() > 0.8
-    assert predict.main(["--model", str(tmp_path), "x"]) == 2
+    assert predict_cli.main(["--model", str(tmp_path), "x"]) == 2
     assert "no exported model there" in capsys.readouterr().err
 
 

@@ -6,6 +6,7 @@ imported. Every tfclf module imports `tf`, `keras` and `hub` from here.
 """
 import os
 import sys
+import warnings
 
 if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
     raise ImportError(
@@ -18,7 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if os.path.exists("/proc/drive
 
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
-import tensorflow_hub as hub  # noqa: E402
+with warnings.catch_warnings():  # tensorflow_hub 0.16.1 imports pkg_resources (setuptools is pinned < 81)
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    import tensorflow_hub as hub  # noqa: E402
 import tensorflow_text as text  # noqa: E402,F401  registers the ops BERT preprocessors need
 
 tf.get_logger().setLevel("ERROR")  # hub.load's "compiled metrics" warnings are noise for users

@@ -160,49 +160,44 @@ def print_scaling(rows: dict) -> dict:
     return rows
 
 
-def compare(args) -> dict:
-    """The whole benchmark for parsed `python -m tfclf.bench` flags; prints the tables, then JSON."""
+def bench_config(args):
+    """The run config both arms share, resolved (the encoder is imported or downloaded here)."""
     tokenized = [name for name in tables.ENCODERS if tables.family_of(name)["tokenized"]]
     if args.encoder not in tokenized:
         raise ValueError(f"--encoder {args.encoder}: the benchmark compares transformer pipelines; choose "
                          f"one of: {', '.join(tokenized)}")
     out = args.out or tempfile.mkdtemp(prefix="tfclf-bench-")
-    config = stages.resolve(config_lib.from_flat({
+    return stages.resolve(config_lib.from_flat({
         "data": args.data, "encoder": args.encoder, "max_examples": args.max_examples, "epochs": args.epochs,
         "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
         "batch_size": args.batch_size, "seq_len": args.seq_len, "lr": args.lr, "seed": args.seed,
         "encoder_handle": args.encoder_handle, "preprocess_handle": args.preprocess_handle,
         "restore_best": False, "out": os.path.join(out, "tfclf"), "export_dir": os.path.join(out, "models")}))
-    prepared = stages.prepare(config)  # once: both arms train on the same split and lengths
-    splits = prepared.splits
-    lengths = np.minimum(prepared.lengths["train"], args.seq_len)
+
+
+def measure_peaks() -> dict:
+    """Matmul FLOP/s per precision this CPU can run (bf16 only where it reports bf16 instructions)."""
     bf16 = fit_lib.cpu_has_bf16()
     peak = {"float32": matmul_peak("float32")}
     if bf16:
         peak["bfloat16"] = matmul_peak("bfloat16")
     print("matmul peak: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peak.items())
           + ("" if bf16 else " (no avx512_bf16/amx_bf16 on this CPU: bf16 not measured)"))
-    print(f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test texts, "
-          f"{args.epochs} epoch(s), batch {args.batch_size}, {os.cpu_count()} CPU cores, TF {tf.__version__}")
+    return peak
 
-    if args.scaling_only:
-        print_scaling(scaling(prepared, [int(s) for s in args.sizes.split(",")],
-                              [int(s) for s in args.seq_lens.split(",")]))
-        return {}
-    print("\n== baseline (tutorial)")
-    base = run_baseline(prepared, args.seq_len)
-    print("\n== tfclf")
-    ours = run_tfclf(prepared, args.infer_batch)
+
+def summarize(args, prepared, base: dict, ours: dict, peak: dict) -> dict:
+    """Speedups, tokens carried and model FLOP utilization of both arms; prints the result table."""
+    lengths = np.minimum(prepared.lengths["train"], args.seq_len)
     shape = base.pop("shape")
     useful = train_flops_per_example(shape, lengths)
     padded_base = train_flops_per_example(shape, np.full(len(lengths), args.seq_len))
-    carried = padded_tokens(prepared)
-    for name, run in (("baseline", base), ("tfclf", ours)):
+    for run in (base, ours):
         run["mfu"] = useful * run["train_examples_per_sec"] / peak["float32"]
     base["hardware_utilization"] = padded_base * base["train_examples_per_sec"] / peak["float32"]
     summary = {
-        "encoder": args.encoder, "train_examples": len(splits.train), "test_examples": len(splits.test),
-        "epochs": args.epochs, "batch_size": args.batch_size,
+        "encoder": args.encoder, "train_examples": len(prepared.splits.train),
+        "test_examples": len(prepared.splits.test), "epochs": args.epochs, "batch_size": args.batch_size,
         "baseline_train_examples_per_sec": round(base["train_examples_per_sec"], 2),
         "tfclf_train_examples_per_sec": round(ours["train_examples_per_sec"], 2),
         "train_speedup": round(ours["train_examples_per_sec"] / base["train_examples_per_sec"], 2),
@@ -211,7 +206,7 @@ def compare(args) -> dict:
         "infer_speedup": round(ours["infer_examples_per_sec"] / base["infer_examples_per_sec"], 2),
         "baseline_test_macro_f1": round(base["test_macro_f1"], 4),
         "tfclf_test_macro_f1": round(ours["test_macro_f1"], 4),
-        "mean_tokens": round(float(lengths.mean()), 1), "tfclf_tokens_carried": round(carried, 1),
+        "mean_tokens": round(float(lengths.mean()), 1), "tfclf_tokens_carried": round(padded_tokens(prepared), 1),
         "baseline_tokens_carried": args.seq_len,
         "train_gflops_per_example": round(useful / 1e9, 3),
         "peak_gflops_float32": round(peak["float32"] / 1e9, 1),
@@ -227,8 +222,26 @@ def compare(args) -> dict:
           f"training example: {summary['mean_tokens']} real, tfclf carries {summary['tfclf_tokens_carried']}, "
           f"the baseline {args.seq_len} (its FLOP utilization counting padding: "
           f"{summary['baseline_hardware_utilization']:.1%})")
+    return summary
+
+
+def compare(args) -> dict:
+    """The whole benchmark for parsed `python -m tfclf.bench` flags; prints the tables, then JSON."""
+    prepared = stages.prepare(bench_config(args))  # once: both arms train on the same split and lengths
+    splits = prepared.splits
+    peak = measure_peaks()
+    print(f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test texts, "
+          f"{args.epochs} epoch(s), batch {args.batch_size}, {os.cpu_count()} CPU cores, TF {tf.__version__}")
+    sizes, seq_lens = [int(s) for s in args.sizes.split(",")], [int(s) for s in args.seq_lens.split(",")]
+    if args.scaling_only:
+        print_scaling(scaling(prepared, sizes, seq_lens))
+        return {}
+    print("\n== baseline (tutorial)")
+    base = run_baseline(prepared, args.seq_len)
+    print("\n== tfclf")
+    ours = run_tfclf(prepared, args.infer_batch)
+    summary = summarize(args, prepared, base, ours, peak)
     if args.scaling:
-        summary["scaling"] = print_scaling(scaling(prepared, [int(s) for s in args.sizes.split(",")],
-                                                   [int(s) for s in args.seq_lens.split(",")]))
+        summary["scaling"] = print_scaling(scaling(prepared, sizes, seq_lens))
     print(json.dumps(summary))
     return summary
