@@ -1,4 +1,4 @@
-import json
+import dataclasses
 
 import pytest
 
@@ -24,7 +24,7 @@ def test_config_round_trips_through_json(tmp_path):
 
 def test_config_is_frozen():
     config = config_lib.from_flat({})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.train.lr = 1.0
 
 
@@ -34,7 +34,7 @@ def test_config_is_frozen():
     ({"opt": "adagrad"}, "choose one of: adamw, adam, sgd, rmsprop"),
     ({"clean": "lowercase,shout"}, "--clean 'shout' is unknown"),
     ({"data": "no/such/file.csv"}, "neither a dataset name"),
-    ({"batch_size": "eight"}, "cannot read 'eight' as int"),
+    ({"batch_size": "eight"}, "--batch-size 'eight': cannot read it as int"),
     ({"val_fraction": 0.9}, "--val-fraction 0.9 is out of range"),
 ])
 def test_bad_config_values_name_the_key(values, message):

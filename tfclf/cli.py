@@ -94,7 +94,11 @@ def main(argv=None) -> int:
             return USER_ERROR_EXIT
         print(describe(rest[0]))
         return 0
-    module = importlib.import_module(COMMANDS[command][0])
+    try:
+        module = importlib.import_module(COMMANDS[command][0])
+    except KeyboardInterrupt:
+        print("tfclf: interrupted", file=sys.stderr)
+        return 130
     return module.main(rest)
 
 

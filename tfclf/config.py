@@ -11,6 +11,7 @@ override the file, the file overrides the defaults below.
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from typing import Any
 
@@ -146,18 +147,26 @@ def _coerce(name: str, value: Any) -> Any:
                     raise ValueError(value)
                 return value.lower() in ("1", "true", "yes")
             return bool(value)
+        if kind in (int, float) and isinstance(value, bool):  # YAML `epochs: true` is not a number
+            raise ValueError(value)
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError(value)
+        if kind is float and not math.isfinite(float(value)):
+            raise ValueError(value)
         return kind(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"config key '{name}': cannot read {value!r} as {kind.__name__}; "
-                         f"give a {kind.__name__}") from None
+    except (TypeError, ValueError, OverflowError):
+        what = "a finite number" if kind is float else f"a {kind.__name__}"
+        raise ValueError(f"--{name.replace('_', '-')} {value!r}: cannot read it as {kind.__name__}; "
+                         f"give {what}") from None
 
 
 def _flatten(raw: dict, source: str) -> dict:
     """Accepts flat keys or sections ({train: {lr: ..}}); returns flat keys."""
     flat = {}
     for key, value in raw.items():
+        if not isinstance(key, str):
+            raise ValueError(f"{source}: config key {key!r} is not a name; keys are flag names with underscores "
+                             "(e.g. batch_size: 32)")
         key = key.replace("-", "_")
         if key in SECTIONS and isinstance(value, dict):
             flat.update(_flatten(value, source))
@@ -189,6 +198,8 @@ def read_file(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
             raw = yaml.safe_load(handle)  # YAML is a superset of JSON
+    except UnicodeDecodeError as error:
+        raise ValueError(f"--config {path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

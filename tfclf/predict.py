@@ -20,6 +20,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
+        import os
+        if args.batch_size < 1:
+            raise ValueError(f"--batch-size {args.batch_size}: must be >= 1")
+        if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+            raise ValueError(f"--output {args.output}: its directory does not exist; create it or choose another path")
         from tfclf.data import readers
         from tfclf.serving import export, predict  # imports TensorFlow
         serve = export.load(args.model)

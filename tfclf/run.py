@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="YAML or JSON file of config keys; flags override it")
     parser.add_argument("--out", help="run directory (default: runs/<data>-<encoder>-<config digest>; the same "
                                       "command finds and resumes its own interrupted run)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard an interrupted run of a different config in --out (default: refuse)")
     parser.add_argument("--list", choices=sorted(cli.LISTS), help="describe the choices of one table and exit")
     for section, cls in config_lib.SECTIONS.items():
         group = parser.add_argument_group(section)
@@ -48,7 +50,7 @@ def config_from_args(argv) -> config_lib.RunConfig:
     args = build_parser().parse_args(argv)
     values = config_lib.read_file(args.config) if args.config else {}
     values.update({key: value for key, value in vars(args).items()
-                   if value is not None and key not in ("config", "list")})
+                   if value is not None and key not in ("config", "list", "overwrite")})
     return config_lib.from_flat(values, source="--config " + args.config if args.config else "flags")
 
 
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
             print(cli.describe(args.list))
             return
         from tfclf import workflows  # TensorFlow is imported here, after the flags were read
-        result = workflows.train(config_from_args(argv))
+        result = workflows.train(config_from_args(argv), overwrite=args.overwrite)
         test = result.metrics["test"]
         print(json.dumps({"test_accuracy": round(test["accuracy"], 4), "test_macro_f1": round(test["macro_f1"], 4),
                           "run_dir": result.run_dir, "export_path": result.export_path}))

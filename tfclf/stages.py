@@ -12,11 +12,13 @@ hands the result to both of its arms.
 """
 import dataclasses
 import hashlib
+import json
 import os
+import shutil
 
 import numpy as np
 
-from tfclf import config as config_lib
+from tfclf import config as config_lib, phases
 from tfclf._backend import keras
 from tfclf.data import pipeline, splits as splits_lib
 from tfclf.evaluation import report, scoring
@@ -78,22 +80,28 @@ def resolve(config, family=None):
     return dataclasses.replace(config, out=config.out or default_run_dir(config))
 
 
-def choose_seq_len(train_lengths, requested: int, maximum: int = 0) -> int:
-    """The requested length, else the 95th percentile of training lengths (seed 004's method),
-    capped at `maximum` (the encoder's position embeddings) when given."""
+def choose_seq_len(train_lengths, requested: int, maximum: int = 0, unit: str = "tokens") -> int:
+    """The requested length, else the 95th percentile of training lengths (seed 004's method), capped at
+    `maximum` (the encoder's position embeddings) when given, and at the longest training text (padding
+    beyond it would only cost time)."""
+    longest = max(1, int(np.max(train_lengths)))
     length = requested or max(1, int(np.ceil(np.percentile(train_lengths, 95))))
+    if requested and requested > longest:
+        print(f"--seq-len {requested} is longer than every training text (longest: {longest} {unit}); using {longest}")
+        length = longest
     return min(length, maximum) if maximum else length
 
 
 def prepare(config, family=None) -> Prepared:
     """Reads and splits the data (I/O; every data error before any directory exists) and measures
     lengths in the family's unit. `config` must be resolved."""
+    phases.reached("loading")
     family = family or family_lib.family_for(config.model.encoder)
     table, stats = splits_lib.load(config.data)
     splits = splits_lib.split(table, config.data, config.train.seed, source=stats["source"])
     lengths = {name: family.text_lengths(config.model, getattr(splits, name)["text"])
                for name in ("train", "val", "test")}
-    seq_len = choose_seq_len(lengths["train"], config.data.seq_len, maximum=family.max_seq_len)
+    seq_len = choose_seq_len(lengths["train"], config.data.seq_len, family.max_seq_len, family.length_unit)
     return Prepared(config, family, splits, stats, lengths, seq_len)
 
 
@@ -137,6 +145,27 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     return Fitted(history, throughput.examples_per_sec, best or {})
 
 
+def save_trained(model, fitted: Fitted, run_dir: str) -> None:
+    """The trained (evaluated) weights and the fit record in `<run_dir>/trained/`, written atomically: from
+    here on a killed run resumes at evaluation instead of training again."""
+    target, staging = os.path.join(run_dir, "trained"), os.path.join(run_dir, ".trained-tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_weights(os.path.join(staging, "weights"))
+    with open(os.path.join(staging, "fit.json"), "w", encoding="utf-8") as handle:
+        json.dump(dataclasses.asdict(fitted), handle)
+    os.replace(staging, target)
+
+
+def load_trained(model, run_dir: str):
+    """The Fitted record of a run whose training had finished (its weights loaded into `model`), or None."""
+    target = os.path.join(run_dir, "trained")
+    if not os.path.isfile(os.path.join(target, "fit.json")):
+        return None
+    model.load_weights(os.path.join(target, "weights")).expect_partial()
+    with open(os.path.join(target, "fit.json"), encoding="utf-8") as handle:
+        return Fitted(**json.load(handle))
+
+
 def score(model, prepared: Prepared, split: str) -> np.ndarray:
     """Probabilities of one split's texts, in their order (scored shortest first for token models)."""
     lengths = prepared.lengths[split] if prepared.family.tokenized else None
@@ -165,10 +194,17 @@ def write_test_artifacts(run_dir: str, frame, probabilities, metrics: dict, clas
     report.text_report(metrics, predictions, class_names, os.path.join(run_dir, "report.txt"))
 
 
-def export_model(model, prepared: Prepared, metrics: dict) -> str:
-    """Exports the raw-string model (the family puts its preprocessing in front) as the next version."""
+def export_model(model, prepared: Prepared, metrics: dict, run_id: str) -> str:
+    """Exports the raw-string model (the family puts its preprocessing in front) as the next version, or
+    returns the version this run (`run_id`) had already exported before it was killed."""
     config = prepared.config
-    serving = prepared.family.serving_model(model, config.model, prepared.seq_len)
     name = config.export.export_name or os.path.basename(os.path.normpath(config.out))
-    extra = {"config.json": config.to_dict(), "metrics.json": {k: v for k, v in metrics.items() if k != "history"}}
-    return export.export(serving, prepared.class_names, os.path.join(config.export.export_dir, name), extra)
+    model_root = os.path.join(config.export.export_dir, name)
+    done = export.find_version(model_root, run_id)
+    if done:
+        print(f"export: {done} is this run's own export, written before it was interrupted; kept")
+        return done
+    serving = prepared.family.serving_model(model, config.model, prepared.seq_len)
+    extra = {"config.json": config.to_dict(), "metrics.json": {k: v for k, v in metrics.items() if k != "history"},
+             "run.json": {"run_id": run_id, "run_dir": os.path.abspath(config.out)}}
+    return export.export(serving, prepared.class_names, model_root, extra)

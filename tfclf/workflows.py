@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 
-from tfclf import config as config_lib, rundir, stages
+from tfclf import config as config_lib, phases, rundir, stages
 from tfclf.data import readers, splits as splits_lib
 from tfclf.evaluation import report
 from tfclf.serving import export, predict
@@ -24,9 +24,10 @@ class Result:
     export_path: str = ""
 
 
-def train(config, prepared: stages.Prepared = None) -> Result:
+def train(config, prepared: stages.Prepared = None, overwrite: bool = False) -> Result:
     """Trains, evaluates and exports one configuration in its run directory. `prepared` (from
-    stages.prepare on the same resolved config) skips reading the data again."""
+    stages.prepare on the same resolved config) skips reading the data again; `overwrite` discards
+    another config's interrupted run in the same --out."""
     started = time.perf_counter()
     strategy = distribute.make_strategy(config.train.strategy)  # first: before any other TF work
     config = prepared.config if prepared else stages.resolve(config)
@@ -37,37 +38,57 @@ def train(config, prepared: stages.Prepared = None) -> Result:
                                      export=dataclasses.replace(config.export, export_dir=os.path.join(scratch, "m")))
         prepared = dataclasses.replace(prepared, config=config) if prepared else None
         try:
-            return _run(config, strategy, started, prepared)
+            return _run(config, strategy, started, prepared, overwrite)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    return _run(config, strategy, started, prepared)
+    return _run(config, strategy, started, prepared, overwrite)
 
 
-def _run(config, strategy, started: float, prepared) -> Result:
-    prepared = prepared or stages.prepare(config)  # errors in the data come before any directory exists
-    staging = rundir.open_staging(config.out, config.digest())
-    try:
-        metrics = _train_in(staging, prepared, strategy, started)
-    except (fit_lib.TrainingDiverged, KeyboardInterrupt):
-        raise  # keep the staging directory and its last backup: the same command resumes
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    rundir.finish(staging, config.out)
+def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
+    rundir.check_writable(os.path.dirname(os.path.abspath(config.out)), "--out")
+    if not config.export.skip_export:
+        rundir.check_writable(config.export.export_dir, "--export-dir")
+    with rundir.locked(config.out):
+        prepared = prepared or stages.prepare(config)  # errors in the data come before the run directory
+        phases.reached("prepared")
+        staging = rundir.open_staging(config.out, config.digest(), overwrite)
+        try:
+            metrics = _train_in(staging, prepared, strategy, started)
+        except (fit_lib.TrainingDiverged, KeyboardInterrupt):
+            raise  # keep the staging directory and its last backup: the same command resumes
+        except BaseException:
+            if not rundir.resumable(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        phases.reached("finishing")
+        rundir.finish(staging, config.out)
     return Result(config.out, metrics, metrics.get("export_path", ""))
+
+
+def _fit_or_resume(run_dir: str, prepared: stages.Prepared, strategy):
+    """The trained model and its fit record: trained now, or loaded when an earlier attempt had finished
+    training before it was interrupted."""
+    config = prepared.config
+    fit_lib.seed_everything(config.train.seed, config.train.deterministic)
+    print(f"strategy {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s), global batch "
+          f"{config.train.batch_size}, per replica {distribute.per_replica_batch(config.train.batch_size, strategy)}")
+    model, schedule = stages.build(prepared, strategy)
+    fitted = stages.load_trained(model, run_dir)
+    if fitted is None:
+        fitted = stages.fit(model, schedule, prepared, run_dir)
+        stages.save_trained(model, fitted, run_dir)
+        shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # trained: nothing to resume
+    phases.reached("trained")
+    return model, fitted
 
 
 def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float) -> dict:
     config, splits = prepared.config, prepared.splits
     config_lib.save(config, os.path.join(run_dir, "config.json"))
     report.eda(splits, prepared.seq_len, prepared.family.length_unit, prepared.lengths["train"], run_dir,
-               extra={"decode_replacements": prepared.stats["decode_replacements"]})
-    fit_lib.seed_everything(config.train.seed, config.train.deterministic)
-    print(f"strategy {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s), global batch "
-          f"{config.train.batch_size}, per replica {distribute.per_replica_batch(config.train.batch_size, strategy)}")
-    model, schedule = stages.build(prepared, strategy)
-    fitted = stages.fit(model, schedule, prepared, run_dir)
-    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # finished: nothing to resume
+               extra={key: prepared.stats[key] for key in ("decode_replacements", "skipped_files")
+                      if key in prepared.stats})
+    model, fitted = _fit_or_resume(run_dir, prepared, strategy)
     report.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"))
 
     metrics = {}
@@ -77,6 +98,7 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
         metrics[name] = stages.split_metrics(config.train, frame["label_id"], probabilities, splits.class_names)
         if name == "test":
             stages.write_test_artifacts(run_dir, frame, probabilities, metrics["test"], splits.class_names, "test")
+    phases.reached("evaluated")
     metrics.update({
         "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test),
         "seq_len": prepared.seq_len,
@@ -91,31 +113,41 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
         **getattr(model, "tfclf_info", {}),
     })
     if not config.export.skip_export:
-        metrics["export_path"] = stages.export_model(model, prepared, metrics)
+        metrics["export_path"] = stages.export_model(model, prepared, metrics, rundir.run_id(run_dir))
+        phases.reached("exported")
     report.write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
 
 
 def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_column: str, out: str) -> dict:
-    """Scores a labelled file with an exported model and writes the report a run writes for its test set."""
+    """Scores a labelled file with an exported model and writes the report a run writes for its test set,
+    in `<out>.partial` renamed to `<out>` when complete; an existing non-empty `out` is never touched."""
+    if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)):
+        raise ValueError(f"--out {out}: exists and is not an empty directory (a run or an earlier evaluation?); "
+                         "choose another --out")
+    rundir.check_writable(os.path.dirname(os.path.abspath(out)), "--out")
     serve = export.load(model_dir)
     with open(os.path.join(model_dir, export.EXTRA, "labels.json"), encoding="utf-8") as handle:
         class_names = json.load(handle)
     train_config = _stored_train_config(model_dir)
     table, _ = readers.read(data_path, text_columns, label_column)
-    table, _ = splits_lib.validate(table, data_path, drop_invalid=False)
+    table, _ = splits_lib.validate(table, data_path, drop_invalid=False, min_classes=1)
     unknown = sorted(set(table["label"]) - set(class_names))
     if unknown:
         raise ValueError(f"{data_path}: labels {unknown[:5]} are not among the model's classes "
                          f"{class_names}; check --label-column")
     index = {name: i for i, name in enumerate(class_names)}
     table["label_id"] = table["label"].map(index).astype("int32")
-    probabilities = predict.predict(serve, table["text"].tolist(), progress=True)["probabilities"]
-    metrics = stages.split_metrics(train_config, table["label_id"], probabilities, class_names)
-    os.makedirs(out, exist_ok=True)
-    stages.write_test_artifacts(out, table, probabilities, metrics, class_names, os.path.basename(data_path))
-    report.write_json(os.path.join(out, "metrics.json"), {"test": metrics, "model": model_dir, "data": data_path,
-                                                          "num_test": len(table)})
+    with rundir.locked(out):
+        probabilities = predict.predict(serve, table["text"].tolist(), progress=True)["probabilities"]
+        metrics = stages.split_metrics(train_config, table["label_id"], probabilities, class_names)
+        staging = rundir.staging_dir(out)
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(staging)
+        stages.write_test_artifacts(staging, table, probabilities, metrics, class_names, os.path.basename(data_path))
+        report.write_json(os.path.join(staging, "metrics.json"), {"test": metrics, "model": model_dir,
+                                                                  "data": data_path, "num_test": len(table)})
+        rundir.finish(staging, out)
     return metrics
 
 

@@ -17,6 +17,14 @@ import pandas as pd
 
 FOLDER_SPLITS = ("train", "test")
 IGNORED_FOLDERS = ("unsup",)
+TEXT_SUFFIXES = (".txt",)  # class folders: only text files are read; others are counted as skipped
+
+
+def _require_text(path: str, raw: bytes) -> None:
+    """Compressed or binary data (even when named .csv) is refused as such, not as a malformed row."""
+    if raw[:2] == b"\x1f\x8b" or raw[:4] in (b"PK\x03\x04", b"BZh9") or b"\x00" in raw[:8192]:
+        raise ValueError(f"{path}: not a text file (compressed or binary data); give a UTF-8 CSV/TSV/JSONL "
+                         "file (decompress a .gz or .zip first)")
 
 
 def _decode(raw: bytes) -> tuple:
@@ -41,8 +49,9 @@ def _join_columns(frame: pd.DataFrame, columns: tuple, path: str) -> pd.Series:
 
 def _read_delimited(path: str, text: str, separator: str) -> pd.DataFrame:
     try:
+        # Standard CSV quoting for TSV too (what pandas' to_csv(sep="\t") writes around tabs and quotes).
         return pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False,
-                           na_values=[""], quoting=csv.QUOTE_MINIMAL if separator == "," else csv.QUOTE_NONE)
+                           na_values=[""], quoting=csv.QUOTE_MINIMAL)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path}: file is empty; give a file with a header row and data rows") from None
     except pd.errors.ParserError as error:
@@ -51,6 +60,13 @@ def _read_delimited(path: str, text: str, separator: str) -> pd.DataFrame:
         detail = str(error).split("error: ")[-1].strip()
         raise ValueError(f"{path}{where}: malformed row ({detail}); fix the quoting or the number "
                          "of separators on that line") from None
+
+
+def _json_value(value):
+    """A JSON value as a string; null and NaN (Python's json reads NaN) are missing values."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
 
 
 def _read_jsonl(path: str, text: str) -> pd.DataFrame:
@@ -65,8 +81,7 @@ def _read_jsonl(path: str, text: str) -> pd.DataFrame:
                              "each line must be one JSON object") from None
         if not isinstance(record, dict):
             raise ValueError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
-        records.append({**{key: (None if value is None else str(value)) for key, value in record.items()},
-                        "__line__": number})
+        records.append({**{key: _json_value(value) for key, value in record.items()}, "__line__": number})
     return pd.DataFrame.from_records(records)
 
 
@@ -76,6 +91,7 @@ def read_file(path: str, text_columns: tuple, label_column: str) -> tuple:
         raw = handle.read()
     if not raw.strip():
         raise ValueError(f"{path}: file is empty; give a file with a header row and data rows")
+    _require_text(path, raw)
     text, replaced = _decode(raw)
     lower = path.lower()
     if lower.endswith((".jsonl", ".ndjson", ".json")):
@@ -100,7 +116,9 @@ def read_texts(path: str, text_columns: tuple) -> "pd.DataFrame":
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file; check --input")
     with open(path, "rb") as handle:
-        text, _ = _decode(handle.read())
+        raw = handle.read()
+    _require_text(path, raw)
+    text, _ = _decode(raw)
     if not text.strip():
         raise ValueError(f"{path}: file is empty; give a file with a header row and data rows")
     lower = path.lower()
@@ -129,7 +147,7 @@ def read_folders(root: str) -> tuple:
     has_splits = os.path.isdir(os.path.join(root, "train"))
     parts = [(split, os.path.join(root, split)) for split in FOLDER_SPLITS
              if os.path.isdir(os.path.join(root, split))] if has_splits else [(None, root)]
-    records, replaced = [], 0
+    records, replaced, skipped = [], 0, 0
     for split, directory in parts:
         for label in _class_folders(directory):
             class_dir = os.path.join(directory, label)
@@ -137,17 +155,22 @@ def read_folders(root: str) -> tuple:
                 path = os.path.join(class_dir, name)
                 if name.startswith(".") or not os.path.isfile(path):
                     continue
+                if not name.lower().endswith(TEXT_SUFFIXES):
+                    skipped += 1
+                    continue
                 with open(path, "rb") as handle:
                     content, bad = _decode(handle.read())
                 replaced += bad
                 records.append({"text": content.strip(), "label": label, "row": path, "split": split})
     if not records:
-        raise ValueError(f"{root}: no class folders with files found; expected {root}/<class>/*.txt "
-                         f"or {root}/train/<class>/*.txt (+ optional test/)")
+        raise ValueError(f"{root}: no class folders with .txt files found ({skipped} other file(s) skipped); "
+                         f"expected {root}/<class>/*.txt or {root}/train/<class>/*.txt (+ optional test/)")
+    if skipped:
+        print(f"{root}: read {len(records)} .txt file(s), skipped {skipped} file(s) of other types")
     table = pd.DataFrame.from_records(records)
     if not has_splits:
         table = table.drop(columns="split")
-    return table, {"decode_replacements": replaced}
+    return table, {"decode_replacements": replaced, "skipped_files": skipped}
 
 
 def read(path: str, text_columns: tuple, label_column: str) -> tuple:

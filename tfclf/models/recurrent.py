@@ -35,7 +35,11 @@ def read_glove(path: str, vocabulary: list) -> tuple:
             if len(parts) - 1 != dim:
                 raise ValueError(f"{path} line {number}: {len(parts) - 1} values, expected {dim}; "
                                  "check the file is one GloVe text file")
-            matrix[index] = np.asarray(parts[1:], dtype=np.float32)
+            try:
+                matrix[index] = np.asarray(parts[1:], dtype=np.float32)
+            except ValueError:
+                raise ValueError(f"--glove {path} line {number}: the values after {parts[0]!r} are not all numbers; "
+                                 "give a GloVe text file ('word v1 v2 ...')") from None
             found[index] = True
     if dim is None:
         raise ValueError(f"{path}: GloVe file is empty")

@@ -79,6 +79,19 @@ def export(model, class_names, model_root: str, extra_files: dict) -> str:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def find_version(model_root: str, run_id: str) -> str:
+    """The version directory exported by run `run_id` (its assets.extra/run.json), or ""."""
+    if not os.path.isdir(model_root):
+        return ""
+    for name in sorted(os.listdir(model_root)):
+        path = os.path.join(model_root, name, EXTRA, "run.json")
+        if name.isdigit() and os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                if json.load(handle).get("run_id") == run_id:
+                    return os.path.join(model_root, name)
+    return ""
+
+
 def load(path: str):
     """The serving function of an exported model; a ValueError names a bad path."""
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+from tfclf import rundir
 from tfclf.studies import results, study as study_lib
 
 # The directory holding the tfclf package: trial processes import the same code as this one.
@@ -159,7 +160,12 @@ def run_all(trials, ledger, engine, retry_failed: bool = False) -> None:
 
 def run_study(study, engine, out: str, retry_failed: bool = False, top_k=None, seeds=None) -> str:
     """Runs a study's trials (then, with top_k and seeds, its best settings over more seeds) and writes
-    the tables and plots; returns results.md."""
+    the tables and plots, holding the grid directory's lock; returns results.md."""
+    with rundir.locked(out, "grid --out"):
+        return _run_study(study, engine, out, retry_failed, top_k, seeds)
+
+
+def _run_study(study, engine, out, retry_failed, top_k, seeds) -> str:
     os.makedirs(out, exist_ok=True)
     ledger = study_lib.Ledger(os.path.join(out, "ledger.jsonl"))
     trials = study_lib.expand(study, out)

@@ -90,6 +90,10 @@ def parse(raw: dict, source: str, overrides: dict = None) -> Study:
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise ValueError(f"{source}: seeds must be a non-empty list of integers")
     name = str(raw.get("name") or os.path.splitext(os.path.basename(source))[0])
+    for key in ("top_k", "top_seeds"):
+        value = raw.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{source}: {key} {value!r} must be a whole number >= 0 (0: off)")
     study = Study(name, base, tuple(variants), grid, select, tuple(seeds), int(raw.get("top_k", 0)),
                   int(raw.get("top_seeds", 0)))
     for trial in expand(study, "unused"):  # every trial's config is valid before anything runs

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from tfclf import phases
 from tfclf._backend import keras, tf
 
 
@@ -19,16 +20,65 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
     def __init__(self, backup_dir: str):
         super().__init__()
-        self.backup_dir, self.epoch = backup_dir, 0
+        self.backup_dir, self.epoch, self.backed_up = backup_dir, 0, False
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.backed_up = self.backed_up or epoch > 0  # BackupAndRestore saved every epoch before this one
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
+            kept = (f"the backup of epoch {self.epoch} is kept in {self.backup_dir}, and the same command resumes "
+                    "from it" if self.backed_up else "no epoch had finished, so nothing was backed up; the same "
+                    "command starts again from the beginning")
             raise TrainingDiverged(f"training diverged: loss is {loss} at epoch {self.epoch + 1}, batch {batch + 1}; "
-                                   f"lower --lr or set --clip-norm; the last good backup is kept in {self.backup_dir}")
+                                   f"lower --lr or set --clip-norm; {kept}")
+
+
+class EpochHistory(keras.callbacks.Callback):
+    """Every epoch's logs in `path` (JSON, replaced atomically), read back at the start: a resumed fit
+    continues the history of the epochs before the kill. Put it before BackupAndRestore, so an epoch
+    is in the history whenever it is in the backup."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.epochs = read_history(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs = self.epochs[:epoch] + [{key: float(value) for key, value in (logs or {}).items()}]
+        with open(self.path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump(self.epochs, handle)
+        os.replace(self.path + ".tmp", self.path)
+
+    @property
+    def history(self) -> dict:
+        """Metric name -> one value per epoch, as Keras' History."""
+        keys = list(dict.fromkeys(key for row in self.epochs for key in row))
+        return {key: [row.get(key, float("nan")) for row in self.epochs] for key in keys}
+
+
+def read_history(path: str) -> list:
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+class PhasePoints(keras.callbacks.Callback):
+    """The fault-injection points inside fit (see phases.py); put it last, after the backup."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            phases.reached("epoch_end")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 1 and batch == 0:
+            phases.reached("epoch_mid")
 
 
 class Throughput(keras.callbacks.Callback):

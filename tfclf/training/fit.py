@@ -82,8 +82,12 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
     backup_dir = os.path.join(run_dir, "backup")
     log_dir = os.path.join(run_dir, "tensorboard")
     checkpoint_dir = os.path.join(run_dir, "checkpoints")
-    callbacks = [callbacks_lib.StopOnNonFinite(backup_dir), keras.callbacks.BackupAndRestore(backup_dir), throughput,
-                 callbacks_lib.LearningRateLogger(schedule, log_dir),
+    epochs = callbacks_lib.EpochHistory(os.path.join(run_dir, "history.json"))
+    # Order matters: the logs are complete (throughput, learning rate) before the history records them,
+    # and the history is written before the backup, so a backed-up epoch is always in the history.
+    callbacks = [callbacks_lib.StopOnNonFinite(backup_dir), throughput,
+                 callbacks_lib.LearningRateLogger(schedule, log_dir), epochs,
+                 keras.callbacks.BackupAndRestore(backup_dir),
                  keras.callbacks.TensorBoard(log_dir, update_freq="epoch"),
                  callbacks_lib.BestCheckpoint(checkpoint_dir, train_config.monitor)]
     if train_config.early_stopping:
@@ -92,12 +96,12 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
                                                        patience=train_config.early_stopping, verbose=1))
     if verbose:
         callbacks.append(callbacks_lib.Progress(train_config.epochs, steps_per_epoch, train_config.batch_size))
-    history = model.fit(train_dataset, validation_data=val_dataset, epochs=train_config.epochs,
-                        callbacks=callbacks, verbose=0)
+    callbacks.append(callbacks_lib.PhasePoints())
+    model.fit(train_dataset, validation_data=val_dataset, epochs=train_config.epochs, callbacks=callbacks, verbose=0)
     best = callbacks_lib.read_best(checkpoint_dir)
     if best and train_config.restore_best:
         model.load_weights(best["weights"]).expect_partial()
-    return history.history, throughput, best
+    return epochs.history, throughput, best
 
 
 def log_config(config, log_dir: str) -> None:

@@ -1,0 +1,116 @@
+"""Fault injection: real `python -m tfclf.run` processes are SIGKILLed at every phase of a run
+(tfclf/phases.py), then the same command is run again; two runs race for one --out; evaluate is
+pointed at a finished run. Nothing may be lost, overwritten, retrained needlessly or left behind."""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import repo_env, toy_rows, write_csv
+from tfclf import phases
+
+pytestmark = pytest.mark.slow
+
+ARGS = ["--encoder", "bow", "--epochs", "3", "--batch-size", "8", "--embedding-dim", "8", "--vocab-size", "200",
+        "--lr", "0.02", "--out", "run", "--export-dir", "models"]
+
+
+def _command(tmp_path, *extra, env=None, module="tfclf.run"):
+    data = os.path.join(tmp_path, "toy.csv")
+    if not os.path.exists(data):
+        write_csv(data, toy_rows(80))
+    args = ["--data", data, *ARGS, *extra] if module == "tfclf.run" else list(extra)
+    return [sys.executable, "-m", module, *args], repo_env(**(env or {}))
+
+
+def _run(tmp_path, *extra, env=None, module="tfclf.run"):
+    command, environment = _command(tmp_path, *extra, env=env, module=module)
+    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=600)
+
+
+def _leftovers(tmp_path) -> list:
+    """Staging, lock and temporary files anywhere under tmp_path."""
+    found = []
+    for folder, dirs, files in os.walk(tmp_path):
+        for name in dirs + files:
+            if name.endswith((".partial", ".lock", ".tmp")) or name.startswith((".staging-", ".trained-tmp")):
+                found.append(os.path.relpath(os.path.join(folder, name), tmp_path))
+    return found
+
+
+@pytest.mark.parametrize("point", phases.POINTS)
+def test_a_run_killed_at_any_phase_resumes_where_it_was_and_finishes_once(point, tmp_path):
+    killed = _run(tmp_path, env={"TFCLF_KILL_AT": point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-800:]
+    rerun = _run(tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-800:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 3 and len(metrics["history"]["val_macro_f1"]) == 3
+    if point in ("trained", "evaluated", "exported", "finishing"):  # training had finished: no retraining
+        assert "training had finished" in rerun.stdout and "epoch " not in rerun.stdout
+    elif point in ("epoch_end", "epoch_mid"):  # resumed after epoch 1, which is not trained again
+        assert "resumes from its last epoch backup" in rerun.stdout
+        assert "epoch 1/3" not in rerun.stdout and "epoch 2/3" in rerun.stdout
+    else:  # killed before the run directory existed: a fresh start
+        assert "resuming" not in rerun.stdout and "epoch 1/3" in rerun.stdout
+    assert sorted(os.listdir(tmp_path / "models" / "run")) == ["1"]
+    assert metrics["export_path"].endswith(os.path.join("models", "run", "1"))
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_second_run_on_the_same_out_fails_at_once_naming_the_first(tmp_path):
+    pause = tmp_path / "hold"
+    pause.write_text("")
+    command, env = _command(tmp_path, env={"TFCLF_PAUSE_AT": "prepared", "TFCLF_PAUSE_FILE": str(pause)})
+    first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "run.lock").exists() or not (tmp_path / "run.lock").read_text():
+            assert time.time() < deadline and first.poll() is None, "the first run never took its lock"
+            time.sleep(0.2)
+        second = _run(tmp_path)
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines() == [
+            f"tfclf: error: --out run: another tfclf process (PID {first.pid}) is writing it; wait for it to "
+            "finish or choose another --out"]
+    finally:
+        pause.unlink()
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-800:]
+    assert sorted(os.listdir(tmp_path / "models" / "run")) == ["1"] and _leftovers(tmp_path) == []
+
+
+def test_another_config_does_not_discard_an_interrupted_run_without_overwrite(tmp_path):
+    assert _run(tmp_path, env={"TFCLF_KILL_AT": "epoch_end"}).returncode == -signal.SIGKILL
+    other = _run(tmp_path, "--seed", "7")
+    assert other.returncode == 2 and "holds an interrupted run of a different config" in other.stderr
+    assert (tmp_path / "run.partial" / "backup").is_dir()  # kept
+    replaced = _run(tmp_path, "--seed", "7", "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr[-800:]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["seed"] == 7
+
+
+def test_an_unwritable_export_dir_is_refused_before_any_work(tmp_path):
+    (tmp_path / "models").write_text("a file, not a directory")
+    result = _run(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("tfclf: error: --export-dir models: ")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_evaluate_never_overwrites_a_finished_run(tmp_path):
+    assert _run(tmp_path).returncode == 0
+    before = {name: hashlib.sha256((tmp_path / "run" / name).read_bytes()).hexdigest()
+              for name in os.listdir(tmp_path / "run") if (tmp_path / "run" / name).is_file()}
+    result = _run(tmp_path, "--model", "models/run/1", "--data", "toy.csv", "--out", "run", module="tfclf.evaluate")
+    assert result.returncode == 2 and "--out run: exists and is not an empty directory" in result.stderr
+    after = {name: hashlib.sha256((tmp_path / "run" / name).read_bytes()).hexdigest() for name in before}
+    assert after == before
+    fresh = _run(tmp_path, "--model", "models/run/1", "--data", "toy.csv", "--out", "eval", module="tfclf.evaluate")
+    assert fresh.returncode == 0, fresh.stderr[-800:]
+    assert (tmp_path / "eval" / "metrics.json").is_file() and _leftovers(tmp_path) == []
