@@ -64,6 +64,42 @@ def _no_class_folders(tmp_path):
     return str(root)
 
 
+def _look_alike_labels(tmp_path):
+    rows = toy_rows(30, classes=("spam", "ham")) + [{"text": "WIN now", "label": "Spam"}]
+    return write_csv(tmp_path / "alike.csv", rows)
+
+
+def _nan_jsonl_label(tmp_path):
+    path = write_jsonl(tmp_path / "nan.jsonl", toy_rows(12))
+    with open(path, "a") as handle:
+        handle.write('{"text": "no label here", "label": NaN}\n')
+    return path
+
+
+def _gzip_named_csv(tmp_path):
+    import gzip
+    path = tmp_path / "data.csv"
+    path.write_bytes(gzip.compress(b"text,label\ngreat,pos\nawful,neg\n"))
+    return str(path)
+
+
+def _all_duplicates(tmp_path):
+    return write_csv(tmp_path / "dups.csv", [{"text": f"same text {i % 2}", "label": ("pos", "neg")[i % 2]}
+                                             for i in range(40)])
+
+
+def _class_only_in_test(tmp_path):
+    from conftest import write_folders
+    root = tmp_path / "imdb"
+    write_folders(root, toy_rows(20), split="train")
+    write_folders(root, toy_rows(6, classes=("pos", "neg", "neutral")), split="test")
+    return str(root)
+
+
+def _few_per_class(tmp_path):
+    return write_csv(tmp_path / "few.csv", toy_rows(10))  # 5 per class: train/val/test cannot all get one
+
+
 CASES = {
     "missing file": (_missing, ["nope.csv' is neither a dataset name", "nor an existing file or directory"]),
     "empty file": (_empty, ["empty.csv: file is empty"]),
@@ -73,10 +109,17 @@ CASES = {
     "missing labels": (_nan_labels, ["1 row(s) have no label (data row 13)", "--drop-invalid"]),
     "empty texts": (_empty_text, ["1 row(s) have empty text (data row 13)", "--drop-invalid"]),
     "single class": (_single_class, ["needs at least 2 classes, found only 'pos'"]),
-    "class too small": (_tiny_class, ["class 'rare' has 2 example(s)", "add examples or remove the class"]),
+    "class too small": (_tiny_class, ["class 'rare' has 2 example(s)", "every class needs at least 4 here",
+                                      "add examples, remove the class"]),
+    "few per class": (_few_per_class, ["has 5 example(s) in the data", "every class needs at least 6 here"]),
+    "look-alike labels": (_look_alike_labels, ["labels that look alike would be separate classes ('Spam' / 'spam')"]),
+    "NaN label in JSONL": (_nan_jsonl_label, ["1 row(s) have no label (line 13)"]),
+    "gzip named .csv": (_gzip_named_csv, ["data.csv: not a text file (compressed or binary data)"]),
+    "all duplicates": (_all_duplicates, ["split is empty after removing", "exact duplicate(s) of training texts"]),
+    "class only in test": (_class_only_in_test, ["class(es) ['neutral'] occur only in the test split"]),
     "malformed csv row": (_malformed_row, ["bad.csv line 4: malformed row", "Expected 2 fields"]),
     "malformed jsonl": (_bad_json, ["bad.jsonl line 7: not valid JSON"]),
-    "no class folders": (_no_class_folders, ["no class folders with files found", "/<class>/*.txt"]),
+    "no class folders": (_no_class_folders, ["no class folders with .txt files found", "/<class>/*.txt"]),
 }
 
 
@@ -117,3 +160,64 @@ def test_cli_subprocess_has_no_traceback(tmp_path):
     assert result.stderr.strip().splitlines() == [f"tfclf: error: {tmp_path}/empty.csv: file is empty; "
                                                   "give a file with a header row and data rows"]
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def _config_file(tmp_path, text: bytes):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(text)
+    return ["--config", str(path)]
+
+
+FLAG_CASES = {  # (flags after --data <toy csv>, fragments of the one line)
+    "lr nan": (lambda tmp: ["--lr", "nan"], ["--lr 'nan': cannot read it as float; give a finite number"]),
+    "lr inf": (lambda tmp: ["--lr", "inf"], ["--lr 'inf': cannot read it as float"]),
+    "weight decay nan": (lambda tmp: ["--weight-decay", "nan"], ["--weight-decay 'nan'"]),
+    "max examples 1": (lambda tmp: ["--max-examples", "1"], ["--max-examples 1: too few for a stratified sample"]),
+    "yaml integer key": (lambda tmp: _config_file(tmp, b"1: 2\n"), ["config key 1 is not a name"]),
+    "yaml null key": (lambda tmp: _config_file(tmp, b"~: 2\n"), ["config key None is not a name"]),
+    "yaml bool epochs": (lambda tmp: _config_file(tmp, b"epochs: true\n"), ["--epochs True: cannot read it as int"]),
+    "config not utf-8": (lambda tmp: _config_file(tmp, b"epochs: 2 # caf\xe9\n"), ["not UTF-8 text"]),
+}
+
+
+@pytest.mark.parametrize("case", FLAG_CASES)
+def test_bad_flags_give_one_line_and_exit_2(case, tmp_path, capsys):
+    make, expected = FLAG_CASES[case]
+    out = tmp_path / "run"
+    code = run.main(["--data", write_csv(tmp_path / "t.csv", toy_rows(40)), "--out", str(out), *make(tmp_path)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("tfclf: error: "), lines
+    for fragment in expected:
+        assert fragment in lines[0]
+    assert not out.exists() and not (tmp_path / "run.partial").exists() and not (tmp_path / "run.lock").exists()
+
+
+def test_predict_checks_its_flags_before_scoring(tmp_path, capsys):
+    from tfclf import predict
+    assert predict.main(["--model", str(tmp_path), "--batch-size", "0", "x"]) == 2
+    assert "--batch-size 0: must be >= 1" in capsys.readouterr().err
+    source = write_csv(tmp_path / "in.csv", toy_rows(4))
+    assert predict.main(["--model", str(tmp_path), "--input", source, "--output", str(tmp_path / "no" / "o.csv")]) == 2
+    assert "its directory does not exist" in capsys.readouterr().err
+
+
+def test_grid_top_k_must_be_a_number(tmp_path, capsys):
+    from tfclf import grid
+    path = tmp_path / "s.yaml"
+    path.write_text("base: {encoder: bow}\ngrid: {lr: [0.01]}\ntop_k: abc\n")
+    assert grid.main([str(path), "--out", str(tmp_path / "g")]) == 2
+    assert "top_k 'abc' must be a whole number >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0])
+def test_ctrl_c_while_importing_is_one_line(delay, tmp_path):
+    """Ctrl-C in the first seconds (the imports, TensorFlow's among them) ends with one line and 130."""
+    import signal
+    import time
+    process = subprocess.Popen([sys.executable, "-m", "tfclf.run", "--data", "sms_spam", "--out", str(tmp_path / "r")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=repo_env())
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.strip().splitlines() == ["tfclf: interrupted"], err[-500:]
+    assert not (tmp_path / "r").exists() and not (tmp_path / "r.lock").exists()

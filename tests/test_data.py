@@ -129,3 +129,37 @@ def test_imdb_offline_fails_with_one_actionable_line(tmp_path, monkeypatch):
     message = str(error.value)
     assert "download of http://127.0.0.1:9/aclImdb_v1.tar.gz failed" in message and "--data PATH" in message
     assert "\n" not in message and not os.listdir(os.path.join(tmp_path, "datasets"))
+
+
+def test_numeric_labels_written_differently_are_one_class(tmp_path):
+    rows = [{"text": f"text {i}", "label": ("1", "1.0", " 1", "0", "0.0")[i % 5]} for i in range(60)]
+    splits, _ = prepared(write_csv(tmp_path / "n.csv", rows))
+    assert splits.class_names == ["0", "1"]
+    assert sum(splits.summary["class_counts"]["train"].values()) == len(splits.train)
+
+
+def test_class_folders_read_text_files_only_and_count_the_rest(tmp_path):
+    root = write_folders(tmp_path / "f", toy_rows(30))
+    for label in ("pos", "neg"):
+        (tmp_path / "f" / label / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00")
+        (tmp_path / "f" / label / "README.md").write_text("# notes, not a review")
+    table, stats = readers.read(root, ("text",), "label")
+    assert len(table) == 30 and stats["skipped_files"] == 4
+    assert not table["text"].str.contains("notes, not a review").any()
+
+
+def test_tsv_accepts_standard_csv_quoting(tmp_path):
+    frame = pd.DataFrame({"text": ['he said "hi"\tthen left', "plain"], "label": ["a", "b"]})
+    path = tmp_path / "q.tsv"
+    frame.to_csv(path, sep="\t", index=False)  # pandas quotes the field with the tab and the quotes
+    table, _ = readers.read(str(path), ("text",), "label")
+    assert table["text"].tolist() == frame["text"].tolist()
+
+
+def test_a_sequence_length_beyond_every_text_is_capped_at_the_longest(tmp_path, capsys):
+    from tfclf import stages
+    lengths = np.array([3, 7, 12])
+    assert stages.choose_seq_len(lengths, 100000, unit="words") == 12
+    assert "--seq-len 100000 is longer than every training text (longest: 12 words); using 12" in \
+        capsys.readouterr().out
+    assert stages.choose_seq_len(lengths, 5) == 5 and stages.choose_seq_len(lengths, 0) == 12

@@ -30,6 +30,7 @@ def _train(values, tmp_path):
     return json.loads(line[7:]), result.stdout
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_cpu_devices_matches_single_device_loss(tmp_path):
     data = write_csv(tmp_path / "toy.csv", toy_rows(96))
     base = {"data": data, "epochs": 3, "batch_size": 16, "embedding_dim": 8, "lr": 0.02, "skip_export": True,

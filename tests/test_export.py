@@ -53,6 +53,7 @@ def test_bow_export_loads_without_tfclf_and_matches(tmp_path, small_config):
     _check_export_matches_run(result, tmp_path)
 
 
+@pytest.mark.slow
 def test_transformer_export_loads_without_tfclf_and_matches(tmp_path, small_config, tiny_hub):
     config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60, filler=1)), encoder="bert_small",
                           encoder_handle=tiny_hub["encoder"], preprocess_handle=tiny_hub["preprocess"],
@@ -122,6 +123,7 @@ def test_failed_or_killed_export_leaves_no_version(tmp_path, monkeypatch):
     assert os.listdir(root) == []
 
 
+@pytest.mark.slow
 def test_lstm_export_loads_without_tfclf_and_matches(tmp_path, small_config):
     config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60)), encoder="bilstm", rnn_units=8, epochs=1)
     _check_export_matches_run(workflows.train(config), tmp_path)

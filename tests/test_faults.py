@@ -114,3 +114,9 @@ def test_evaluate_never_overwrites_a_finished_run(tmp_path):
     fresh = _run(tmp_path, "--model", "models/run/1", "--data", "toy.csv", "--out", "eval", module="tfclf.evaluate")
     assert fresh.returncode == 0, fresh.stderr[-800:]
     assert (tmp_path / "eval" / "metrics.json").is_file() and _leftovers(tmp_path) == []
+    # A file of one class is a legitimate thing to score against a two-class model.
+    write_csv(tmp_path / "pos.csv", toy_rows(10, classes=("pos",)))
+    single = _run(tmp_path, "--model", "models/run/1", "--data", "pos.csv", "--out", "eval-pos", module="tfclf.evaluate")
+    assert single.returncode == 0, single.stderr[-800:]
+    scored = json.loads((tmp_path / "eval-pos" / "metrics.json").read_text())
+    assert scored["num_test"] == 10 and scored["test"]["per_class"]["pos"]["support"] == 10

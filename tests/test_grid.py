@@ -60,6 +60,7 @@ def test_a_tiny_grid_runs_records_a_failed_trial_and_sorts_by_validation(tmp_pat
     assert pd.read_csv(out / "results.csv").equals(table)
 
 
+@pytest.mark.slow
 def test_top_k_reruns_the_best_settings_with_more_seeds(tmp_path):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
     path = _spec(tmp_path, data, {"lr": [0.05, 0.0001]})
@@ -70,6 +71,7 @@ def test_top_k_reruns_the_best_settings_with_more_seeds(tmp_path):
     assert "over 2 seeds" in (out / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_killed_grid_resumes_and_skips_finished_trials(tmp_path):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
     path = _spec(tmp_path, data, {"lr": [0.05, 0.02, 0.01, 0.005]})
@@ -95,6 +97,7 @@ def test_killed_grid_resumes_and_skips_finished_trials(tmp_path):
     assert len(pd.read_csv(os.path.join(out, "results.csv"))) == 4
 
 
+@pytest.mark.slow
 def test_trials_run_as_ray_tasks_spread_over_a_two_node_ray_cluster(tmp_path, capsys):
     from ray import cluster_utils
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))

@@ -12,6 +12,7 @@ from tfclf.models import recurrent as lstm
 from tfclf._backend import keras, tf
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder, layers", [("lstm", 1), ("bilstm", 1), ("pyramid_lstm", 3), ("gru", 1)])
 def test_recurrent_models_learn_separable_toy_set(encoder, layers, toy_path, small_config):
     config = small_config(toy_path, encoder=encoder, rnn_units=16, rnn_layers=layers, epochs=8, lr=1e-2,

@@ -10,6 +10,7 @@ from tfclf.models import tfhub as encoders, transformer
 from tfclf._backend import tf
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pooling, head, freeze", [
     ("pooled", "dense", False), ("cls", "dense", False), ("mean", "dense", False),
     ("mean", "mlp", False), ("mean", "dense", True), ("pooled", "mlp", True)])

@@ -54,9 +54,9 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
         staging = rundir.open_staging(config.out, config.digest(), overwrite)
         try:
             metrics = _train_in(staging, prepared, strategy, started)
-        except (fit_lib.TrainingDiverged, KeyboardInterrupt):
-            raise  # keep the staging directory and its last backup: the same command resumes
         except BaseException:
+            # Work worth keeping (an epoch backup, the trained weights) stays for the same command to resume;
+            # a staging directory without any is removed, so nothing half-written is left behind.
             if not rundir.resumable(staging):
                 shutil.rmtree(staging, ignore_errors=True)
             raise
