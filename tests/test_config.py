@@ -30,7 +30,8 @@ def test_config_is_frozen():
 
 @pytest.mark.parametrize("values, message", [
     ({"optimiser": "adam"}, "unknown config key 'optimiser'; valid keys:"),
-    ({"encoder": "gpt9"}, "--encoder 'gpt9' is unknown; choose one of: bow"),
+    ({"encoder": "gpt9"}, "--encoder 'gpt9' is unknown; `tfclf list encoders` shows all 41"),
+    ({"encoder": "minilm"}, "--encoder 'minilm' is unknown; did you mean minilm_l6"),
     ({"opt": "adagrad"}, "choose one of: adamw, adam, sgd, rmsprop"),
     ({"clean": "lowercase,shout"}, "--clean 'shout' is unknown"),
     ({"data": "no/such/file.csv"}, "neither a dataset name"),
@@ -47,6 +48,18 @@ def test_digest_ignores_out_but_not_hyperparameters():
     a = config_lib.from_flat({"out": "x"})
     assert a.digest() == config_lib.from_flat({"out": "y"}).digest()
     assert a.digest() != config_lib.from_flat({"lr": 0.5}).digest()
+
+
+def test_help_states_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        run.build_parser().parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag_help in ("--text-column TEXT_COLUMN text column(s), comma-separated; several are joined with a space "
+                      "(default: the dataset's, else 'text') --label-column",
+                      "--lr LR peak learning rate (0: the encoder's default) --encoder-lr"):
+        assert flag_help in text
+    options = text.split("options:")[1].split(" --")
+    assert "(default: '')" not in text and all(option.count("(default") <= 1 for option in options)
 
 
 def test_help_lists_table_choices(capsys):

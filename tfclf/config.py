@@ -9,6 +9,7 @@ override the file, the file overrides the defaults below.
     1
 """
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -227,8 +228,11 @@ def validate(config: RunConfig) -> None:
     for name, table in CHOICES.items():
         value = getattr(getattr(config, FIELD_SECTION[name]), name)
         if value not in table:
-            raise ValueError(f"--{name.replace('_', '-')} {value!r} is unknown; "
-                             f"choose one of: {', '.join(table)}")
+            close = difflib.get_close_matches(str(value), list(table), n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            listing = f"`tfclf list {name}s` shows all {len(table)}" if len(table) > 12 else \
+                f"choose one of: {', '.join(table)}"
+            raise ValueError(f"--{name.replace('_', '-')} {value!r} is unknown; {hint}{listing}")
     for step in config.data.clean:
         if step not in clean.STEPS:
             raise ValueError(f"--clean {step!r} is unknown; choose from: {', '.join(clean.STEPS)}")

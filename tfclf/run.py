@@ -26,24 +26,29 @@ def build_parser() -> argparse.ArgumentParser:
         group = parser.add_argument_group(section)
         for field in dataclasses.fields(cls):
             flag = "--" + field.name.replace("_", "-")
-            help_text = field.metadata["help"]
-            choices = config_lib.CHOICES.get(field.name)
-            if choices and len(choices) > 12:
-                help_text += f"; {len(choices)} choices: see --list {field.name}s"
-            elif choices:
-                help_text += f"; one of: {', '.join(choices)}"
-            if field.name == "clean":
-                help_text += f"; steps: {', '.join(clean.STEPS)}"
-            if field.name == "data":
-                help_text += f"; datasets: {', '.join(datasets.DATASETS)}"
             if field.type is bool:
-                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                   help=f"{help_text} (default: {field.default})")
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=_help(field))
             else:
-                default = ",".join(field.default) if field.type is tuple else field.default
-                group.add_argument(flag, default=None, metavar=field.name.upper(),
-                                   help=f"{help_text} (default: {default!r})")
+                group.add_argument(flag, default=None, metavar=field.name.upper(), help=_help(field))
     return parser
+
+
+def _help(field) -> str:
+    """A flag's help: its text, its choices (or where to list them) and its default, each once."""
+    text = field.metadata["help"]
+    choices = config_lib.CHOICES.get(field.name)
+    if choices and len(choices) > 12:
+        text += f"; {len(choices)} choices: `--list {field.name}s` describes them"
+    elif choices:
+        text += f"; one of: {', '.join(choices)}"
+    if field.name == "clean":
+        text += f"; steps: {', '.join(clean.STEPS)}"
+    if field.name == "data":
+        text += f"; datasets: {', '.join(datasets.DATASETS)}"
+    if "default" not in text:
+        default = ",".join(field.default) if field.type is tuple else field.default
+        text += f" (default: {default})" if default not in ("", ()) else ""
+    return text
 
 
 def config_from_args(argv) -> config_lib.RunConfig:
@@ -52,6 +57,28 @@ def config_from_args(argv) -> config_lib.RunConfig:
     values.update({key: value for key, value in vars(args).items()
                    if value is not None and key not in ("config", "list", "overwrite")})
     return config_lib.from_flat(values, source="--config " + args.config if args.config else "flags")
+
+
+def summary(metrics: dict, run_dir: str, export_path: str) -> str:
+    """The end of a run in the terminal: data, the selected epoch and why, test metrics per class, files."""
+    removed = metrics["duplicates_removed"]
+    best, test = metrics.get("best_checkpoint") or {}, metrics["test"]
+    epochs = len(next(iter(metrics["history"].values()), []))
+    chosen = (f"epoch {best['epoch']} of {epochs}, best {best['monitor']} = {best['value']:.4f} on validation"
+              if best and metrics["evaluated_weights"] == "best" else f"the last epoch ({epochs})")
+    width = max(len(name) for name in test["per_class"])
+    seconds = metrics["wall_seconds"]
+    lines = [f"\n== done in " + (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"),
+             f"data     {metrics['num_train']} train / {metrics['num_val']} validation / {metrics['num_test']} test "
+             f"texts ({removed['val'] + removed['test']} duplicates of earlier splits removed)",
+             f"weights  {chosen}",
+             f"test     accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, loss {test['loss']:.4f}"]
+    lines += [f"         {name:<{width}}  precision {row['precision']:.4f}  recall {row['recall']:.4f}  "
+              f"F1 {row['f1']:.4f}  ({row['support']} texts)" for name, row in test["per_class"].items()]
+    lines.append(f"run      {run_dir}/  (report.txt, metrics.json, predictions.csv, *.png, tensorboard/)")
+    if export_path:
+        lines.append(f"model    {export_path}/  (python -m tfclf.predict --model {export_path} \"some text\")")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -63,12 +90,10 @@ def main(argv=None) -> int:
             return
         from tfclf import workflows  # TensorFlow is imported here, after the flags were read
         result = workflows.train(config_from_args(argv), overwrite=args.overwrite)
+        print(summary(result.metrics, result.run_dir, result.export_path))
         test = result.metrics["test"]
         print(json.dumps({"test_accuracy": round(test["accuracy"], 4), "test_macro_f1": round(test["macro_f1"], 4),
                           "run_dir": result.run_dir, "export_path": result.export_path}))
-        print(f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
-              f"on {result.metrics['num_test']} test texts; artifacts in {result.run_dir}/"
-              + (f"; SavedModel in {result.export_path}/" if result.export_path else ""))
     return cli.run_main(job)
 
 

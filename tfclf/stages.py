@@ -18,7 +18,7 @@ import shutil
 
 import numpy as np
 
-from tfclf import config as config_lib, phases
+from tfclf import config as config_lib, phases, progress
 from tfclf._backend import keras
 from tfclf.data import pipeline, splits as splits_lib
 from tfclf.evaluation import report, scoring
@@ -97,11 +97,21 @@ def prepare(config, family=None) -> Prepared:
     lengths in the family's unit. `config` must be resolved."""
     phases.reached("loading")
     family = family or family_lib.family_for(config.model.encoder)
+    progress.say(f"reading {config.data.data}")
     table, stats = splits_lib.load(config.data)
     splits = splits_lib.split(table, config.data, config.train.seed, source=stats["source"])
+    removed = splits.summary["duplicates_removed"]
+    progress.say(f"{len(table)} rows, {len(splits.class_names)} classes: {len(splits.train)} train / "
+                 f"{len(splits.val)} validation / {len(splits.test)} test texts ({removed['val'] + removed['test']} "
+                 "duplicates of earlier splits removed)")
+    if family.tokenized:
+        progress.say(f"tokenizing {len(table)} texts to measure their lengths in {family.length_unit}")
     lengths = {name: family.text_lengths(config.model, getattr(splits, name)["text"])
                for name in ("train", "val", "test")}
     seq_len = choose_seq_len(lengths["train"], config.data.seq_len, family.max_seq_len, family.length_unit)
+    progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
+                 + ("--seq-len" if config.data.seq_len else "95th percentile of the training texts")
+                 + f"; {float((lengths['train'] > seq_len).mean()):.1%} of training texts are longer)")
     return Prepared(config, family, splits, stats, lengths, seq_len)
 
 

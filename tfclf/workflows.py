@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 
-from tfclf import config as config_lib, phases, rundir, stages
+from tfclf import config as config_lib, phases, progress, rundir, stages
 from tfclf.data import readers, splits as splits_lib
 from tfclf.evaluation import report
 from tfclf.serving import export, predict
@@ -70,11 +70,13 @@ def _fit_or_resume(run_dir: str, prepared: stages.Prepared, strategy):
     training before it was interrupted."""
     config = prepared.config
     fit_lib.seed_everything(config.train.seed, config.train.deterministic)
-    print(f"strategy {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s), global batch "
+    progress.say(f"strategy {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s), global batch "
           f"{config.train.batch_size}, per replica {distribute.per_replica_batch(config.train.batch_size, strategy)}")
+    progress.say(f"building {config.model.encoder} ({prepared.family.name} family)")
     model, schedule = stages.build(prepared, strategy)
     fitted = stages.load_trained(model, run_dir)
     if fitted is None:
+        progress.say(f"training {config.train.epochs} epoch(s) on {len(prepared.splits.train)} texts")
         fitted = stages.fit(model, schedule, prepared, run_dir)
         stages.save_trained(model, fitted, run_dir)
         shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # trained: nothing to resume
@@ -91,6 +93,8 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
     model, fitted = _fit_or_resume(run_dir, prepared, strategy)
     report.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"))
 
+    progress.say(f"evaluating the {'best' if fitted.best and config.train.restore_best else 'last'} epoch's weights "
+                 f"on {len(splits.val)} validation and {len(splits.test)} test texts")
     metrics = {}
     for name in ("val", "test"):
         frame = getattr(splits, name)
@@ -113,6 +117,7 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
         **getattr(model, "tfclf_info", {}),
     })
     if not config.export.skip_export:
+        progress.say("exporting the raw-text SavedModel")
         metrics["export_path"] = stages.export_model(model, prepared, metrics, rundir.run_id(run_dir))
         phases.reached("exported")
     report.write_json(os.path.join(run_dir, "metrics.json"), metrics)

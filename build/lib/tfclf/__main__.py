@@ -1,0 +1,6 @@
+"""`python -m tfclf` is the `tfclf` command."""
+import sys
+
+from tfclf import cli
+
+sys.exit(cli.main())

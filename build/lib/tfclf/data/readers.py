@@ -1,0 +1,182 @@
+"""Readers: CSV / TSV / JSONL files and class-per-folder directories -> one table.
+
+The table is a pandas DataFrame with columns `text`, `label` (strings) and,
+when the data brings its own splits, `split` ("train" / "test"); column `row`
+names each row for error messages (file line for JSONL, data row for CSV/TSV,
+file path for folders). Bytes that are not UTF-8 are decoded with U+FFFD
+replacement and counted (`stats["decode_replacements"]`), never fatal: one bad
+byte in 5,000 messages should not stop a run, and the count is in eda.json.
+"""
+import csv
+import io
+import json
+import os
+import re
+
+import pandas as pd
+
+FOLDER_SPLITS = ("train", "test")
+IGNORED_FOLDERS = ("unsup",)
+TEXT_SUFFIXES = (".txt",)  # class folders: only text files are read; others are counted as skipped
+
+
+def _require_text(path: str, raw: bytes) -> None:
+    """Compressed or binary data (even when named .csv) is refused as such, not as a malformed row."""
+    if raw[:2] == b"\x1f\x8b" or raw[:4] in (b"PK\x03\x04", b"BZh9") or b"\x00" in raw[:8192]:
+        raise ValueError(f"{path}: not a text file (compressed or binary data); give a UTF-8 CSV/TSV/JSONL "
+                         "file (decompress a .gz or .zip first)")
+
+
+def _decode(raw: bytes) -> tuple:
+    """UTF-8 (BOM tolerated) with replacement; returns (text, replaced_count)."""
+    text = raw.decode("utf-8-sig", errors="replace")
+    replaced = text.count("\ufffd") - raw.decode("utf-8-sig", errors="ignore").count("\ufffd")
+    return text, replaced
+
+
+def _join_columns(frame: pd.DataFrame, columns: tuple, path: str) -> pd.Series:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        available = ", ".join(str(column) for column in frame.columns)
+        raise ValueError(f"{path}: column '{missing[0]}' not found; available columns: {available}; "
+                         "choose with --text-column / --label-column")
+    parts = [frame[column].fillna("").astype(str) for column in columns]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.str.cat(part, sep=" ")
+    return joined.str.strip()
+
+
+def _read_delimited(path: str, text: str, separator: str) -> pd.DataFrame:
+    try:
+        # Standard CSV quoting for TSV too (what pandas' to_csv(sep="\t") writes around tabs and quotes).
+        return pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False,
+                           na_values=[""], quoting=csv.QUOTE_MINIMAL)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: file is empty; give a file with a header row and data rows") from None
+    except pd.errors.ParserError as error:
+        match = re.search(r"line (\d+)", str(error))
+        where = f" line {match.group(1)}" if match else ""
+        detail = str(error).split("error: ")[-1].strip()
+        raise ValueError(f"{path}{where}: malformed row ({detail}); fix the quoting or the number "
+                         "of separators on that line") from None
+
+
+def _json_value(value):
+    """A JSON value as a string; null and NaN (Python's json reads NaN) are missing values."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+def _read_jsonl(path: str, text: str) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} line {number}: not valid JSON ({error.msg}); "
+                             "each line must be one JSON object") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
+        records.append({**{key: _json_value(value) for key, value in record.items()}, "__line__": number})
+    return pd.DataFrame.from_records(records)
+
+
+def read_file(path: str, text_columns: tuple, label_column: str) -> tuple:
+    """Reads a CSV/TSV/JSONL file; returns (table, stats)."""
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    if not raw.strip():
+        raise ValueError(f"{path}: file is empty; give a file with a header row and data rows")
+    _require_text(path, raw)
+    text, replaced = _decode(raw)
+    lower = path.lower()
+    if lower.endswith((".jsonl", ".ndjson", ".json")):
+        frame = _read_jsonl(path, text)
+        rows = frame.pop("__line__").map(lambda n: f"line {n}") if len(frame) else pd.Series(dtype=str)
+    else:
+        separator = "\t" if lower.endswith((".tsv", ".tab")) else ","
+        frame = _read_delimited(path, text, separator)
+        rows = pd.Series([f"data row {i + 1}" for i in range(len(frame))], dtype=str)
+    if frame.empty:
+        raise ValueError(f"{path}: file has no data rows; add rows under the header")
+    table = pd.DataFrame({
+        "text": _join_columns(frame, text_columns, path).to_numpy(),
+        "label": frame[_require_label(frame, label_column, path)].to_numpy(),
+        "row": rows.to_numpy(),
+    })
+    return table, {"decode_replacements": replaced}
+
+
+def read_texts(path: str, text_columns: tuple) -> "pd.DataFrame":
+    """A file's rows with a `text` column (joined text columns) for scoring; no labels needed."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such file; check --input")
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    _require_text(path, raw)
+    text, _ = _decode(raw)
+    if not text.strip():
+        raise ValueError(f"{path}: file is empty; give a file with a header row and data rows")
+    lower = path.lower()
+    if lower.endswith((".jsonl", ".ndjson", ".json")):
+        frame = _read_jsonl(path, text).drop(columns="__line__", errors="ignore")
+    else:
+        frame = _read_delimited(path, text, "\t" if lower.endswith((".tsv", ".tab")) else ",")
+    frame["text"] = _join_columns(frame, text_columns, path).to_numpy()
+    return frame
+
+
+def _require_label(frame: pd.DataFrame, label_column: str, path: str) -> str:
+    if label_column not in frame.columns:
+        _join_columns(frame, (label_column,), path)  # raises the "available columns" error
+    return label_column
+
+
+def _class_folders(directory: str) -> list:
+    return sorted(entry.name for entry in os.scandir(directory)
+                  if entry.is_dir() and entry.name not in IGNORED_FOLDERS + FOLDER_SPLITS
+                  and not entry.name.startswith("."))
+
+
+def read_folders(root: str) -> tuple:
+    """Reads root/<class>/*.txt or root/{train,test}/<class>/*.txt; returns (table, stats)."""
+    has_splits = os.path.isdir(os.path.join(root, "train"))
+    parts = [(split, os.path.join(root, split)) for split in FOLDER_SPLITS
+             if os.path.isdir(os.path.join(root, split))] if has_splits else [(None, root)]
+    records, replaced, skipped = [], 0, 0
+    for split, directory in parts:
+        for label in _class_folders(directory):
+            class_dir = os.path.join(directory, label)
+            for name in sorted(os.listdir(class_dir)):
+                path = os.path.join(class_dir, name)
+                if name.startswith(".") or not os.path.isfile(path):
+                    continue
+                if not name.lower().endswith(TEXT_SUFFIXES):
+                    skipped += 1
+                    continue
+                with open(path, "rb") as handle:
+                    content, bad = _decode(handle.read())
+                replaced += bad
+                records.append({"text": content.strip(), "label": label, "row": path, "split": split})
+    if not records:
+        raise ValueError(f"{root}: no class folders with .txt files found ({skipped} other file(s) skipped); "
+                         f"expected {root}/<class>/*.txt or {root}/train/<class>/*.txt (+ optional test/)")
+    if skipped:
+        print(f"{root}: read {len(records)} .txt file(s), skipped {skipped} file(s) of other types")
+    table = pd.DataFrame.from_records(records)
+    if not has_splits:
+        table = table.drop(columns="split")
+    return table, {"decode_replacements": replaced, "skipped_files": skipped}
+
+
+def read(path: str, text_columns: tuple, label_column: str) -> tuple:
+    """Dispatches on the path: a directory of class folders or a delimited/JSON-lines file."""
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file or directory; check --data")
+    if os.path.isdir(path):
+        return read_folders(path)
+    return read_file(path, text_columns, label_column)

@@ -1,0 +1,206 @@
+"""From a raw table to train/validation/test splits, without TensorFlow.
+
+    load(config.data) -> (table, stats)   (I/O: datasets.py + readers.py)
+    split(table, config.data, seed)       (pure: validate, clean, sample, split, dedupe, labels)
+"""
+import dataclasses
+
+import numpy as np
+import pandas as pd
+from sklearn import model_selection
+
+from tfclf.data import clean, datasets, readers
+
+MIN_PER_CLASS = 3  # one example each for train, validation and test
+
+
+@dataclasses.dataclass
+class Splits:
+    """Texts and integer labels per split, plus the label vocabulary and a summary."""
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    class_names: list
+    summary: dict
+
+
+def _columns(data_config) -> tuple:
+    spec = datasets.DATASETS.get(data_config.data, {})
+    text_columns = data_config.text_column or spec.get("text_column", ("text",))
+    label_column = data_config.label_column or spec.get("label_column", "label")
+    return text_columns, label_column
+
+
+def load(data_config) -> tuple:
+    """Reads the configured data; returns (table, stats)."""
+    path = data_config.data
+    if path in datasets.DATASETS:
+        path = datasets.locate(path)
+    table, stats = readers.read(path, *_columns(data_config))
+    stats["source"] = path
+    return table, stats
+
+
+def _rows(frame: pd.DataFrame, limit: int = 5) -> str:
+    rows = list(frame["row"].head(limit))
+    more = f" and {len(frame) - limit} more" if len(frame) > limit else ""
+    return ", ".join(str(row) for row in rows) + more
+
+
+def validate(table: pd.DataFrame, source: str, drop_invalid: bool, min_classes: int = 2) -> tuple:
+    """Checks labels and texts; returns (table, dropped_count). Raises ValueError for bad rows."""
+    missing_label = table["label"].isna() | (table["label"].astype(str).str.strip() == "")
+    empty_text = table["text"].isna() | (table["text"].astype(str).str.strip() == "")
+    if not drop_invalid:
+        if missing_label.any():
+            raise ValueError(f"{source}: {missing_label.sum()} row(s) have no label ({_rows(table[missing_label])}); "
+                             "fill them, remove them, or pass --drop-invalid")
+        if empty_text.any():
+            raise ValueError(f"{source}: {empty_text.sum()} row(s) have empty text ({_rows(table[empty_text])}); "
+                             "fix them, remove them, or pass --drop-invalid")
+    keep = ~(missing_label | empty_text)
+    table = table[keep].reset_index(drop=True)
+    table["label"] = normalize_labels(table["label"].astype(str).str.strip(), source)
+    counts = table["label"].value_counts()
+    if len(counts) < min_classes:
+        only = f"only '{counts.index[0]}'" if len(counts) else "none"
+        raise ValueError(f"{source}: needs at least {min_classes} classes, found {only}; check --label-column")
+    return table, int((~keep).sum())
+
+
+def normalize_labels(labels: pd.Series, source: str) -> pd.Series:
+    """Numeric labels written differently ('1', '1.0', '01') are one class: when every label is an integer
+    number, each becomes its canonical form. Labels that still differ only in case or inner spaces are
+    refused, naming them: merging them silently could be as wrong as keeping them apart."""
+    numbers = pd.to_numeric(labels, errors="coerce")
+    if numbers.notna().all() and (numbers == numbers.round()).all() and numbers.abs().max() < 2 ** 53:
+        return numbers.astype("int64").astype(str)
+    groups = {}
+    for name in labels.unique():
+        groups.setdefault(" ".join(str(name).lower().split()), []).append(name)
+    alike = [sorted(names) for names in groups.values() if len(names) > 1]
+    if alike:
+        shown = "; ".join(" / ".join(repr(name) for name in names) for names in alike[:3])
+        raise ValueError(f"{source}: labels that look alike would be separate classes ({shown}); "
+                         "make each class's label identical in the file")
+    return labels
+
+
+def label_vocabulary(labels: pd.Series) -> list:
+    """Sorted class names; numerically when every label is an integer ('2' before '10')."""
+    unique = labels.unique().tolist()
+    try:
+        return sorted(unique, key=int)
+    except ValueError:
+        return sorted(unique)
+
+
+def _split_labels(labels: np.ndarray, data_config, seed: int, given_test: bool) -> list:
+    """The label arrays of the parts `_split` makes (train, validation[, test]); ValueError if it cannot."""
+    val, test = data_config.val_fraction, data_config.test_fraction
+    if given_test:
+        return model_selection.train_test_split(labels, test_size=val, random_state=seed, stratify=labels)
+    train, rest = model_selection.train_test_split(labels, test_size=val + test, random_state=seed, stratify=labels)
+    return [train, *model_selection.train_test_split(rest, test_size=test / (val + test), random_state=seed,
+                                                     stratify=rest)]
+
+
+def smallest_class(counts: pd.Series, data_config, seed: int, given_test: bool = False) -> int:
+    """The fewest examples per class with which the stratified splits of these fractions put every class in
+    every part, for data like this (classes smaller than that raised to it; found by splitting labels)."""
+    for size in range(MIN_PER_CLASS, 1000):
+        labels = np.concatenate([np.full(max(int(count), size), number) for number, count in enumerate(counts)])
+        try:
+            parts = _split_labels(labels, data_config, seed, given_test)
+        except ValueError:
+            continue
+        if all(len(np.unique(part)) == len(counts) for part in parts):
+            return size
+    return 1000
+
+
+def _check_class_sizes(pool: pd.DataFrame, data_config, seed: int, source: str, given_test: bool) -> None:
+    """Every class must reach train, validation (and test): otherwise one line with the real minimum."""
+    counts = pool["label"].value_counts()
+    try:
+        parts = _split_labels(pool["label"].to_numpy(), data_config, seed, given_test)
+        if all(len(set(part)) == len(counts) for part in parts):
+            return
+    except ValueError:
+        pass
+    needed = smallest_class(counts, data_config, seed, given_test)
+    small = counts[counts < needed]
+    label, count = (small.index[0], int(small.iloc[0])) if len(small) else (counts.idxmin(), int(counts.min()))
+    fractions = f"--val-fraction {data_config.val_fraction}" + \
+        ("" if given_test else f" and --test-fraction {data_config.test_fraction}")
+    raise ValueError(f"{source}: class '{label}' has {count} example(s) in "
+                     f"{'the train split' if given_test else 'the data'}; with {fractions} every class needs at "
+                     f"least {needed} here to reach every split; add examples, remove the class or raise the "
+                     "fractions")
+
+
+def _stratified_split(frame: pd.DataFrame, fraction: float, seed: int) -> tuple:
+    return model_selection.train_test_split(frame, test_size=fraction, random_state=seed, stratify=frame["label"])
+
+
+def _split(table: pd.DataFrame, data_config, seed: int, source: str) -> tuple:
+    """Given splits when present, else stratified train/val/test (seed 001's two-stage recipe)."""
+    given = "split" in table.columns and (table["split"] == "test").any()
+    pool = table[table["split"] == "train"] if given else table
+    if given:
+        only_test = sorted(set(table[table["split"] == "test"]["label"]) - set(pool["label"]))
+        if only_test:
+            raise ValueError(f"{source}: class(es) {only_test[:5]} occur only in the test split, so the model "
+                             "could never learn them; add training examples or remove them from test")
+    _check_class_sizes(pool, data_config, seed, source, given)
+    if given:
+        train, val = _stratified_split(pool, data_config.val_fraction, seed)
+        return train, val, table[table["split"] == "test"]
+    held_out = data_config.val_fraction + data_config.test_fraction
+    train, rest = _stratified_split(table, held_out, seed)
+    val, test = _stratified_split(rest, data_config.test_fraction / held_out, seed)
+    return train, val, test
+
+
+def _remove_leaks(earlier: list, later: pd.DataFrame) -> tuple:
+    """Drops rows of `later` whose exact text occurs in any earlier split."""
+    seen = set().union(*(set(frame["text"]) for frame in earlier))
+    leaked = later["text"].isin(seen)
+    return later[~leaked], int(leaked.sum())
+
+
+def split(table: pd.DataFrame, data_config, seed: int, source: str = "data") -> Splits:
+    """Validates, cleans, samples, splits, removes cross-split duplicates, encodes labels."""
+    table, dropped = validate(table, source, data_config.drop_invalid)
+    if data_config.clean:
+        table["text"] = [clean.apply(text, data_config.clean) for text in table["text"]]
+    if data_config.max_examples and data_config.max_examples < len(table):
+        classes = table["label"].nunique()
+        if data_config.max_examples < 2 * classes:
+            raise ValueError(f"--max-examples {data_config.max_examples}: too few for a stratified sample of "
+                             f"{classes} classes; give at least {classes * MIN_PER_CLASS} (more for real "
+                             "results), or 0 for all rows")
+        table, _ = model_selection.train_test_split(
+            table, train_size=data_config.max_examples, random_state=seed, stratify=table["label"])
+    class_names = label_vocabulary(table["label"])
+    train, val, test = _split(table, data_config, seed, source)
+    val, val_leaks = _remove_leaks([train], val)
+    test, test_leaks = _remove_leaks([train, val], test)
+    for name, frame, leaks in (("validation", val, val_leaks), ("test", test, test_leaks)):
+        if frame.empty:
+            raise ValueError(f"{source}: the {name} split is empty after removing {leaks} exact duplicate(s) of "
+                             "training texts; the data has too few distinct texts: add different texts")
+    index = {name: i for i, name in enumerate(class_names)}
+    frames = {}
+    for name, frame in (("train", train), ("val", val), ("test", test)):
+        frame = frame[["text", "label"]].reset_index(drop=True)
+        frame["label_id"] = frame["label"].map(index).astype("int32")
+        frames[name] = frame
+    summary = {
+        "num_rows_read": int(len(table) + dropped),
+        "dropped_invalid_rows": dropped,
+        "duplicates_removed": {"val": val_leaks, "test": test_leaks},
+        "class_counts": {name: {label: int(frame["label"].eq(label).sum()) for label in class_names}
+                         for name, frame in frames.items()},
+    }
+    return Splits(frames["train"], frames["val"], frames["test"], class_names, summary)

@@ -1,0 +1,31 @@
+"""`python -m tfclf.evaluate --model DIR --data FILE`: an exported model on a new labelled file,
+with the same report as training (metrics.json, report.txt, predictions.csv, confusion_matrix.png).
+"""
+import argparse
+import os
+import sys
+import time
+
+from tfclf import cli
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tfclf.evaluate", description=__doc__)
+    parser.add_argument("--model", required=True, help="an exported saved_models/<name>/<version> directory")
+    parser.add_argument("--data", required=True, help="labelled CSV/TSV/JSONL file or class-folder directory")
+    parser.add_argument("--text-column", default="text", help="text column(s), comma-separated (default: text)")
+    parser.add_argument("--label-column", default="label", help="label column (default: label)")
+    parser.add_argument("--out", help="report directory (default: runs/eval-<time>)")
+    args = parser.parse_args(argv)
+
+    def job():
+        from tfclf import workflows  # imports TensorFlow
+        out = args.out or os.path.join("runs", f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
+        metrics = workflows.evaluate_export(args.model, args.data, tuple(args.text_column.split(",")),
+                                            args.label_column, out)
+        print(f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}; report in {out}/")
+    return cli.run_main(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

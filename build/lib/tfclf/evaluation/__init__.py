@@ -1,0 +1,1 @@
+"""Evaluation: scoring held-out texts, metrics, plots and reports."""

@@ -1,0 +1,206 @@
+"""EDA and evaluation artifacts; the only module that imports matplotlib.
+
+Every writer goes through `atomic_write`, so a killed run never leaves a
+half-written file behind.
+"""
+import contextlib
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn import metrics as sk_metrics  # noqa: E402
+
+from tfclf.data import splits as splits_lib  # noqa: E402
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = "w"):
+    """Opens `path + .tmp` for writing and renames it over `path` only on success."""
+    partial = path + ".tmp"
+    try:
+        with open(partial, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def write_json(path: str, payload) -> None:
+    with atomic_write(path) as handle:
+        json.dump(payload, handle, indent=2, sort_keys=False, default=float)
+        handle.write("\n")
+
+
+def _save_figure(figure, path: str) -> None:
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+
+
+# --- EDA --------------------------------------------------------------------
+
+def eda(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths, run_dir: str,
+        extra: dict = None) -> dict:
+    """Class counts, length statistics, bar chart and length histogram; returns eda.json's content."""
+    words = np.array([len(text.split()) for text in splits.train["text"]], dtype=np.int32)
+    model_lengths = np.asarray(model_lengths)
+    summary = {
+        **splits.summary,
+        "class_names": splits.class_names,
+        "train_word_length": {"mean": float(words.mean()), "p50": float(np.percentile(words, 50)),
+                              "p95": float(np.percentile(words, 95)), "max": int(words.max())},
+        "seq_len": int(seq_len),
+        "length_unit": length_unit,
+        "train_share_truncated": float((model_lengths > seq_len).mean()),
+        **(extra or {}),
+    }
+    write_json(os.path.join(run_dir, "eda.json"), summary)
+
+    counts = pd.DataFrame(splits.summary["class_counts"]).loc[splits.class_names]
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    counts.plot.bar(ax=axis, rot=0)
+    axis.set(title="Class distribution per split", xlabel="class", ylabel="examples")
+    _save_figure(figure, os.path.join(run_dir, "class_distribution.png"))
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    # Show up to the 99.5th percentile (or 1.5 x seq_len), so a few huge texts do not squash the plot.
+    limit = max(float(np.percentile(model_lengths, 99.5)), 1.5 * seq_len, 2.0)
+    shown = model_lengths[model_lengths <= limit]
+    axis.hist(shown, bins=min(50, max(10, int(limit))), color="tab:blue")
+    if len(shown) < len(model_lengths):
+        axis.annotate(f"{len(model_lengths) - len(shown)} longer texts not shown (max {model_lengths.max()})",
+                      xy=(0.98, 0.72), xycoords="axes fraction", ha="right", fontsize=8,
+                      bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9})
+    axis.axvline(seq_len, color="tab:red", linestyle="--", label=f"seq_len = {seq_len}")
+    axis.set(title=f"Training text length ({length_unit})", xlabel=length_unit, ylabel="texts")
+    axis.legend()
+    _save_figure(figure, os.path.join(run_dir, "length_histogram.png"))
+    return summary
+
+
+# --- evaluation ---------------------------------------------------------------
+
+def classification_metrics(label_ids, probabilities, class_names, loss: float) -> dict:
+    predicted = probabilities.argmax(axis=1)
+    labels = list(range(len(class_names)))
+    precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
+        label_ids, predicted, labels=labels, zero_division=0)
+    return {
+        "accuracy": float(sk_metrics.accuracy_score(label_ids, predicted)),
+        "macro_f1": float(sk_metrics.f1_score(label_ids, predicted, labels=labels, average="macro", zero_division=0)),
+        "weighted_f1": float(sk_metrics.f1_score(label_ids, predicted, labels=labels, average="weighted",
+                                                 zero_division=0)),
+        "loss": float(loss),
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]),
+                             "f1": float(f1[i]), "support": int(support[i])}
+                      for i, name in enumerate(class_names)},
+    }
+
+
+def confusion_matrix_plot(label_ids, predicted, class_names, path: str, title: str) -> None:
+    matrix = sk_metrics.confusion_matrix(label_ids, predicted, labels=range(len(class_names)))
+    normalized = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = 2.2 + 0.6 * len(class_names)
+    figure, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    for axis, values, subtitle, fmt in ((axes[0], matrix, "counts", "d"),
+                                        (axes[1], normalized, "row-normalized (recall)", ".2f")):
+        axis.imshow(values, cmap="Blues", vmin=0)
+        axis.set(title=f"{title}: {subtitle}", xlabel="predicted", ylabel="true",
+                 xticks=range(len(class_names)), yticks=range(len(class_names)),
+                 xticklabels=class_names, yticklabels=class_names)
+        threshold = values.max() / 2 if values.max() else 0
+        for (row, column), value in np.ndenumerate(values):
+            axis.text(column, row, format(value, fmt), ha="center", va="center",
+                      color="white" if value > threshold else "black")
+    _save_figure(figure, path)
+
+
+def curves_plot(history: dict, path: str) -> None:
+    """Loss and accuracy per epoch, train vs validation (seed 003's figure)."""
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for axis, key in zip(axes, ("loss", "accuracy")):
+        for prefix, label in (("", "train"), ("val_", "validation")):
+            if prefix + key in history:
+                axis.plot(epochs, history[prefix + key], marker="o", label=label)
+        axis.set(title=key, xlabel="epoch", ylabel=key)
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+        axis.legend()
+    _save_figure(figure, path)
+
+
+def write_predictions(frame: pd.DataFrame, probabilities, class_names, path: str) -> pd.DataFrame:
+    predicted = probabilities.argmax(axis=1)
+    table = pd.DataFrame({"text": frame["text"].to_numpy(), "true": frame["label"].to_numpy(),
+                          "predicted": [class_names[i] for i in predicted],
+                          "confidence": probabilities.max(axis=1)})
+    for i, name in enumerate(class_names):
+        table[f"p_{name}"] = probabilities[:, i]
+    with atomic_write(path) as handle:
+        table.to_csv(handle, index=False)
+    return table
+
+
+def text_report(metrics: dict, predictions: pd.DataFrame, class_names, path: str, worst: int = 10) -> str:
+    """Classification report plus the most confidently wrong test examples."""
+    lines = [f"{'class':<20}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for name in class_names:
+        row = metrics["per_class"][name]
+        lines.append(f"{name:<20}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10d}")
+    lines += ["", f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   "
+                  f"weighted-F1 {metrics['weighted_f1']:.4f}   loss {metrics['loss']:.4f}", "",
+              f"Most confidently wrong test examples (up to {worst}):"]
+    wrong = predictions[predictions["true"] != predictions["predicted"]]
+    for _, row in wrong.sort_values("confidence", ascending=False).head(worst).iterrows():
+        lines.append(f"  true={row['true']} predicted={row['predicted']} p={row['confidence']:.3f}  "
+                     f"{row['text'][:160]!r}")
+    report = "\n".join(lines) + "\n"
+    with atomic_write(path) as handle:
+        handle.write(report)
+    return report
+
+
+# --- grid studies ---------------------------------------------------------------
+
+def grid_curves_plot(entries, key: str, path: str, limit: int = 12) -> None:
+    """Validation metric per epoch, one line per trial (the best `limit`, in the given order)."""
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for entry in entries[:limit]:
+        values = entry.get("history", {}).get(key, [])
+        axis.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3,
+                  label=f"{entry['setting']} s{entry['seed']}")
+    axis.set(title=f"{key} per epoch" + (f" (best {limit} of {len(entries)})" if len(entries) > limit else ""),
+             xlabel="epoch", ylabel=key)
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _save_figure(figure, path)
+
+
+def metric_vs_plot(frame: pd.DataFrame, axis_name: str, group_by, metric: str, path: str) -> None:
+    """`metric` (mean over seeds, bars: min-max) against a numeric axis, one line per value of the other
+    axes (e.g. validation macro-F1 vs learning rate, one line per optimizer)."""
+    groups = frame[group_by].fillna("-").map(str).agg(" ".join, axis=1) if group_by else "all"
+    frame = frame.assign(_x=frame[axis_name].astype(float), _group=groups)
+    figure, axis = plt.subplots(figsize=(7.5, 4.5))
+    for group, rows in frame.groupby("_group", sort=True):
+        stats = rows.groupby("_x")[metric].agg(["mean", "min", "max"]).sort_index()
+        axis.errorbar(stats.index, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+                      marker="o", capsize=3, label=group)
+    values = sorted(frame["_x"].unique())
+    if values[0] > 0 and (axis_name.endswith("lr") or values[-1] / values[0] >= 10):  # learning rates: log axis
+        axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axis.set_xticks(values, [f"{value:g}" for value in values])
+    axis.set(title=f"{metric} vs {axis_name}", xlabel=axis_name, ylabel=metric)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, title=" ".join(group_by) or None)
+    _save_figure(figure, path)

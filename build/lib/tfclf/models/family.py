@@ -1,0 +1,61 @@
+"""What every model family answers for the stages, and the registry from encoder name to family.
+
+A family is one object per run (bag-of-words, recurrent, TF Hub transformer; a Keras 3
+family fits the same shape): the stages ask it how texts become model inputs, how long
+they are, how the model is built and how it becomes a raw-string model for export.
+Nothing outside the families tests the kind of model. This module imports no
+TensorFlow; `family_for` imports the family's own module, which does.
+
+    >>> family_for("bow").length_unit
+    'words'
+"""
+import importlib
+
+import numpy as np
+
+from tfclf import tables
+
+
+class Family:
+    """Base of the families. Subclasses build the model; the defaults here suit raw-string models.
+
+    Attributes come from `tables.FAMILIES`: `tokenized` (the input pipeline makes token ids),
+    `length_unit`, `lr` and `epochs` (defaults when the config leaves them 0)."""
+
+    max_seq_len = 0  # 0: no limit (a transformer's position embeddings set one)
+
+    def __init__(self, encoder: str):
+        self.encoder = encoder
+        self.entry = tables.ENCODERS[encoder]
+        spec = tables.FAMILIES[self.entry["family"]]
+        self.name = self.entry["family"]
+        self.tokenized, self.length_unit = spec["tokenized"], spec["length_unit"]
+        self.lr, self.epochs = spec["lr"], spec["epochs"]
+
+    def resolve(self, model_config):
+        """The model config with everything the family looks up filled in (may do I/O)."""
+        return model_config
+
+    def text_lengths(self, model_config, texts) -> np.ndarray:
+        """Length of each text in `length_unit`."""
+        return np.array([len(text.split()) for text in texts], dtype=np.int32)
+
+    def input_fn(self, model_config, seq_len: int, fixed_shape: bool = False):
+        """A tf.data map over (texts, labels[, weights]) batches, or None when the model takes strings."""
+        return None
+
+    def build(self, model_config, train_config, num_classes: int, seq_len: int, train_texts):
+        """The trainable Keras model (float32 logits), built inside the caller's strategy scope."""
+        raise NotImplementedError
+
+    def serving_model(self, model, model_config, seq_len: int):
+        """Strings -> logits: the model the export wraps."""
+        return model
+
+
+def family_for(encoder: str) -> Family:
+    """The family object of an encoder name from `tables.ENCODERS` (imports the family's module)."""
+    if encoder not in tables.ENCODERS:
+        raise ValueError(f"--encoder {encoder!r} is unknown; see `tfclf list encoders`")
+    module_name, class_name = tables.family_of(encoder)["class"].split(":")
+    return getattr(importlib.import_module(module_name), class_name)(encoder)

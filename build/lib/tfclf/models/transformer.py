@@ -1,0 +1,160 @@
+"""Classifiers on TF Hub BERT-family encoders: tokenization for tf.data, the model, the raw-string model.
+
+Training tokenizes in the input pipeline (the preprocessing model's `tokenize`
+and `bert_pack_inputs`, per batch, in parallel) and pads each batch only to its
+longest member; the exported model puts the same preprocessing in front of the
+classifier, so it takes raw strings.
+"""
+import numpy as np
+
+import dataclasses
+
+from tfclf._backend import hub, keras, tf
+from tfclf.models import family, layers, tfhub
+
+INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
+MAX_SEQ_LEN = 512  # BERT-family position embeddings
+
+
+class TextEncoderPipeline:
+    """Loads the preprocessing SavedModel once; maps text batches to packed, trimmed token ids."""
+
+    def __init__(self, preprocess_handle: str):
+        self.handle = tfhub.resolve(preprocess_handle)
+        self.preprocessor = hub.load(self.handle)
+
+    def lengths(self, texts) -> np.ndarray:
+        """Tokens per text including [CLS] and [SEP]."""
+        lengths = []
+        for start in range(0, len(texts), 512):
+            batch = tf.constant(np.asarray(texts[start:start + 512], dtype=object).astype(str))
+            tokens = self.preprocessor.tokenize(batch).merge_dims(-2, -1)
+            lengths.append(tokens.row_lengths().numpy() + 2)
+        return np.concatenate(lengths)
+
+    def map_fn(self, seq_len: int, dynamic: bool = True):
+        """(texts, labels[, weights]) -> (dict of int32 [batch, <=seq_len], labels[, weights]), padded to the
+        batch's longest text (`dynamic`), or always to seq_len (one shape: what XLA needs to compile only once)."""
+        def tokenize(texts, *labels):
+            packed = self.preprocessor.bert_pack_inputs([self.preprocessor.tokenize(texts)],
+                                                        seq_length=seq_len)
+            if not dynamic:
+                return ({name: packed[name] for name in INPUT_NAMES},) + labels
+            return (trim_padding(packed),) + labels
+        return tokenize
+
+
+def trim_padding(packed: dict) -> dict:
+    """Cuts the packed inputs to the batch's longest row, rounded up to a multiple of 8 (few distinct
+    shapes, so few retraces); attention masks make the result equal to the full-length one."""
+    longest = tf.reduce_max(tf.reduce_sum(tf.cast(packed["input_mask"], tf.int32), axis=1))
+    longest = tf.minimum((longest + 7) // 8 * 8, tf.shape(packed["input_mask"])[1])
+    return {name: packed[name][:, :longest] for name in INPUT_NAMES}
+
+
+class TrimPadding(keras.layers.Layer):
+    """`trim_padding` as a layer, for the exported raw-text model."""
+
+    def call(self, packed):
+        return trim_padding(packed)
+
+
+def _pool(outputs, mask, pooling: str):
+    if pooling == "pooled":
+        return outputs["pooled_output"]
+    sequence = outputs["sequence_output"]
+    if pooling == "cls":
+        return keras.layers.Lambda(lambda x: x[:, 0], name="cls_token")(sequence)
+    return layers.MaskedMean(name="mean_pool")(sequence, mask=keras.layers.Lambda(
+        lambda m: tf.cast(m, tf.bool), name="mask_to_bool")(mask))
+
+
+def build_classifier(model_config, num_classes: int, encoder_handle: str) -> keras.Model:
+    """Token ids -> logits: encoder, pooling, dropout + dense (or an MLP head as seed 001)."""
+    inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
+    encoder = tfhub.load_hub(encoder_handle, trainable=not model_config.freeze_encoder, name="encoder")
+    outputs = encoder(inputs)
+    features = _pool(outputs, inputs["input_mask"], model_config.pooling)
+    if model_config.head == "mlp":  # seed 001: 768 -> 512 -> classes, ReLU and dropout
+        features = keras.layers.Dropout(model_config.dropout, name="mlp_dropout")(features)
+        features = keras.layers.Dense(model_config.head_units, activation="relu", name="mlp_hidden")(features)
+    logits = layers.logits_head(features, model_config, num_classes,
+                                initializer=keras.initializers.TruncatedNormal(stddev=0.02))
+    return keras.Model(inputs, logits, name="transformer_classifier")
+
+
+class DiscriminativeModel(keras.Model):
+    """A Functional classifier whose encoder layer has its own optimizer (own learning rate),
+    as seed 004's 1e-5 encoder / 1e-2 head. Each optimizer clips its own gradients."""
+
+    encoder_optimizer = None
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+        encoder_variables = self.get_layer("encoder").trainable_variables
+        encoder_ids = {id(variable) for variable in encoder_variables}
+        head_variables = [v for v in self.trainable_variables if id(v) not in encoder_ids]
+        gradients = tape.gradient(loss, encoder_variables + head_variables)
+        split = len(encoder_variables)
+        self.encoder_optimizer.apply_gradients(zip(gradients[:split], encoder_variables))
+        self.optimizer.apply_gradients(zip(gradients[split:], head_variables))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+
+def with_encoder_optimizer(classifier: keras.Model, encoder_optimizer) -> keras.Model:
+    """The same graph and weights as `classifier`, trained with a separate encoder optimizer."""
+    model = DiscriminativeModel(inputs=classifier.inputs, outputs=classifier.outputs, name=classifier.name)
+    model.encoder_optimizer = encoder_optimizer
+    return model
+
+
+def raw_text_model(classifier: keras.Model, preprocess_handle: str, seq_len: int) -> keras.Model:
+    """Strings -> logits: the preprocessing model's layers in front of the trained classifier."""
+    preprocessor = hub.load(tfhub.resolve(preprocess_handle))
+    texts = keras.Input(shape=(), dtype=tf.string, name="text")
+    tokenize = tfhub.load_hub(preprocessor.tokenize, name="tokenize")
+    pack = tfhub.load_hub(preprocessor.bert_pack_inputs, arguments={"seq_length": seq_len}, name="pack")
+    packed = TrimPadding(name="trim_padding")(pack([tokenize(texts)]))
+    return keras.Model(texts, classifier(packed), name="raw_text_classifier")
+
+
+class HubTransformer(family.Family):
+    """Every TF Hub BERT-family encoder (and the checkpoints imported into that format): tokenized in
+    tf.data with length-grouped, per-batch padding; the export puts the preprocessing model in front."""
+
+    max_seq_len = MAX_SEQ_LEN
+
+    def __init__(self, encoder: str):
+        super().__init__(encoder)
+        self._pipelines = {}
+
+    def resolve(self, model_config):
+        """Records the exact handles in config.json; may download or import (minilm_l6)."""
+        handles = tfhub.resolve_handles(model_config.encoder, model_config.encoder_handle,
+                                        model_config.preprocess_handle)
+        return dataclasses.replace(model_config, encoder_handle=handles["encoder"],
+                                   preprocess_handle=handles["preprocess"])
+
+    def pipeline(self, preprocess_handle: str) -> TextEncoderPipeline:
+        """The preprocessing model, loaded once per family object."""
+        if preprocess_handle not in self._pipelines:
+            self._pipelines[preprocess_handle] = TextEncoderPipeline(preprocess_handle)
+        return self._pipelines[preprocess_handle]
+
+    def text_lengths(self, model_config, texts) -> np.ndarray:
+        return self.pipeline(model_config.preprocess_handle).lengths(texts)
+
+    def input_fn(self, model_config, seq_len, fixed_shape=False):
+        return self.pipeline(model_config.preprocess_handle).map_fn(seq_len, dynamic=not fixed_shape)
+
+    def build(self, model_config, train_config, num_classes, seq_len, train_texts):
+        model = build_classifier(model_config, num_classes, model_config.encoder_handle)
+        if train_config.encoder_lr:  # the encoder's optimizer is set by training.fit.compile_model
+            model = with_encoder_optimizer(model, None)
+        return model
+
+    def serving_model(self, model, model_config, seq_len):
+        return raw_text_model(model, model_config.preprocess_handle, seq_len)

@@ -1,0 +1,101 @@
+"""`python -m tfclf.run`: flags (and an optional config file) -> RunConfig -> train().
+
+    python -m tfclf.run --data sms_spam --encoder bow --epochs 3
+    python -m tfclf.run --config experiments/my.yaml --lr 3e-5
+"""
+import argparse
+import dataclasses
+import json
+import sys
+
+from tfclf import cli, config as config_lib
+from tfclf.data import clean, datasets
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfclf.run", description="Train and evaluate one text classifier.",
+        epilog="`tfclf list encoders|datasets|optimizers|schedules|losses|clean` describes every choice.")
+    parser.add_argument("--config", help="YAML or JSON file of config keys; flags override it")
+    parser.add_argument("--out", help="run directory (default: runs/<data>-<encoder>-<config digest>; the same "
+                                      "command finds and resumes its own interrupted run)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard an interrupted run of a different config in --out (default: refuse)")
+    parser.add_argument("--list", choices=sorted(cli.LISTS), help="describe the choices of one table and exit")
+    for section, cls in config_lib.SECTIONS.items():
+        group = parser.add_argument_group(section)
+        for field in dataclasses.fields(cls):
+            flag = "--" + field.name.replace("_", "-")
+            if field.type is bool:
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=_help(field))
+            else:
+                group.add_argument(flag, default=None, metavar=field.name.upper(), help=_help(field))
+    return parser
+
+
+def _help(field) -> str:
+    """A flag's help: its text, its choices (or where to list them) and its default, each once."""
+    text = field.metadata["help"]
+    choices = config_lib.CHOICES.get(field.name)
+    if choices and len(choices) > 12:
+        text += f"; {len(choices)} choices: `--list {field.name}s` describes them"
+    elif choices:
+        text += f"; one of: {', '.join(choices)}"
+    if field.name == "clean":
+        text += f"; steps: {', '.join(clean.STEPS)}"
+    if field.name == "data":
+        text += f"; datasets: {', '.join(datasets.DATASETS)}"
+    if "default" not in text:
+        default = ",".join(field.default) if field.type is tuple else field.default
+        text += f" (default: {default})" if default not in ("", ()) else ""
+    return text
+
+
+def config_from_args(argv) -> config_lib.RunConfig:
+    args = build_parser().parse_args(argv)
+    values = config_lib.read_file(args.config) if args.config else {}
+    values.update({key: value for key, value in vars(args).items()
+                   if value is not None and key not in ("config", "list", "overwrite")})
+    return config_lib.from_flat(values, source="--config " + args.config if args.config else "flags")
+
+
+def summary(metrics: dict, run_dir: str, export_path: str) -> str:
+    """The end of a run in the terminal: data, the selected epoch and why, test metrics per class, files."""
+    removed = metrics["duplicates_removed"]
+    best, test = metrics.get("best_checkpoint") or {}, metrics["test"]
+    epochs = len(next(iter(metrics["history"].values()), []))
+    chosen = (f"epoch {best['epoch']} of {epochs}, best {best['monitor']} = {best['value']:.4f} on validation"
+              if best and metrics["evaluated_weights"] == "best" else f"the last epoch ({epochs})")
+    width = max(len(name) for name in test["per_class"])
+    seconds = metrics["wall_seconds"]
+    lines = [f"\n== done in " + (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"),
+             f"data     {metrics['num_train']} train / {metrics['num_val']} validation / {metrics['num_test']} test "
+             f"texts ({removed['val'] + removed['test']} duplicates of earlier splits removed)",
+             f"weights  {chosen}",
+             f"test     accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, loss {test['loss']:.4f}"]
+    lines += [f"         {name:<{width}}  precision {row['precision']:.4f}  recall {row['recall']:.4f}  "
+              f"F1 {row['f1']:.4f}  ({row['support']} texts)" for name, row in test["per_class"].items()]
+    lines.append(f"run      {run_dir}/  (report.txt, metrics.json, predictions.csv, *.png, tensorboard/)")
+    if export_path:
+        lines.append(f"model    {export_path}/  (python -m tfclf.predict --model {export_path} \"some text\")")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    def job():
+        args, _ = build_parser().parse_known_args(argv)
+        if args.list:
+            print(cli.describe(args.list))
+            return
+        from tfclf import workflows  # TensorFlow is imported here, after the flags were read
+        result = workflows.train(config_from_args(argv), overwrite=args.overwrite)
+        print(summary(result.metrics, result.run_dir, result.export_path))
+        test = result.metrics["test"]
+        print(json.dumps({"test_accuracy": round(test["accuracy"], 4), "test_macro_f1": round(test["macro_f1"], 4),
+                          "run_dir": result.run_dir, "export_path": result.export_path}))
+    return cli.run_main(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

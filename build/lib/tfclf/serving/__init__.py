@@ -1,0 +1,1 @@
+"""Serving: the raw-string SavedModel export and prediction with it."""

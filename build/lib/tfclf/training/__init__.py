@@ -1,0 +1,1 @@
+"""Training: optimizers, losses, metrics, callbacks, distribution, distillation and the fit itself."""

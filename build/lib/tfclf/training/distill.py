@@ -1,0 +1,52 @@
+"""The teacher of knowledge distillation: an exported tfclf model scores the student's texts once,
+before training, and its probabilities travel with the labels (see losses.Distillation).
+
+Scoring once instead of running the teacher inside every training step costs one inference pass
+over the data, however many epochs the student trains, and lets any model family teach any other.
+"""
+import json
+import os
+
+import numpy as np
+
+from tfclf.serving import export, predict
+
+
+def resolve(path: str) -> str:
+    """A run directory (its export), a saved_models/<name> root (its newest version) or a
+    saved_models/<name>/<version> directory -> the SavedModel directory."""
+    metrics = os.path.join(path, "metrics.json")
+    if os.path.isfile(metrics):
+        with open(metrics, encoding="utf-8") as handle:
+            exported = json.load(handle).get("export_path", "")
+        if not exported or not os.path.isdir(exported):
+            raise ValueError(f"--teacher {path}: that run has no exported model; rerun it without --skip-export "
+                             "or pass its saved_models/<name>/<version> directory")
+        return exported
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        versions = [name for name in os.listdir(path) if name.isdigit()]
+        if versions:
+            return os.path.join(path, max(versions, key=int))
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"--teacher {path}: not a tfclf run directory or exported model; pass a run directory "
+                         "or a saved_models/<name>[/<version>] directory")
+    return path
+
+
+def teacher_probabilities(path: str, texts, class_names, batch_size: int = 256) -> np.ndarray:
+    """[len(texts), len(class_names)] probabilities of the teacher, columns in the student's class order."""
+    model_dir = resolve(path)
+    labels_file = os.path.join(model_dir, export.EXTRA, "labels.json")
+    with open(labels_file, encoding="utf-8") as handle:
+        teacher_classes = json.load(handle)
+    if sorted(teacher_classes) != sorted(class_names):
+        raise ValueError(f"--teacher {path}: its classes {teacher_classes} differ from the data's {list(class_names)}; "
+                         "use a teacher trained on the same labels")
+    result = predict.predict(export.load(model_dir), list(texts), batch_size)
+    order = [teacher_classes.index(name) for name in class_names]
+    return result["probabilities"][:, order].astype(np.float32)
+
+
+def pack(label_ids, probabilities) -> np.ndarray:
+    """[label, teacher probabilities...] rows: the y_true of losses.Distillation and pipeline.labels_of."""
+    return np.column_stack([np.asarray(label_ids, dtype=np.float32), probabilities]).astype(np.float32)

@@ -1,0 +1,115 @@
+"""Fitting a built model: seeding, precision, compile, class weights, callbacks, TensorBoard config."""
+import json
+import os
+
+import numpy as np
+
+from tfclf._backend import keras, tf
+from tfclf.training import callbacks as callbacks_lib
+from tfclf.training import losses, metrics, optimizers
+
+TrainingDiverged = callbacks_lib.TrainingDiverged
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seeds Python's `random`, NumPy and TensorFlow; optionally makes TF ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:  # the setting is process-wide: an earlier deterministic run in this process must not leak into this one
+        from tensorflow.python.framework import config as tf_config  # no public "disable" in TF 2.20
+        tf_config.disable_op_determinism()
+
+
+def class_weights(label_ids, num_classes: int, mode: str):
+    """'balanced': n / (k * n_c) per class, as scikit-learn's compute_class_weight (seed 001)."""
+    if mode == "none":
+        return None
+    counts = np.bincount(np.asarray(label_ids), minlength=num_classes).astype(float)
+    return {i: float(len(label_ids) / (num_classes * count)) if count else 0.0 for i, count in enumerate(counts)}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the running CPU reports bf16 instructions (avx512_bf16 or amx_bf16) in /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def precision_policy(enabled: bool) -> str:
+    """'mixed_float16' on a GPU, 'mixed_bfloat16' on a CPU with bf16 instructions, else 'float32'."""
+    if not enabled:
+        return "float32"
+    if tf.config.list_logical_devices("GPU"):
+        return "mixed_float16"
+    if cpu_has_bf16():
+        return "mixed_bfloat16"
+    raise ValueError("--mixed-precision: no GPU and this CPU has no bf16 instructions (avx512_bf16/amx_bf16); "
+                     "drop the flag")
+
+
+def compile_model(model, train_config, num_classes: int, learning_rate: float, total_steps: int):
+    """Compiles with the configured optimizer and loss; returns the (head's) learning-rate schedule.
+    With `encoder_lr`, `model` must be a transformer.DiscriminativeModel: its encoder gets its own optimizer."""
+    if train_config.encoder_lr:
+        learning_rate = train_config.head_lr or learning_rate
+        model.encoder_optimizer, _ = optimizers.build(train_config, train_config.encoder_lr, total_steps)
+    optimizer, schedule = optimizers.build(train_config, learning_rate, total_steps)
+    # Under mixed_float16, tf-keras' compile wraps the optimizer in a LossScaleOptimizer itself.
+    model.compile(optimizer=optimizer, loss=losses.build_training(train_config, num_classes),
+                  metrics=[metrics.Accuracy(), metrics.MacroF1(num_classes)], jit_compile=train_config.xla)
+    return schedule
+
+
+def class_sample_weights(label_ids, weights):
+    """Per-example weights from a class -> weight map (what Keras' class_weight does, but usable with
+    distillation's packed labels, which Keras' class_weight would misread)."""
+    if weights is None:
+        return None
+    return np.array([weights[int(label)] for label in label_ids], dtype=np.float32)
+
+
+def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_per_epoch: int, schedule,
+        run_dir: str, verbose: bool = True):
+    """model.fit with a backup every epoch (a killed run resumes from it), NaN guard, TensorBoard,
+    learning-rate logging, throughput, a progress line, the best checkpoint by `train_config.monitor`
+    and optional early stopping on the same metric. Returns (history, throughput, best) where `best`
+    is read_best()'s record of the best checkpoint, whose weights the model holds when restore_best."""
+    throughput = callbacks_lib.Throughput(num_train)
+    backup_dir = os.path.join(run_dir, "backup")
+    log_dir = os.path.join(run_dir, "tensorboard")
+    checkpoint_dir = os.path.join(run_dir, "checkpoints")
+    epochs = callbacks_lib.EpochHistory(os.path.join(run_dir, "history.json"))
+    # Order matters: the logs are complete (throughput, learning rate) before the history records them,
+    # and the history is written before the backup, so a backed-up epoch is always in the history.
+    callbacks = [callbacks_lib.StopOnNonFinite(backup_dir), throughput,
+                 callbacks_lib.LearningRateLogger(schedule, log_dir), epochs,
+                 keras.callbacks.BackupAndRestore(backup_dir),
+                 keras.callbacks.TensorBoard(log_dir, update_freq="epoch"),
+                 callbacks_lib.BestCheckpoint(checkpoint_dir, train_config.monitor)]
+    if train_config.early_stopping:
+        mode = "min" if train_config.monitor.endswith("loss") else "max"
+        callbacks.append(keras.callbacks.EarlyStopping(train_config.monitor, mode=mode,
+                                                       patience=train_config.early_stopping, verbose=1))
+    if verbose:
+        callbacks.append(callbacks_lib.Progress(train_config.epochs, steps_per_epoch, train_config.batch_size))
+    callbacks.append(callbacks_lib.PhasePoints())
+    model.fit(train_dataset, validation_data=val_dataset, epochs=train_config.epochs, callbacks=callbacks, verbose=0)
+    best = callbacks_lib.read_best(checkpoint_dir)
+    if best and train_config.restore_best:
+        model.load_weights(best["weights"]).expect_partial()
+    return epochs.history, throughput, best
+
+
+def log_config(config, log_dir: str) -> None:
+    """The full config as TensorBoard text and its scalar hyper-parameters in the HParams plugin."""
+    from tensorboard.plugins.hparams import api as hparams_api
+    flat = {f"{section}.{key}": value for section, values in config.to_dict().items() if isinstance(values, dict)
+            for key, value in values.items()}
+    scalars = {key: value for key, value in flat.items() if isinstance(value, (bool, int, float, str))}
+    with tf.summary.create_file_writer(os.path.join(log_dir, "config")).as_default():
+        tf.summary.text("config", "```\n" + json.dumps(config.to_dict(), indent=2) + "\n```", step=0)
+        hparams_api.hparams(scalars, trial_id=config.digest())

@@ -1,0 +1,167 @@
+"""The jobs the commands run, each a short sequence of stages (stages.py):
+
+    train(config) -> Result             python -m tfclf.run, grid trials, bench's tfclf arm
+    evaluate_export(...) -> metrics      python -m tfclf.evaluate: an exported model on a labelled file
+"""
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+
+from tfclf import config as config_lib, phases, progress, rundir, stages
+from tfclf.data import readers, splits as splits_lib
+from tfclf.evaluation import report
+from tfclf.serving import export, predict
+from tfclf.training import distribute, fit as fit_lib
+
+
+@dataclasses.dataclass
+class Result:
+    run_dir: str
+    metrics: dict
+    export_path: str = ""
+
+
+def train(config, prepared: stages.Prepared = None, overwrite: bool = False) -> Result:
+    """Trains, evaluates and exports one configuration in its run directory. `prepared` (from
+    stages.prepare on the same resolved config) skips reading the data again; `overwrite` discards
+    another config's interrupted run in the same --out."""
+    started = time.perf_counter()
+    strategy = distribute.make_strategy(config.train.strategy)  # first: before any other TF work
+    config = prepared.config if prepared else stages.resolve(config)
+    if not distribute.is_chief():  # multi-worker: only the chief writes the run directory and the export
+        scratch = tempfile.mkdtemp(prefix="tfclf-worker-")
+        # Saving is collective under MultiWorkerMirroredStrategy: workers export too, into scratch.
+        config = dataclasses.replace(config, out=os.path.join(scratch, "run"),
+                                     export=dataclasses.replace(config.export, export_dir=os.path.join(scratch, "m")))
+        prepared = dataclasses.replace(prepared, config=config) if prepared else None
+        try:
+            return _run(config, strategy, started, prepared, overwrite)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return _run(config, strategy, started, prepared, overwrite)
+
+
+def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
+    rundir.check_writable(os.path.dirname(os.path.abspath(config.out)), "--out")
+    if not config.export.skip_export:
+        rundir.check_writable(config.export.export_dir, "--export-dir")
+    with rundir.locked(config.out):
+        prepared = prepared or stages.prepare(config)  # errors in the data come before the run directory
+        phases.reached("prepared")
+        staging = rundir.open_staging(config.out, config.digest(), overwrite)
+        try:
+            metrics = _train_in(staging, prepared, strategy, started)
+        except BaseException:
+            # Work worth keeping (an epoch backup, the trained weights) stays for the same command to resume;
+            # a staging directory without any is removed, so nothing half-written is left behind.
+            if not rundir.resumable(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        phases.reached("finishing")
+        rundir.finish(staging, config.out)
+    return Result(config.out, metrics, metrics.get("export_path", ""))
+
+
+def _fit_or_resume(run_dir: str, prepared: stages.Prepared, strategy):
+    """The trained model and its fit record: trained now, or loaded when an earlier attempt had finished
+    training before it was interrupted."""
+    config = prepared.config
+    fit_lib.seed_everything(config.train.seed, config.train.deterministic)
+    progress.say(f"strategy {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s), global batch "
+          f"{config.train.batch_size}, per replica {distribute.per_replica_batch(config.train.batch_size, strategy)}")
+    progress.say(f"building {config.model.encoder} ({prepared.family.name} family)")
+    model, schedule = stages.build(prepared, strategy)
+    fitted = stages.load_trained(model, run_dir)
+    if fitted is None:
+        progress.say(f"training {config.train.epochs} epoch(s) on {len(prepared.splits.train)} texts")
+        fitted = stages.fit(model, schedule, prepared, run_dir)
+        stages.save_trained(model, fitted, run_dir)
+        shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # trained: nothing to resume
+    phases.reached("trained")
+    return model, fitted
+
+
+def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float) -> dict:
+    config, splits = prepared.config, prepared.splits
+    config_lib.save(config, os.path.join(run_dir, "config.json"))
+    report.eda(splits, prepared.seq_len, prepared.family.length_unit, prepared.lengths["train"], run_dir,
+               extra={key: prepared.stats[key] for key in ("decode_replacements", "skipped_files")
+                      if key in prepared.stats})
+    model, fitted = _fit_or_resume(run_dir, prepared, strategy)
+    report.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"))
+
+    progress.say(f"evaluating the {'best' if fitted.best and config.train.restore_best else 'last'} epoch's weights "
+                 f"on {len(splits.val)} validation and {len(splits.test)} test texts")
+    metrics = {}
+    for name in ("val", "test"):
+        frame = getattr(splits, name)
+        probabilities = stages.score(model, prepared, name)
+        metrics[name] = stages.split_metrics(config.train, frame["label_id"], probabilities, splits.class_names)
+        if name == "test":
+            stages.write_test_artifacts(run_dir, frame, probabilities, metrics["test"], splits.class_names, "test")
+    phases.reached("evaluated")
+    metrics.update({
+        "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test),
+        "seq_len": prepared.seq_len,
+        "duplicates_removed": splits.summary["duplicates_removed"],
+        "train_examples_per_sec": fitted.examples_per_sec,
+        "best_checkpoint": {key: value for key, value in fitted.best.items() if key != "weights"},
+        "evaluated_weights": "best" if fitted.best and config.train.restore_best else "last",
+        "wall_seconds": time.perf_counter() - started,
+        "history": {key: [float(v) for v in values] for key, values in fitted.history.items()},
+        "config_digest": config.digest(),
+        "weights_sha256": stages.weights_digest(model),
+        **getattr(model, "tfclf_info", {}),
+    })
+    if not config.export.skip_export:
+        progress.say("exporting the raw-text SavedModel")
+        metrics["export_path"] = stages.export_model(model, prepared, metrics, rundir.run_id(run_dir))
+        phases.reached("exported")
+    report.write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    return metrics
+
+
+def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_column: str, out: str) -> dict:
+    """Scores a labelled file with an exported model and writes the report a run writes for its test set,
+    in `<out>.partial` renamed to `<out>` when complete; an existing non-empty `out` is never touched."""
+    if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)):
+        raise ValueError(f"--out {out}: exists and is not an empty directory (a run or an earlier evaluation?); "
+                         "choose another --out")
+    rundir.check_writable(os.path.dirname(os.path.abspath(out)), "--out")
+    serve = export.load(model_dir)
+    with open(os.path.join(model_dir, export.EXTRA, "labels.json"), encoding="utf-8") as handle:
+        class_names = json.load(handle)
+    train_config = _stored_train_config(model_dir)
+    table, _ = readers.read(data_path, text_columns, label_column)
+    table, _ = splits_lib.validate(table, data_path, drop_invalid=False, min_classes=1)
+    unknown = sorted(set(table["label"]) - set(class_names))
+    if unknown:
+        raise ValueError(f"{data_path}: labels {unknown[:5]} are not among the model's classes "
+                         f"{class_names}; check --label-column")
+    index = {name: i for i, name in enumerate(class_names)}
+    table["label_id"] = table["label"].map(index).astype("int32")
+    with rundir.locked(out):
+        probabilities = predict.predict(serve, table["text"].tolist(), progress=True)["probabilities"]
+        metrics = stages.split_metrics(train_config, table["label_id"], probabilities, class_names)
+        staging = rundir.staging_dir(out)
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(staging)
+        stages.write_test_artifacts(staging, table, probabilities, metrics, class_names, os.path.basename(data_path))
+        report.write_json(os.path.join(staging, "metrics.json"), {"test": metrics, "model": model_dir,
+                                                                  "data": data_path, "num_test": len(table)})
+        rundir.finish(staging, out)
+    return metrics
+
+
+def _stored_train_config(model_dir: str):
+    """The training config stored in the export (so its loss is the one trained with); defaults if absent."""
+    path = os.path.join(model_dir, export.EXTRA, "config.json")
+    if not os.path.isfile(path):
+        return config_lib.TrainConfig()
+    with open(path, encoding="utf-8") as handle:
+        stored = json.load(handle).get("train", {})
+    names = {field.name for field in dataclasses.fields(config_lib.TrainConfig)}
+    return config_lib.TrainConfig(**{key: value for key, value in stored.items() if key in names})

@@ -1,0 +1,37 @@
+"""The installable package: `pip install .` gives a working `tfclf` command from any directory."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from conftest import ROOT
+
+
+def test_pip_install_builds_a_package_that_runs_from_another_directory(tmp_path):
+    target = tmp_path / "site"
+    build = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                            "--target", str(target), ROOT], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-1500:]
+    assert {"data", "models", "training", "evaluation", "serving", "studies"} <= set(os.listdir(target / "tfclf"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(target)  # the installed copy, not this checkout
+    code = "import tfclf, sys; print(tfclf.__file__); from tfclf import cli; sys.exit(cli.main(['train', '--help']))"
+    result = subprocess.run([sys.executable, "-c", code],
+                            capture_output=True, text=True, cwd=elsewhere, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.splitlines()[0].startswith(str(target)) and "--encoder ENCODER" in result.stdout
+
+
+def test_the_console_command_answers_help_in_about_a_second(tmp_path):
+    command = shutil.which("tfclf", path=os.path.dirname(sys.executable))
+    assert command, "no tfclf command beside this Python: run scripts/setup.sh (it installs tfclf with pip -e)"
+    for argv in (["--help"], ["train", "--help"], ["list", "encoders"]):
+        started = time.perf_counter()
+        result = subprocess.run([command, *argv], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+        seconds = time.perf_counter() - started
+        assert result.returncode == 0, result.stderr[-800:]
+        assert seconds < 3.0, f"tfclf {' '.join(argv)} took {seconds:.1f} s"  # TensorFlow alone takes ~5 s
+    assert "minilm_l6" in result.stdout and "[tfhub]" in result.stdout
