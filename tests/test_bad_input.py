@@ -177,6 +177,9 @@ FLAG_CASES = {  # (flags after --data <toy csv>, fragments of the one line)
     "yaml null key": (lambda tmp: _config_file(tmp, b"~: 2\n"), ["config key None is not a name"]),
     "yaml bool epochs": (lambda tmp: _config_file(tmp, b"epochs: true\n"), ["--epochs True: cannot read it as int"]),
     "config not utf-8": (lambda tmp: _config_file(tmp, b"epochs: 2 # caf\xe9\n"), ["not UTF-8 text"]),
+    "lemmatize with export": (lambda tmp: ["--clean", "lowercase,lemmatize"],
+                              ["--clean lemmatize cannot run inside the exported SavedModel",
+                               "add --skip-export or drop lemmatize"]),
 }
 
 

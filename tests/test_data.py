@@ -91,8 +91,14 @@ def test_drop_invalid_drops_and_counts(tmp_path):
 
 def test_cleaning_is_applied_before_splitting(tmp_path):
     rows = [{"text": f"<b>WORD{i}</b>", "label": "ab"[i % 2]} for i in range(30)]
-    splits, _ = prepared(write_csv(tmp_path / "c.csv", rows), clean="html,lowercase,whitespace")
+    path = write_csv(tmp_path / "c.csv", rows)
+    config = config_lib.from_flat({"data": path, "clean": "html,lowercase,whitespace"})
+    with pytest.raises(ValueError, match="needs clean_texts"):  # no silent second implementation
+        data.split(data.load(config.data)[0], config.data, 0)
+    from tfclf.models import cleaning
+    splits = data.split(data.load(config.data)[0], config.data, 0, clean_texts=cleaning.clean_texts)
     assert all(text.startswith("word") for text in splits.train["text"])
+    assert all(raw.startswith("<b>WORD") for raw in splits.train["raw_text"])
 
 
 def test_max_examples_samples_stratified(tmp_path):

@@ -1,6 +1,7 @@
 """Exported SavedModels take raw strings and need nothing but tensorflow + tensorflow_text."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import toy_rows, write_csv
-from tfclf import predict as predict_cli, workflows
+from tfclf import config as config_lib, predict as predict_cli, workflows
 from tfclf.serving import export, predict
 
 LOAD_WITHOUT_TFCLF = r"""
@@ -127,3 +128,66 @@ def test_failed_or_killed_export_leaves_no_version(tmp_path, monkeypatch):
 def test_lstm_export_loads_without_tfclf_and_matches(tmp_path, small_config):
     config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60)), encoder="bilstm", rnn_units=8, epochs=1)
     _check_export_matches_run(workflows.train(config), tmp_path)
+
+
+# --- cleaning travels inside the export ---
+
+CLEAN_STEPS = "html,urls,lowercase,punctuation,whitespace"
+
+
+def _raw_rows(count: int, seed: int = 0):
+    """toy_rows wrapped in HTML, URLs and capitals that the cleaning removes; each ends with its key 'ID<n>!'."""
+    rows = []
+    for row in toy_rows(count, seed=seed):
+        *words, number = row["text"].split()
+        words[0] = words[0].upper()
+        text = (f"<p>{' '.join(words)}</p> &amp; see https://Example.com/{number}?q=1 or "
+                f"WWW.Site.ORG/x , ID{number}!")
+        rows.append({"text": text, "label": row["label"]})
+    return rows
+
+
+def _key(text: str) -> str:
+    return re.search(r"id(\d+)", text, re.IGNORECASE).group(1)
+
+
+@pytest.fixture(scope="module")
+def cleaned_run(tmp_path_factory):
+    """A tiny bow model trained with --clean html,urls,lowercase,punctuation,whitespace on raw texts."""
+    root = tmp_path_factory.mktemp("cleaned")
+    rows = _raw_rows(80)
+    config = config_lib.from_flat({"data": write_csv(root / "t.csv", rows), "out": str(root / "run"), "epochs": 3,
+                                   "batch_size": 8, "embedding_dim": 16, "vocab_size": 200, "lr": 0.02,
+                                   "clean": CLEAN_STEPS, "export_dir": str(root / "saved_models")})
+    result = workflows.train(config)
+    predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
+    raw = {_key(row["text"]): row for row in rows}
+    return result, predictions, [raw[_key(text)] for text in predictions["text"]]
+
+
+def test_export_cleans_raw_text_like_training(cleaned_run, tmp_path):
+    """The run scored cleaned test texts; the export, given the raw ones, must score them the same."""
+    result, predictions, raw_rows = cleaned_run
+    assert not any("<p>" in text or "http" in text or "ID" in text for text in predictions["text"])  # cleaned
+    assert json.load(open(os.path.join(result.export_path, export.EXTRA, "config.json")))["data"]["clean"] == \
+        CLEAN_STEPS.split(",")
+    fresh = _fresh_process_predictions(result.export_path, [row["text"] for row in raw_rows], tmp_path)
+    assert fresh["imported"] == []
+    expected = predictions[[c for c in predictions.columns if c.startswith("p_")]].to_numpy()
+    np.testing.assert_allclose(np.array(fresh["p"]), expected, atol=1e-5)
+    assert fresh["name"] == predictions["predicted"].tolist()
+
+
+def test_evaluate_on_raw_file_reproduces_the_run(cleaned_run, tmp_path):
+    """tfclf.evaluate on the raw test rows: the run's test predictions and metrics, from the shipped model."""
+    from tfclf import evaluate
+    result, predictions, raw_rows = cleaned_run
+    source = write_csv(tmp_path / "raw_test.csv", raw_rows)
+    assert evaluate.main(["--model", result.export_path, "--data", source, "--out", str(tmp_path / "ev")]) == 0
+    scored = pd.read_csv(tmp_path / "ev" / "predictions.csv", keep_default_na=False)
+    assert [_key(text) for text in scored["text"]] == [_key(text) for text in predictions["text"]]
+    columns = [c for c in predictions.columns if c.startswith("p_")]
+    np.testing.assert_allclose(scored[columns].to_numpy(), predictions[columns].to_numpy(), atol=1e-5)
+    evaluated = json.load(open(tmp_path / "ev" / "metrics.json"))["test"]
+    for name in ("accuracy", "macro_f1", "loss"):
+        assert evaluated[name] == pytest.approx(result.metrics["test"][name], abs=1e-5)

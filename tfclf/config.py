@@ -236,6 +236,10 @@ def validate(config: RunConfig) -> None:
     for step in config.data.clean:
         if step not in clean.STEPS:
             raise ValueError(f"--clean {step!r} is unknown; choose from: {', '.join(clean.STEPS)}")
+    python_only = [step for step in config.data.clean if step in clean.PYTHON_ONLY]
+    if python_only and not config.export.skip_export:
+        raise ValueError(f"--clean {python_only[0]} cannot run inside the exported SavedModel (a dictionary "
+                         f"lemmatizer in Python); add --skip-export or drop {python_only[0]}")
     data = config.data
     if data.data not in datasets.DATASETS and not os.path.exists(data.data):
         raise ValueError(f"--data {data.data!r} is neither a dataset name ({', '.join(datasets.DATASETS)}) "
