@@ -89,7 +89,8 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
                extra={key: prepared.stats[key] for key in ("decode_replacements", "skipped_files")
                       if key in prepared.stats})
     model, fitted = _fit_or_resume(run_dir, prepared, strategy)
-    report.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"))
+    report.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"), config.train.monitor,
+                       fitted.best.get("epoch", 0))
 
     metrics = {}
     for name in ("val", "test"):
