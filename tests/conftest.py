@@ -104,3 +104,33 @@ def tiny_hub(tmp_path_factory):
     hf_fixtures.write_tiny_bert(root / "hf", hidden=32, heads=2, intermediate=64, positions=64, vocab=vocab,
                                 scale=0.1)
     return hf_import.import_checkpoint(str(root / "hf"), str(root / "hub"), seq_length=32)
+
+
+def hparams_table(logdir) -> dict:
+    """What TensorBoard's HParams dashboard shows for `logdir`, read by TensorBoard's own event multiplexer
+    and HParams plugin: {"experiments": runs holding an experiment, "differs": hyper-parameters that differ,
+    "metrics": [(run, tag)], "sessions": {session run: {"hparams": {...}, "metrics": {(run, tag): value}}}}."""
+    from google.protobuf import json_format
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups, metadata
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    plugin = backend_context.Context(base_plugin.TBContext(logdir=str(logdir), multiplexer=multiplexer,
+                                                           data_provider=provider))
+    request_context = context.RequestContext()
+    tags = plugin.hparams_metadata(request_context, "")
+    experiment = plugin.experiment_from_metadata(request_context, "", True, tags, None)
+    request = api_pb2.ListSessionGroupsRequest(allowed_statuses=list(api_pb2.Status.values()), slice_size=100)
+    response = list_session_groups.Handler(request_context, plugin, "", request).run()
+    sessions = {session.name: {"hparams": {name: json_format.MessageToDict(value) for name, value in group.hparams.items()},
+                               "metrics": {(value.name.group, value.name.tag): value.value
+                                           for value in session.metric_values}}
+                for group in response.session_groups for session in group.sessions}
+    return {"experiments": sorted(run for run, run_tags in tags.items() if metadata.EXPERIMENT_TAG in run_tags),
+            "differs": sorted(info.name for info in experiment.hparam_infos if info.differs),
+            "metrics": [(info.name.group, info.name.tag) for info in experiment.metric_infos],
+            "sessions": sessions}

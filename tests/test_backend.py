@@ -45,7 +45,8 @@ def test_importing_tensorflow_first_is_caught():
 # Modules that must answer without TensorFlow: the config, the tables, the CLIs' flag parsing, the grid.
 TENSORFLOW_FREE = ("tfclf", "tfclf.tables", "tfclf.config", "tfclf.cli", "tfclf.run", "tfclf.grid", "tfclf.bench",
                    "tfclf.predict", "tfclf.evaluate", "tfclf.import_hf", "tfclf.models.family",
-                   "tfclf.studies.study", "tfclf.studies.engines", "tfclf.studies.results", "tfclf.data.splits")
+                   "tfclf.studies.study", "tfclf.studies.engines", "tfclf.studies.results", "tfclf.data.splits",
+                   "tfclf.training.hparams")
 
 
 def test_config_tables_grid_and_help_import_no_tensorflow():

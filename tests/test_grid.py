@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import toy_rows, write_csv, repo_env
+from conftest import toy_rows, write_csv, repo_env, hparams_table
 from tfclf import grid
 from tfclf.studies import study
 
@@ -58,6 +58,22 @@ def test_a_tiny_grid_runs_records_a_failed_trial_and_sorts_by_validation(tmp_pat
     assert grid.main([path, "--out", str(out)]) == 0
     assert "3 trial(s) already in the ledger, 0 to run" in capsys.readouterr().out
     assert pd.read_csv(out / "results.csv").equals(table)
+
+
+def test_a_grid_directory_is_one_hparams_table_of_its_trials_with_their_validation_metrics(tmp_path):
+    data = write_csv(tmp_path / "toy.csv", toy_rows(40))
+    out = tmp_path / "grid"
+    assert grid.main([_spec(tmp_path, data, {"lr": [0.05, 0.001]}), "--out", str(out)]) == 0
+    # Read as TensorBoard reads `tensorboard --logdir <grid>`: one experiment, one session per trial.
+    table = hparams_table(out)
+    assert table["experiments"] == ["hparams_experiment"] and table["differs"] == ["train.lr"]
+    ledger = {entry["trial"]: entry for entry in map(json.loads, open(out / "ledger.jsonl"))}
+    assert sorted(table["sessions"]) == sorted(f"trials/{trial}/tensorboard" for trial in ledger)
+    for trial, entry in ledger.items():
+        session = table["sessions"][f"trials/{trial}/tensorboard"]
+        assert session["hparams"]["train.lr"] == pytest.approx(entry["params"]["lr"])
+        assert session["metrics"][("validation", "epoch_macro_f1")] == pytest.approx(entry["history"]["val_macro_f1"][-1])
+        assert session["metrics"][("validation", "epoch_loss")] == pytest.approx(entry["history"]["val_loss"][-1])
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import toy_rows, write_csv, build_model, repo_env
+from conftest import toy_rows, write_csv, build_model, repo_env, hparams_table
 from tfclf import config as config_lib
 from tfclf import stages, workflows
 from tfclf.training import fit as training, losses, optimizers
@@ -153,7 +153,7 @@ def test_xla_is_refused_for_models_with_string_ops():
         config_lib.from_flat({"encoder": "bow", "xla": True})
 
 
-def test_tensorboard_has_step_learning_rates_config_text_and_hparams(tmp_path, small_config):
+def test_tensorboard_has_step_learning_rates_config_text_and_hparams_linked_to_metrics(tmp_path, small_config):
     result = workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(40)), epochs=2, skip_export=True))
     tags = {}
     for root, _, files in os.walk(os.path.join(result.run_dir, "tensorboard")):
@@ -163,4 +163,14 @@ def test_tensorboard_has_step_learning_rates_config_text_and_hparams(tmp_path, s
                     tags.setdefault((os.path.basename(root), value.tag), []).append(event.step)
     steps = result.metrics["num_train"] // 8 + (result.metrics["num_train"] % 8 > 0)
     assert sorted(tags[("steps", "learning_rate")]) == list(range(1, 2 * steps + 1))  # one per step
-    assert ("config", "config") in tags and ("config", "_hparams_/session_start_info") in tags
+    assert ("tensorboard", "config") in tags
+    # The HParams dashboard, read as TensorBoard reads it: the run's session has its validation metrics.
+    table = hparams_table(result.run_dir)
+    assert table["experiments"] == ["tensorboard"]
+    assert ("validation", "epoch_macro_f1") in table["metrics"] and ("validation", "epoch_loss") in table["metrics"]
+    session = table["sessions"]["tensorboard"]
+    assert session["hparams"]["train.lr"] == pytest.approx(0.02) and session["hparams"]["model.encoder"] == "bow"
+    history = result.metrics["history"]
+    assert session["metrics"][("validation", "epoch_macro_f1")] == pytest.approx(history["val_macro_f1"][-1])
+    assert session["metrics"][("validation", "epoch_loss")] == pytest.approx(history["val_loss"][-1])
+    assert session["metrics"][("validation", "epoch_accuracy")] == pytest.approx(history["val_accuracy"][-1])

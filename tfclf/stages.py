@@ -24,7 +24,7 @@ from tfclf.data import pipeline, splits as splits_lib
 from tfclf.evaluation import report, scoring
 from tfclf.models import cleaning, family as family_lib
 from tfclf.serving import export
-from tfclf.training import distill, fit as fit_lib
+from tfclf.training import distill, fit as fit_lib, hparams
 
 
 @dataclasses.dataclass
@@ -149,7 +149,7 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
         lengths=prepared.lengths["train"] if grouped else None)
     val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
                                    lengths=prepared.lengths["val"] if grouped else None)
-    fit_lib.log_config(config, os.path.join(run_dir, "tensorboard"))
+    hparams.write_run(config, os.path.join(run_dir, "tensorboard"))
     steps_per_epoch = int(np.ceil(len(splits.train) / batch))
     history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
                                             steps_per_epoch, schedule, run_dir, verbose=verbose)
