@@ -84,7 +84,7 @@ def toy_path(tmp_path_factory):
 def small_config(tmp_path):
     """The real default config, shrunk: a toy file, 1 layer of everything, few epochs."""
     def make(data_path, **overrides):
-        values = {"data": data_path, "out": str(tmp_path / "run"), "epochs": 3, "batch_size": 8,
+        values = {"data": data_path, "encoder": "bow", "out": str(tmp_path / "run"), "epochs": 3, "batch_size": 8,
                   "embedding_dim": 16, "vocab_size": 200, "lr": 0.02,
                   "export_dir": str(tmp_path / "saved_models")}
         values.update(overrides)

@@ -139,7 +139,8 @@ def test_bad_input_gives_one_line_and_exit_2(case, tmp_path, capsys):
 
 def test_bad_flag_value_is_one_line(tmp_path, capsys):
     assert run.main(["--data", "sms_spam", "--opt", "adagrad", "--out", str(tmp_path / "r")]) == 2
-    assert "--opt 'adagrad' is unknown; choose one of: adamw, adam, sgd, rmsprop" in capsys.readouterr().err
+    assert "--opt 'adagrad' is unknown; did you mean adam or adamw? choose one of: adamw, adam, sgd, rmsprop" in \
+        capsys.readouterr().err
 
 
 def test_existing_finished_run_is_not_overwritten(tmp_path, capsys):

@@ -107,10 +107,13 @@ def test_minilm_l6_imports_from_the_wheel_once_and_embeds(tmp_path, monkeypatch)
     """Real pretrained weights: imported into the cache on first use, reused after."""
     from tfclf.models import tfhub as encoders, transformer
     monkeypatch.setenv("TFCLF_CACHE_DIR", str(tmp_path))
-    handles = encoders.resolve_handles("minilm_l6")
+    handles = encoders.resolve_handles("minilm_l6")  # known before any import: the config is complete early
+    assert not os.path.exists(handles["encoder"]) and handles["encoder"].startswith(str(tmp_path))
+    assert encoders.resolve(handles["encoder"]) == handles["encoder"]  # first use imports
     stamp = os.path.getmtime(os.path.join(handles["encoder"], "saved_model.pb"))
     assert encoders.resolve_handles("minilm_l6") == handles
-    assert os.path.getmtime(os.path.join(handles["encoder"], "saved_model.pb")) == stamp
+    assert encoders.resolve(handles["preprocess"]) == handles["preprocess"]
+    assert os.path.getmtime(os.path.join(handles["encoder"], "saved_model.pb")) == stamp  # not imported again
     pipeline = transformer.TextEncoderPipeline(handles["preprocess"])
     tokens, _ = pipeline.map_fn(32)(tf.constant(["a cat sat on the mat", "a kitten sat on a rug",
                                                  "stock markets fell sharply today"]), tf.constant([0, 0, 0]))

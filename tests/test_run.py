@@ -40,7 +40,7 @@ def test_encoder_defaults_are_resolved_into_the_saved_config(tmp_path):
 def test_cli_end_to_end_prints_metrics_and_run_dir(tmp_path):
     path = write_csv(tmp_path / "toy.csv", toy_rows(60))
     out = tmp_path / "cli-run"
-    result = subprocess.run([sys.executable, "-m", "tfclf.run", "--data", path, "--out", str(out),
+    result = subprocess.run([sys.executable, "-m", "tfclf.run", "--data", path, "--encoder", "bow", "--out", str(out),
                              "--epochs", "2", "--batch-size", "8", "--export-dir", str(tmp_path / "models")], capture_output=True, text=True,
                             env=repo_env())
     assert result.returncode == 0, result.stderr[-2000:]

@@ -49,7 +49,7 @@ def test_adamw_does_not_decay_layer_norm_or_bias():
 
 
 def _command(data, out, epochs):
-    return [sys.executable, "-m", "tfclf.run", "--data", data, "--out", out, "--epochs", str(epochs),
+    return [sys.executable, "-m", "tfclf.run", "--data", data, "--encoder", "bow", "--out", out, "--epochs", str(epochs),
             "--batch-size", "4", "--embedding-dim", "8", "--skip-export"]
 
 
@@ -80,7 +80,7 @@ def test_killed_run_resumes_from_its_last_backup(tmp_path):
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_backup(tmp_path, small_config, capsys):
     from tfclf import run
     data = write_csv(tmp_path / "toy.csv", toy_rows(60))
-    code = run.main(["--data", data, "--out", str(tmp_path / "r"), "--lr", "1e30", "--opt", "sgd",
+    code = run.main(["--data", data, "--encoder", "bow", "--out", str(tmp_path / "r"), "--lr", "1e30", "--opt", "sgd",
                      "--clip-norm", "0", "--warmup-ratio", "0", "--schedule", "constant", "--epochs", "3"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "training diverged: loss is nan at epoch 1" in err[0].lower()

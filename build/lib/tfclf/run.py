@@ -68,7 +68,7 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
               if best and metrics["evaluated_weights"] == "best" else f"the last epoch ({epochs})")
     width = max(len(name) for name in test["per_class"])
     seconds = metrics["wall_seconds"]
-    lines = [f"\n== done in " + (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"),
+    lines = ["\n== done in " + (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"),
              f"data     {metrics['num_train']} train / {metrics['num_val']} validation / {metrics['num_test']} test "
              f"texts ({removed['val'] + removed['test']} duplicates of earlier splits removed)",
              f"weights  {chosen}",

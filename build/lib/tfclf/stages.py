@@ -22,9 +22,9 @@ from tfclf import config as config_lib, phases, progress
 from tfclf._backend import keras
 from tfclf.data import pipeline, splits as splits_lib
 from tfclf.evaluation import report, scoring
-from tfclf.models import family as family_lib
+from tfclf.models import cleaning, family as family_lib
 from tfclf.serving import export
-from tfclf.training import distill, fit as fit_lib
+from tfclf.training import distill, fit as fit_lib, hparams
 
 
 @dataclasses.dataclass
@@ -99,7 +99,8 @@ def prepare(config, family=None) -> Prepared:
     family = family or family_lib.family_for(config.model.encoder)
     progress.say(f"reading {config.data.data}")
     table, stats = splits_lib.load(config.data)
-    splits = splits_lib.split(table, config.data, config.train.seed, source=stats["source"])
+    splits = splits_lib.split(table, config.data, config.train.seed, source=stats["source"],
+                              clean_texts=cleaning.clean_texts)
     removed = splits.summary["duplicates_removed"]
     progress.say(f"{len(table)} rows, {len(splits.class_names)} classes: {len(splits.train)} train / "
                  f"{len(splits.val)} validation / {len(splits.test)} test texts ({removed['val'] + removed['test']} "
@@ -136,9 +137,9 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     validation split; with a teacher, its probabilities travel with the labels (distillation)."""
     config, splits = prepared.config, prepared.splits
     train_labels, val_labels = splits.train["label_id"], splits.val["label_id"]
-    if config.train.teacher:  # the teacher scores train and validation texts once
+    if config.train.teacher:  # the teacher (an export: it cleans its input itself) scores the raw texts once
         train_labels, val_labels = (distill.pack(frame["label_id"], distill.teacher_probabilities(
-            config.train.teacher, frame["text"], splits.class_names)) for frame in (splits.train, splits.val))
+            config.train.teacher, frame["raw_text"], splits.class_names)) for frame in (splits.train, splits.val))
     weights = fit_lib.class_weights(splits.train["label_id"], prepared.num_classes, config.train.class_weight)
     grouped = prepared.family.tokenized  # per-batch padding pays only for token inputs
     batch, map_fn = config.train.batch_size, prepared.input_fn()
@@ -148,7 +149,7 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
         lengths=prepared.lengths["train"] if grouped else None)
     val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
                                    lengths=prepared.lengths["val"] if grouped else None)
-    fit_lib.log_config(config, os.path.join(run_dir, "tensorboard"))
+    hparams.write_run(config, os.path.join(run_dir, "tensorboard"))
     steps_per_epoch = int(np.ceil(len(splits.train) / batch))
     history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
                                             steps_per_epoch, schedule, run_dir, verbose=verbose)
@@ -205,8 +206,8 @@ def write_test_artifacts(run_dir: str, frame, probabilities, metrics: dict, clas
 
 
 def export_model(model, prepared: Prepared, metrics: dict, run_id: str) -> str:
-    """Exports the raw-string model (the family puts its preprocessing in front) as the next version, or
-    returns the version this run (`run_id`) had already exported before it was killed."""
+    """Exports the raw-string model (the run's cleaning, then the family's preprocessing, then the model) as
+    the next version, or returns the version this run (`run_id`) had already exported before it was killed."""
     config = prepared.config
     name = config.export.export_name or os.path.basename(os.path.normpath(config.out))
     model_root = os.path.join(config.export.export_dir, name)
@@ -214,7 +215,8 @@ def export_model(model, prepared: Prepared, metrics: dict, run_id: str) -> str:
     if done:
         print(f"export: {done} is this run's own export, written before it was interrupted; kept")
         return done
-    serving = prepared.family.serving_model(model, config.model, prepared.seq_len)
+    serving = cleaning.with_cleaning(prepared.family.serving_model(model, config.model, prepared.seq_len),
+                                     config.data.clean)
     extra = {"config.json": config.to_dict(), "metrics.json": {k: v for k, v in metrics.items() if k != "history"},
              "run.json": {"run_id": run_id, "run_dir": os.path.abspath(config.out)}}
     return export.export(serving, prepared.class_names, model_root, extra)

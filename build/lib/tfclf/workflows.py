@@ -49,6 +49,7 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
     if not config.export.skip_export:
         rundir.check_writable(config.export.export_dir, "--export-dir")
     with rundir.locked(config.out):
+        rundir.check_not_finished(config.out)
         prepared = prepared or stages.prepare(config)  # errors in the data come before the run directory
         phases.reached("prepared")
         staging = rundir.open_staging(config.out, config.digest(), overwrite)
@@ -91,7 +92,8 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
                extra={key: prepared.stats[key] for key in ("decode_replacements", "skipped_files")
                       if key in prepared.stats})
     model, fitted = _fit_or_resume(run_dir, prepared, strategy)
-    report.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"))
+    report.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"), config.train.monitor,
+                       fitted.best.get("epoch", 0))
 
     progress.say(f"evaluating the {'best' if fitted.best and config.train.restore_best else 'last'} epoch's weights "
                  f"on {len(splits.val)} validation and {len(splits.test)} test texts")

@@ -1,7 +1,10 @@
 """From a raw table to train/validation/test splits, without TensorFlow.
 
     load(config.data) -> (table, stats)   (I/O: datasets.py + readers.py)
-    split(table, config.data, seed)       (pure: validate, clean, sample, split, dedupe, labels)
+    split(table, config.data, seed, clean_texts=...)   (pure: validate, clean, sample, split, dedupe, labels)
+
+Cleaning is passed in: stages.prepare gives `models.cleaning.clean_texts`, the TensorFlow
+cleaning that the export runs too, so this module needs no TensorFlow.
 """
 import dataclasses
 
@@ -9,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn import model_selection
 
-from tfclf.data import clean, datasets, readers
+from tfclf.data import datasets, readers
 
 MIN_PER_CLASS = 3  # one example each for train, validation and test
 
@@ -169,11 +172,17 @@ def _remove_leaks(earlier: list, later: pd.DataFrame) -> tuple:
     return later[~leaked], int(leaked.sum())
 
 
-def split(table: pd.DataFrame, data_config, seed: int, source: str = "data") -> Splits:
-    """Validates, cleans, samples, splits, removes cross-split duplicates, encodes labels."""
+def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", clean_texts=None) -> Splits:
+    """Validates, cleans, samples, splits, removes cross-split duplicates, encodes labels. Each frame keeps
+    the text as read in `raw_text` (what an exported model takes). `clean_texts(texts, steps) -> texts`
+    runs data_config.clean (models.cleaning.clean_texts: the cleaning inside the export)."""
     table, dropped = validate(table, source, data_config.drop_invalid)
+    table["raw_text"] = table["text"]
     if data_config.clean:
-        table["text"] = [clean.apply(text, data_config.clean) for text in table["text"]]
+        if clean_texts is None:
+            raise ValueError(f"--clean {','.join(data_config.clean)}: split() needs clean_texts "
+                             "(models.cleaning.clean_texts, as stages.prepare passes it)")
+        table["text"] = clean_texts(table["text"].tolist(), data_config.clean)
     if data_config.max_examples and data_config.max_examples < len(table):
         classes = table["label"].nunique()
         if data_config.max_examples < 2 * classes:
@@ -193,7 +202,7 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data") -> 
     index = {name: i for i, name in enumerate(class_names)}
     frames = {}
     for name, frame in (("train", train), ("val", val), ("test", test)):
-        frame = frame[["text", "label"]].reset_index(drop=True)
+        frame = frame[["text", "raw_text", "label"]].reset_index(drop=True)
         frame["label_id"] = frame["label"].map(index).astype("int32")
         frames[name] = frame
     summary = {

@@ -66,6 +66,9 @@ def eda(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths
     counts = pd.DataFrame(splits.summary["class_counts"]).loc[splits.class_names]
     figure, axis = plt.subplots(figsize=(6, 3.5))
     counts.plot.bar(ax=axis, rot=0)
+    for bars in axis.containers:
+        axis.bar_label(bars, fontsize=7, padding=1)
+    axis.margins(y=0.12)  # room for the counts above the tallest bar
     axis.set(title="Class distribution per split", xlabel="class", ylabel="examples")
     _save_figure(figure, os.path.join(run_dir, "class_distribution.png"))
 
@@ -74,12 +77,11 @@ def eda(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths
     limit = max(float(np.percentile(model_lengths, 99.5)), 1.5 * seq_len, 2.0)
     shown = model_lengths[model_lengths <= limit]
     axis.hist(shown, bins=min(50, max(10, int(limit))), color="tab:blue")
-    if len(shown) < len(model_lengths):
-        axis.annotate(f"{len(model_lengths) - len(shown)} longer texts not shown (max {model_lengths.max()})",
-                      xy=(0.98, 0.72), xycoords="axes fraction", ha="right", fontsize=8,
-                      bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9})
     axis.axvline(seq_len, color="tab:red", linestyle="--", label=f"seq_len = {seq_len}")
-    axis.set(title=f"Training text length ({length_unit})", xlabel=length_unit, ylabel="texts")
+    hidden = len(model_lengths) - len(shown)
+    # The note goes under the axis label, where no bar or line can be.
+    note = f"\n{hidden} longer text{'s' * (hidden > 1)} not shown (max {model_lengths.max()})" if hidden else ""
+    axis.set(title=f"Training text length ({length_unit})", xlabel=length_unit + note, ylabel="texts")
     axis.legend()
     _save_figure(figure, os.path.join(run_dir, "length_histogram.png"))
     return summary
@@ -108,7 +110,8 @@ def confusion_matrix_plot(label_ids, predicted, class_names, path: str, title: s
     matrix = sk_metrics.confusion_matrix(label_ids, predicted, labels=range(len(class_names)))
     normalized = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     size = 2.2 + 0.6 * len(class_names)
-    figure, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    # Constrained layout keeps the second panel's class names and "true" label clear of the first panel.
+    figure, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size), layout="constrained")
     for axis, values, subtitle, fmt in ((axes[0], matrix, "counts", "d"),
                                         (axes[1], normalized, "row-normalized (recall)", ".2f")):
         axis.imshow(values, cmap="Blues", vmin=0)
@@ -122,19 +125,33 @@ def confusion_matrix_plot(label_ids, predicted, class_names, path: str, title: s
     _save_figure(figure, path)
 
 
-def curves_plot(history: dict, path: str) -> None:
-    """Loss and accuracy per epoch, train vs validation (seed 003's figure)."""
+def curves_figure(history: dict, monitor: str = "val_macro_f1", best_epoch: int = 0):
+    """Per epoch: the monitored metric (train and validation), the losses and the learning rate, each
+    panel with the selected epoch marked (a dashed line labelled "best epoch N"). Returns the figure."""
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for axis, key in zip(axes, ("loss", "accuracy")):
-        for prefix, label in (("", "train"), ("val_", "validation")):
+    metric = monitor[len("val_"):] if monitor.startswith("val_") else monitor
+    panels = [(metric, [("", "train"), ("val_", "validation")])] if metric != "loss" else []
+    panels += [("loss", [("", "train"), ("val_", "validation")]), ("learning_rate", [("", "learning rate")])]
+    panels = [(key, series) for key, series in panels if any(prefix + key in history for prefix, _ in series)]
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), layout="constrained",
+                                squeeze=False)
+    for axis, (key, series) in zip(axes[0], panels):
+        for prefix, label in series:
             if prefix + key in history:
-                axis.plot(epochs, history[prefix + key], marker="o", label=label)
-        axis.set(title=key, xlabel="epoch", ylabel=key)
+                axis.plot(epochs, history[prefix + key][:len(epochs)], marker="o", label=label)
+        if best_epoch:
+            axis.axvline(best_epoch, color="tab:red", linestyle="--", alpha=0.7, label=f"best epoch {best_epoch}")
+        title = f"{key} (monitored: {monitor})" if key == metric and metric != "loss" else key
+        axis.set(title=title, xlabel="epoch", ylabel=key)
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
-        axis.legend()
-    _save_figure(figure, path)
+        axis.legend(fontsize=8)
+    return figure
+
+
+def curves_plot(history: dict, path: str, monitor: str = "val_macro_f1", best_epoch: int = 0) -> None:
+    """curves_figure saved as a PNG (seed 003's figure, with the learning rate and the selected epoch)."""
+    _save_figure(curves_figure(history, monitor, best_epoch), path)
 
 
 def write_predictions(frame: pd.DataFrame, probabilities, class_names, path: str) -> pd.DataFrame:

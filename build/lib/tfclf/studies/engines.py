@@ -14,6 +14,7 @@ import time
 
 from tfclf import rundir
 from tfclf.studies import results, study as study_lib
+from tfclf.training import hparams
 
 # The directory holding the tfclf package: trial processes import the same code as this one.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -169,6 +170,8 @@ def _run_study(study, engine, out, retry_failed, top_k, seeds) -> str:
     os.makedirs(out, exist_ok=True)
     ledger = study_lib.Ledger(os.path.join(out, "ledger.jsonl"))
     trials = study_lib.expand(study, out)
+    # Before any trial: a trial that finds the grid's experiment above it writes only its own session.
+    hparams.write_grid_experiment(out, [t.config for t in trials])
     run_all(trials, ledger, engine, retry_failed)
     top_k = top_k if top_k is not None else study.top_k
     seeds = seeds if seeds is not None else study.top_seeds
@@ -178,6 +181,7 @@ def _run_study(study, engine, out, retry_failed, top_k, seeds) -> str:
         best = study_lib.by_setting(study, frame).head(top_k)["setting"].tolist()
         reruns = [t for t in study_lib.expand(study, out, study_lib.seeds_for(study, seeds)) if t.setting in best]
         print(f"top {len(best)} setting(s) with {seeds} seeds each")
+        hparams.write_grid_experiment(out, [t.config for t in trials + reruns])
         run_all(reruns, ledger, engine, retry_failed)
         trials = list({t.digest: t for t in trials + reruns}.values())
         frame = study_lib.table(study, reruns, ledger.read())

@@ -1,5 +1,4 @@
-"""Fitting a built model: seeding, precision, compile, class weights, callbacks, TensorBoard config."""
-import json
+"""Fitting a built model: seeding, precision, compile, class weights, callbacks."""
 import os
 
 import numpy as np
@@ -103,13 +102,3 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
         model.load_weights(best["weights"]).expect_partial()
     return epochs.history, throughput, best
 
-
-def log_config(config, log_dir: str) -> None:
-    """The full config as TensorBoard text and its scalar hyper-parameters in the HParams plugin."""
-    from tensorboard.plugins.hparams import api as hparams_api
-    flat = {f"{section}.{key}": value for section, values in config.to_dict().items() if isinstance(values, dict)
-            for key, value in values.items()}
-    scalars = {key: value for key, value in flat.items() if isinstance(value, (bool, int, float, str))}
-    with tf.summary.create_file_writer(os.path.join(log_dir, "config")).as_default():
-        tf.summary.text("config", "```\n" + json.dumps(config.to_dict(), indent=2) + "\n```", step=0)
-        hparams_api.hparams(scalars, trial_id=config.digest())
