@@ -174,6 +174,8 @@ FLAG_CASES = {  # (flags after --data <toy csv>, fragments of the one line)
     "lr inf": (lambda tmp: ["--lr", "inf"], ["--lr 'inf': cannot read it as float"]),
     "weight decay nan": (lambda tmp: ["--weight-decay", "nan"], ["--weight-decay 'nan'"]),
     "max examples 1": (lambda tmp: ["--max-examples", "1"], ["--max-examples 1: too few for a stratified sample"]),
+    "max examples 39 of 40": (lambda tmp: ["--max-examples", "39"], ["--max-examples 39: leaves out 1 of 40 rows",
+                                                                     "give at most 38"]),
     "yaml integer key": (lambda tmp: _config_file(tmp, b"1: 2\n"), ["config key 1 is not a name"]),
     "yaml null key": (lambda tmp: _config_file(tmp, b"~: 2\n"), ["config key None is not a name"]),
     "yaml bool epochs": (lambda tmp: _config_file(tmp, b"epochs: true\n"), ["--epochs True: cannot read it as int"]),
@@ -225,3 +227,14 @@ def test_ctrl_c_while_importing_is_one_line(delay, tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130 and err.strip().splitlines() == ["tfclf: interrupted"], err[-500:]
     assert not (tmp_path / "r").exists() and not (tmp_path / "r.lock").exists()
+
+
+def test_texts_emptied_by_cleaning_are_refused_like_empty_texts(tmp_path, capsys):
+    rows = toy_rows(30) + [{"text": "https://example.com/only-a-link", "label": "pos"}]
+    out = tmp_path / "run"
+    code = run.main(["--data", write_csv(tmp_path / "t.csv", rows), "--encoder", "bow", "--out", str(out),
+                     "--clean", "urls,whitespace"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1
+    assert "1 text(s) are empty after --clean urls,whitespace (data row 31)" in lines[0] and "--drop-invalid" in lines[0]
+    assert not out.exists() and not (tmp_path / "run.partial").exists()

@@ -141,6 +141,7 @@ def test_numeric_labels_written_differently_are_one_class(tmp_path):
     rows = [{"text": f"text {i}", "label": ("1", "1.0", " 1", "0", "0.0")[i % 5]} for i in range(60)]
     splits, _ = prepared(write_csv(tmp_path / "n.csv", rows))
     assert splits.class_names == ["0", "1"]
+    assert data.normalize_labels(pd.Series(["1", "1.0", "2.50", "2.5"]), "x").tolist() == ["1", "1", "2.5", "2.5"]
     assert sum(splits.summary["class_counts"]["train"].values()) == len(splits.train)
 
 

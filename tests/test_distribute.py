@@ -33,7 +33,7 @@ def _train(values, tmp_path):
 @pytest.mark.slow
 def test_mirrored_on_two_cpu_devices_matches_single_device_loss(tmp_path):
     data = write_csv(tmp_path / "toy.csv", toy_rows(96))
-    base = {"data": data, "epochs": 3, "batch_size": 16, "embedding_dim": 8, "lr": 0.02, "skip_export": True,
+    base = {"data": data, "encoder": "bow", "epochs": 3, "batch_size": 16, "embedding_dim": 8, "lr": 0.02, "skip_export": True,
             "deterministic": True}
     single, _ = _train({**base, "strategy": "default", "out": str(tmp_path / "one")}, tmp_path)
     mirrored, log = _train({**base, "strategy": "mirrored", "out": str(tmp_path / "two")}, tmp_path)
@@ -74,7 +74,7 @@ def _free_ports(count):
 @pytest.mark.slow
 def test_two_local_workers_agree_and_only_the_chief_writes(tmp_path):
     data = write_csv(tmp_path / "toy.csv", toy_rows(64))
-    values = {"data": data, "epochs": 1, "batch_size": 16, "embedding_dim": 8, "strategy": "multiworker",
+    values = {"data": data, "encoder": "bow", "epochs": 1, "batch_size": 16, "embedding_dim": 8, "strategy": "multiworker",
               "out": str(tmp_path / "run"), "export_dir": str(tmp_path / "models")}
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     processes = []

@@ -156,7 +156,7 @@ def cleaned_run(tmp_path_factory):
     """A tiny bow model trained with --clean html,urls,lowercase,punctuation,whitespace on raw texts."""
     root = tmp_path_factory.mktemp("cleaned")
     rows = _raw_rows(80)
-    config = config_lib.from_flat({"data": write_csv(root / "t.csv", rows), "out": str(root / "run"), "epochs": 3,
+    config = config_lib.from_flat({"data": write_csv(root / "t.csv", rows), "encoder": "bow", "out": str(root / "run"), "epochs": 3,
                                    "batch_size": 8, "embedding_dim": 16, "vocab_size": 200, "lr": 0.02,
                                    "clean": CLEAN_STEPS, "export_dir": str(root / "saved_models")})
     result = workflows.train(config)

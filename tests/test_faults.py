@@ -56,6 +56,9 @@ def test_a_run_killed_at_any_phase_resumes_where_it_was_and_finishes_once(point,
     elif point in ("epoch_end", "epoch_mid"):  # resumed after epoch 1, which is not trained again
         assert "resumes from its last epoch backup" in rerun.stdout
         assert "epoch 1/3" not in rerun.stdout and "epoch 2/3" in rerun.stdout
+    elif point == "fitted":  # every epoch is in the backup: the resumed fit trains none
+        assert "resumes from its last epoch backup" in rerun.stdout and "epoch " not in rerun.stdout.replace(
+            "best epoch", "").replace("epoch(s)", "")
     else:  # killed before the run directory existed: a fresh start
         assert "resuming" not in rerun.stdout and "epoch 1/3" in rerun.stdout
     assert sorted(os.listdir(tmp_path / "models" / "run")) == ["1"]
@@ -90,9 +93,15 @@ def test_another_config_does_not_discard_an_interrupted_run_without_overwrite(tm
     other = _run(tmp_path, "--seed", "7")
     assert other.returncode == 2 and "holds an interrupted run of a different config" in other.stderr
     assert (tmp_path / "run.partial" / "backup").is_dir()  # kept
-    replaced = _run(tmp_path, "--seed", "7", "--overwrite")
-    assert replaced.returncode == 0, replaced.stderr[-800:]
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["seed"] == 7
+    replaced = _run(tmp_path, "--seed", "7", "--overwrite", env={"TFCLF_KILL_AT": "trained"})
+    assert replaced.returncode == -signal.SIGKILL
+    assert json.loads((tmp_path / "run.partial" / "config.json").read_text())["train"]["seed"] == 7
+    # The same command on data that changed since must not evaluate weights trained on the old data.
+    write_csv(tmp_path / "toy.csv", toy_rows(80, seed=1))
+    changed = _run(tmp_path, "--seed", "7")
+    assert changed.returncode == 2 and "on data that has changed since" in changed.stderr
+    assert (tmp_path / "run.partial" / "trained").is_dir()  # kept
+    assert _run(tmp_path, "--seed", "7", "--overwrite").returncode == 0
 
 
 def test_an_unwritable_export_dir_is_refused_before_any_work(tmp_path):
@@ -111,6 +120,11 @@ def test_evaluate_never_overwrites_a_finished_run(tmp_path):
     assert result.returncode == 2 and "--out run: exists and is not an empty directory" in result.stderr
     after = {name: hashlib.sha256((tmp_path / "run" / name).read_bytes()).hexdigest() for name in before}
     assert after == before
+    # Nor an interrupted run's .partial, which the run's own command would resume.
+    assert _run(tmp_path, "--out", "other", env={"TFCLF_KILL_AT": "epoch_end"}).returncode == -signal.SIGKILL
+    onto = _run(tmp_path, "--model", "models/run/1", "--data", "toy.csv", "--out", "other", module="tfclf.evaluate")
+    assert onto.returncode == 2 and (tmp_path / "other.partial" / "backup").is_dir()
+    assert _run(tmp_path, "--out", "other").returncode == 0  # and that run still resumes and finishes
     fresh = _run(tmp_path, "--model", "models/run/1", "--data", "toy.csv", "--out", "eval", module="tfclf.evaluate")
     assert fresh.returncode == 0, fresh.stderr[-800:]
     assert (tmp_path / "eval" / "metrics.json").is_file() and _leftovers(tmp_path) == []

@@ -111,8 +111,13 @@ class RunConfig:
 
     def digest(self) -> str:
         """Short hash of everything but `out`: equal configs train equal models."""
-        body = {key: value for key, value in self.to_dict().items() if key != "out"}
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+        return digest_of(self.to_dict())
+
+
+def digest_of(values: dict) -> str:
+    """RunConfig.digest of a config as saved in config.json (read without validating it)."""
+    body = {key: value for key, value in values.items() if key != "out"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "export": ExportConfig}

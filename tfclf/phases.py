@@ -10,6 +10,7 @@ variables every call is a no-op.
     prepared     data read and split, before the run directory is touched
     epoch_end    the first epoch's backup is written
     epoch_mid    the first batch of the second epoch
+    fitted       model.fit returned, the trained weights not yet saved
     trained      training finished and the trained weights are saved
     evaluated    validation and test scored and written
     exported     the export version was renamed into place
@@ -19,7 +20,7 @@ import os
 import signal
 import time
 
-POINTS = ("loading", "prepared", "epoch_end", "epoch_mid", "trained", "evaluated", "exported", "finishing")
+POINTS = ("loading", "prepared", "epoch_end", "epoch_mid", "fitted", "trained", "evaluated", "exported", "finishing")
 
 
 def reached(point: str) -> None:

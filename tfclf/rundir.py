@@ -9,6 +9,7 @@ from its last epoch backup while training, or straight to evaluation once traini
 """
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import uuid
@@ -79,27 +80,41 @@ def check_not_finished(path: str) -> None:
         raise ValueError(f"--out {path}: a finished run is already there; choose another --out or remove it")
 
 
-def open_staging(path: str, digest: str, overwrite: bool = False) -> str:
-    """The staging directory for a run of config `digest`: a killed run of the same config is kept, to
-    resume; a finished run, or another config's resumable run, is refused (the latter unless `overwrite`)."""
+def _interrupted_digests(staging: str) -> tuple:
+    """(config digest, data digest) of the interrupted run in `staging`."""
+    with open(os.path.join(staging, "config.json"), encoding="utf-8") as handle:
+        config = config_lib.digest_of(json.load(handle))
+    data_file = os.path.join(staging, "data.sha256")
+    data = open(data_file, encoding="utf-8").read().strip() if os.path.isfile(data_file) else ""
+    return config, data
+
+
+def open_staging(path: str, digest: str, overwrite: bool = False, data_digest: str = "") -> str:
+    """The staging directory for a run of config `digest` on data `data_digest`: a killed run of the same
+    config and data is kept, to resume; a finished run is refused, and so is an interrupted run of another
+    config or of data that changed since (unless `overwrite`)."""
     check_not_finished(path)
     if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
         raise ValueError(f"--out {path}: exists and is not an empty directory; choose another --out")
     staging = staging_dir(path)
     saved = os.path.join(staging, "config.json")
     if resumable(staging) and os.path.isfile(saved):
-        if config_lib.load(saved).digest() == digest:
+        saved_config, saved_data = _interrupted_digests(staging)
+        if saved_config == digest and saved_data in ("", data_digest):
             phase = "training had finished: evaluating its trained weights" \
                 if os.path.isdir(os.path.join(staging, TRAINED)) else "training resumes from its last epoch backup"
             print(f"resuming the interrupted run in {staging}: {phase}")
             return staging
+        what = "a different config" if saved_config != digest else "the same config on data that has changed since"
         if not overwrite:
-            raise ValueError(f"--out {path}: {staging} holds an interrupted run of a different config, which the "
-                             "same command as before would resume; rerun that command, choose another --out, or "
-                             "pass --overwrite to discard it")
-        print(f"--overwrite: discarding the interrupted run of another config in {staging}")
+            raise ValueError(f"--out {path}: {staging} holds an interrupted run of {what}, which the same command "
+                             "on the same data would resume; rerun that, choose another --out, or pass --overwrite "
+                             "to discard it")
+        print(f"--overwrite: discarding the interrupted run of {what} in {staging}")
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
+    with open(os.path.join(staging, "data.sha256"), "w", encoding="utf-8") as handle:
+        handle.write(data_digest)
     with open(os.path.join(staging, "run_id"), "w", encoding="utf-8") as handle:
         handle.write(uuid.uuid4().hex)
     return staging

@@ -45,6 +45,14 @@ class Prepared:
     def num_classes(self) -> int:
         return len(self.splits.class_names)
 
+    def data_digest(self) -> str:
+        """Hash of the split texts and labels: a resumed run must see the data it was trained on."""
+        digest = hashlib.sha256()
+        for name in ("train", "val", "test"):
+            frame = getattr(self.splits, name)
+            digest.update(json.dumps([name, frame["text"].tolist(), frame["label"].tolist()]).encode())
+        return digest.hexdigest()
+
     def input_fn(self):
         """The tf.data map to the model's inputs (None for raw-string models)."""
         model, train = self.config.model, self.config.train
@@ -153,12 +161,15 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     steps_per_epoch = int(np.ceil(len(splits.train) / batch))
     history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
                                             steps_per_epoch, schedule, run_dir, verbose=verbose)
-    return Fitted(history, throughput.examples_per_sec, best or {})
+    # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.
+    rate = throughput.examples_per_sec or float(np.mean(history.get("train_examples_per_sec") or [0.0]))
+    return Fitted(history, rate, best or {})
 
 
 def save_trained(model, fitted: Fitted, run_dir: str) -> None:
     """The trained (evaluated) weights and the fit record in `<run_dir>/trained/`, written atomically: from
     here on a killed run resumes at evaluation instead of training again."""
+    phases.reached("fitted")
     target, staging = os.path.join(run_dir, "trained"), os.path.join(run_dir, ".trained-tmp")
     shutil.rmtree(staging, ignore_errors=True)
     model.save_weights(os.path.join(staging, "weights"))

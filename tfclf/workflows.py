@@ -52,7 +52,7 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
         rundir.check_not_finished(config.out)
         prepared = prepared or stages.prepare(config)  # errors in the data come before the run directory
         phases.reached("prepared")
-        staging = rundir.open_staging(config.out, config.digest(), overwrite)
+        staging = rundir.open_staging(config.out, config.digest(), overwrite, prepared.data_digest())
         try:
             metrics = _train_in(staging, prepared, strategy, started)
         except BaseException:
@@ -146,9 +146,11 @@ def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_c
     index = {name: i for i, name in enumerate(class_names)}
     table["label_id"] = table["label"].map(index).astype("int32")
     with rundir.locked(out):
+        staging = rundir.staging_dir(out)
+        if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)) or rundir.resumable(staging):
+            raise ValueError(f"--out {out}: holds a run or an interrupted run ({staging}); choose another --out")
         probabilities = predict.predict(serve, table["text"].tolist(), progress=True)["probabilities"]
         metrics = stages.split_metrics(train_config, table["label_id"], probabilities, class_names)
-        staging = rundir.staging_dir(out)
         shutil.rmtree(staging, ignore_errors=True)
         os.makedirs(staging)
         stages.write_test_artifacts(staging, table, probabilities, metrics, class_names, os.path.basename(data_path))

@@ -72,12 +72,13 @@ def validate(table: pd.DataFrame, source: str, drop_invalid: bool, min_classes: 
 
 
 def normalize_labels(labels: pd.Series, source: str) -> pd.Series:
-    """Numeric labels written differently ('1', '1.0', '01') are one class: when every label is an integer
-    number, each becomes its canonical form. Labels that still differ only in case or inner spaces are
-    refused, naming them: merging them silently could be as wrong as keeping them apart."""
+    """Numeric labels written differently ('1', '1.0', '01', '2.50') are one class each: when every label is
+    a finite number, each becomes its canonical form ('1', '2.5'). Labels that still differ only in case or
+    inner spaces are refused, naming them: merging them silently could be as wrong as keeping them apart."""
     numbers = pd.to_numeric(labels, errors="coerce")
-    if numbers.notna().all() and (numbers == numbers.round()).all() and numbers.abs().max() < 2 ** 53:
-        return numbers.astype("int64").astype(str)
+    if numbers.notna().all() and np.isfinite(numbers).all() and numbers.abs().max() < 2 ** 53:
+        return pd.Series([str(int(value)) if float(value).is_integer() else repr(float(value)) for value in numbers],
+                         index=labels.index)
     groups = {}
     for name in labels.unique():
         groups.setdefault(" ".join(str(name).lower().split()), []).append(name)
@@ -183,12 +184,22 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
             raise ValueError(f"--clean {','.join(data_config.clean)}: split() needs clean_texts "
                              "(models.cleaning.clean_texts, as stages.prepare passes it)")
         table["text"] = clean_texts(table["text"].tolist(), data_config.clean)
+        emptied = table["text"].str.strip() == ""
+        if emptied.any() and not data_config.drop_invalid:
+            raise ValueError(f"{source}: {int(emptied.sum())} text(s) are empty after --clean "
+                             f"{','.join(data_config.clean)} ({_rows(table[emptied])}); fix them, remove them, or "
+                             "pass --drop-invalid")
+        table = table[~emptied].reset_index(drop=True)
     if data_config.max_examples and data_config.max_examples < len(table):
         classes = table["label"].nunique()
         if data_config.max_examples < 2 * classes:
             raise ValueError(f"--max-examples {data_config.max_examples}: too few for a stratified sample of "
                              f"{classes} classes; give at least {classes * MIN_PER_CLASS} (more for real "
                              "results), or 0 for all rows")
+        if len(table) - data_config.max_examples < classes:
+            raise ValueError(f"--max-examples {data_config.max_examples}: leaves out {len(table) - data_config.max_examples}"
+                             f" of {len(table)} rows, fewer than the {classes} classes a stratified sample needs; give"
+                             f" at most {len(table) - classes}, or 0 for all rows")
         table, _ = model_selection.train_test_split(
             table, train_size=data_config.max_examples, random_state=seed, stratify=table["label"])
     class_names = label_vocabulary(table["label"])

