@@ -9,9 +9,13 @@ from conftest import ROOT
 
 
 def test_pip_install_builds_a_package_that_runs_from_another_directory(tmp_path):
-    target = tmp_path / "site"
+    # Build from a copy of the source: setuptools writes build/ and *.egg-info beside the source it builds.
+    source, target = tmp_path / "source", tmp_path / "site"
+    shutil.copytree(os.path.join(ROOT, "tfclf"), source / "tfclf", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "requirements.txt", "README.md"):
+        shutil.copy(os.path.join(ROOT, name), source / name)
     build = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                            "--target", str(target), ROOT], capture_output=True, text=True, timeout=300)
+                            "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr[-1500:]
     assert {"data", "models", "training", "evaluation", "serving", "studies"} <= set(os.listdir(target / "tfclf"))
     elsewhere = tmp_path / "elsewhere"

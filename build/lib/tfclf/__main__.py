@@ -1,6 +1,0 @@
-"""`python -m tfclf` is the `tfclf` command."""
-import sys
-
-from tfclf import cli
-
-sys.exit(cli.main())

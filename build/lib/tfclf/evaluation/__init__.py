@@ -1,1 +1,0 @@
-"""Evaluation: scoring held-out texts, metrics, plots and reports."""

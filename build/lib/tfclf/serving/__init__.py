@@ -1,1 +1,0 @@
-"""Serving: the raw-string SavedModel export and prediction with it."""

@@ -1,1 +1,0 @@
-"""Studies: grids of runs (spec, ledger, engines, result tables) and the speed benchmark."""

@@ -1,1 +1,0 @@
-"""Training: optimizers, losses, metrics, callbacks, distribution, distillation and the fit itself."""
