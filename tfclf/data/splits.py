@@ -99,14 +99,27 @@ def label_vocabulary(labels: pd.Series) -> list:
         return sorted(unique)
 
 
-def _split_labels(labels: np.ndarray, data_config, seed: int, given_test: bool) -> list:
-    """The label arrays of the parts `_split` makes (train, validation[, test]); ValueError if it cannot."""
+def _split_positions(labels: np.ndarray, data_config, seed: int, given_test: bool) -> list:
+    """Positions (into `labels`) of the parts of the stratified split: train, validation and, unless the data
+    has its own test split, test (seed 001's two-stage recipe). ValueError if scikit-learn cannot split."""
     val, test = data_config.val_fraction, data_config.test_fraction
+    positions = np.arange(len(labels))
     if given_test:
-        return model_selection.train_test_split(labels, test_size=val, random_state=seed, stratify=labels)
-    train, rest = model_selection.train_test_split(labels, test_size=val + test, random_state=seed, stratify=labels)
+        return model_selection.train_test_split(positions, test_size=val, random_state=seed, stratify=labels)
+    train, rest = model_selection.train_test_split(positions, test_size=val + test, random_state=seed,
+                                                   stratify=labels)
     return [train, *model_selection.train_test_split(rest, test_size=test / (val + test), random_state=seed,
-                                                     stratify=rest)]
+                                                     stratify=labels[rest])]
+
+
+def _reaches_every_part(labels: np.ndarray, data_config, seed: int, given_test: bool):
+    """The split's positions when every class has examples in every part, else None."""
+    try:
+        parts = _split_positions(labels, data_config, seed, given_test)
+    except ValueError:
+        return None
+    classes = len(np.unique(labels))
+    return parts if all(len(np.unique(labels[part])) == classes for part in parts) else None
 
 
 def smallest_class(counts: pd.Series, data_config, seed: int, given_test: bool = False) -> int:
@@ -114,41 +127,28 @@ def smallest_class(counts: pd.Series, data_config, seed: int, given_test: bool =
     every part, for data like this (classes smaller than that raised to it; found by splitting labels)."""
     for size in range(MIN_PER_CLASS, 1000):
         labels = np.concatenate([np.full(max(int(count), size), number) for number, count in enumerate(counts)])
-        try:
-            parts = _split_labels(labels, data_config, seed, given_test)
-        except ValueError:
-            continue
-        if all(len(np.unique(part)) == len(counts) for part in parts):
+        if _reaches_every_part(labels, data_config, seed, given_test) is not None:
             return size
     return 1000
 
 
-def _check_class_sizes(pool: pd.DataFrame, data_config, seed: int, source: str, given_test: bool) -> None:
-    """Every class must reach train, validation (and test): otherwise one line with the real minimum."""
+def _too_small(pool: pd.DataFrame, data_config, seed: int, source: str, given_test: bool) -> ValueError:
+    """The one line for classes too small to reach every part, with the real minimum for this data."""
     counts = pool["label"].value_counts()
-    try:
-        parts = _split_labels(pool["label"].to_numpy(), data_config, seed, given_test)
-        if all(len(set(part)) == len(counts) for part in parts):
-            return
-    except ValueError:
-        pass
     needed = smallest_class(counts, data_config, seed, given_test)
     small = counts[counts < needed]
     label, count = (small.index[0], int(small.iloc[0])) if len(small) else (counts.idxmin(), int(counts.min()))
     fractions = f"--val-fraction {data_config.val_fraction}" + \
         ("" if given_test else f" and --test-fraction {data_config.test_fraction}")
-    raise ValueError(f"{source}: class '{label}' has {count} example(s) in "
-                     f"{'the train split' if given_test else 'the data'}; with {fractions} every class needs at "
-                     f"least {needed} here to reach every split; add examples, remove the class or raise the "
-                     "fractions")
-
-
-def _stratified_split(frame: pd.DataFrame, fraction: float, seed: int) -> tuple:
-    return model_selection.train_test_split(frame, test_size=fraction, random_state=seed, stratify=frame["label"])
+    return ValueError(f"{source}: class '{label}' has {count} example(s) in "
+                      f"{'the train split' if given_test else 'the data'}; with {fractions} every class needs at "
+                      f"least {needed} here to reach every split; add examples, remove the class or raise the "
+                      "fractions")
 
 
 def _split(table: pd.DataFrame, data_config, seed: int, source: str) -> tuple:
-    """Given splits when present, else stratified train/val/test (seed 001's two-stage recipe)."""
+    """Given splits when present, else stratified train/val/test (seed 001's two-stage recipe); every class
+    must reach every part."""
     given = "split" in table.columns and (table["split"] == "test").any()
     pool = table[table["split"] == "train"] if given else table
     if given:
@@ -156,14 +156,11 @@ def _split(table: pd.DataFrame, data_config, seed: int, source: str) -> tuple:
         if only_test:
             raise ValueError(f"{source}: class(es) {only_test[:5]} occur only in the test split, so the model "
                              "could never learn them; add training examples or remove them from test")
-    _check_class_sizes(pool, data_config, seed, source, given)
-    if given:
-        train, val = _stratified_split(pool, data_config.val_fraction, seed)
-        return train, val, table[table["split"] == "test"]
-    held_out = data_config.val_fraction + data_config.test_fraction
-    train, rest = _stratified_split(table, held_out, seed)
-    val, test = _stratified_split(rest, data_config.test_fraction / held_out, seed)
-    return train, val, test
+    parts = _reaches_every_part(pool["label"].to_numpy(), data_config, seed, given)
+    if parts is None:
+        raise _too_small(pool, data_config, seed, source, given)
+    frames = [pool.iloc[part] for part in parts]
+    return (*frames, table[table["split"] == "test"]) if given else tuple(frames)
 
 
 def _remove_leaks(earlier: list, later: pd.DataFrame) -> tuple:
