@@ -50,11 +50,16 @@ def _malformed_row(tmp_path):
     return str(path)
 
 
-def _bad_json(tmp_path):
-    path = write_jsonl(tmp_path / "bad.jsonl", toy_rows(6))
+def _jsonl_plus_line(path, rows, line: str):
+    """A JSONL file of `rows` with one raw `line` appended (what json.dumps would never write)."""
+    write_jsonl(path, rows)
     with open(path, "a") as handle:
-        handle.write("{'text': not json}\n")
-    return path
+        handle.write(line + "\n")
+    return str(path)
+
+
+def _bad_json(tmp_path):
+    return _jsonl_plus_line(tmp_path / "bad.jsonl", toy_rows(6), "{'text': not json}")
 
 
 def _no_class_folders(tmp_path):
@@ -70,10 +75,7 @@ def _look_alike_labels(tmp_path):
 
 
 def _nan_jsonl_label(tmp_path):
-    path = write_jsonl(tmp_path / "nan.jsonl", toy_rows(12))
-    with open(path, "a") as handle:
-        handle.write('{"text": "no label here", "label": NaN}\n')
-    return path
+    return _jsonl_plus_line(tmp_path / "nan.jsonl", toy_rows(12), '{"text": "no label here", "label": NaN}')
 
 
 def _gzip_named_csv(tmp_path):
