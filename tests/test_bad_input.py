@@ -1,5 +1,4 @@
 """Every kind of bad input: one line naming the place and the fix, exit 2, no traceback, no run dir."""
-import os
 import subprocess
 import sys
 

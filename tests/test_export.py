@@ -11,7 +11,7 @@ import pytest
 
 from conftest import toy_rows, write_csv
 from tfclf import config as config_lib, predict as predict_cli, workflows
-from tfclf.serving import export, predict
+from tfclf.serving import export
 
 LOAD_WITHOUT_TFCLF = r"""
 import json, sys

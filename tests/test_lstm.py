@@ -1,12 +1,8 @@
 """Recurrent family: learning, GloVe rows, pyramid shapes and masks, cuDNN-compatible settings, export."""
-import json
-import os
-
 import numpy as np
 import pytest
 
 from conftest import toy_rows, write_csv, build_model
-from tfclf import config as config_lib
 from tfclf import workflows
 from tfclf.models import recurrent as lstm
 from tfclf._backend import keras, tf

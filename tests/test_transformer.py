@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import toy_rows, write_csv, build_model
-from tfclf import stages, tables, workflows
+from conftest import build_model
+from tfclf import tables, workflows
 from tfclf.models import tfhub as encoders, transformer
 from tfclf._backend import tf
 
