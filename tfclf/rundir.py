@@ -74,6 +74,11 @@ def resumable(staging: str) -> bool:
     return os.path.isdir(os.path.join(staging, TRAINED)) or _has_backup(staging)
 
 
+def occupied(path: str) -> bool:
+    """A file, or a directory with something in it: an output location tfclf must not write into."""
+    return os.path.isfile(path) or (os.path.isdir(path) and bool(os.listdir(path)))
+
+
 def check_not_finished(path: str) -> None:
     """A finished run (metrics.json) at `path` is refused before any work."""
     if os.path.exists(os.path.join(path, "metrics.json")):
@@ -94,7 +99,7 @@ def open_staging(path: str, digest: str, overwrite: bool = False, data_digest: s
     config and data is kept, to resume; a finished run is refused, and so is an interrupted run of another
     config or of data that changed since (unless `overwrite`)."""
     check_not_finished(path)
-    if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
+    if occupied(path):
         raise ValueError(f"--out {path}: exists and is not an empty directory; choose another --out")
     staging = staging_dir(path)
     saved = os.path.join(staging, "config.json")

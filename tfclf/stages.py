@@ -45,6 +45,10 @@ class Prepared:
     def num_classes(self) -> int:
         return len(self.splits.class_names)
 
+    @property
+    def steps_per_epoch(self) -> int:
+        return int(np.ceil(len(self.splits.train) / self.config.train.batch_size))
+
     def data_digest(self) -> str:
         """Hash of the split texts and labels: a resumed run must see the data it was trained on."""
         digest = hashlib.sha256()
@@ -127,14 +131,13 @@ def prepare(config, family=None) -> Prepared:
 def build(prepared: Prepared, strategy):
     """The compiled model and its (head's) learning-rate schedule, under the configured precision."""
     config = prepared.config
-    steps_per_epoch = int(np.ceil(len(prepared.splits.train) / config.train.batch_size))
     keras.mixed_precision.set_global_policy(fit_lib.precision_policy(config.train.mixed_precision))
     try:
         with strategy.scope():
             model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
                                           prepared.splits.train["text"])
             schedule = fit_lib.compile_model(model, config.train, prepared.num_classes, config.train.lr,
-                                             steps_per_epoch * config.train.epochs)
+                                             prepared.steps_per_epoch * config.train.epochs)
     finally:
         keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
     return model, schedule
@@ -158,9 +161,8 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
                                    lengths=prepared.lengths["val"] if grouped else None)
     hparams.write_run(config, os.path.join(run_dir, "tensorboard"))
-    steps_per_epoch = int(np.ceil(len(splits.train) / batch))
     history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
-                                            steps_per_epoch, schedule, run_dir, verbose=verbose)
+                                            prepared.steps_per_epoch, schedule, run_dir, verbose=verbose)
     # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.
     rate = throughput.examples_per_sec or float(np.mean(history.get("train_examples_per_sec") or [0.0]))
     return Fitted(history, rate, best or {})

@@ -129,7 +129,7 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
 def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_column: str, out: str) -> dict:
     """Scores a labelled file with an exported model and writes the report a run writes for its test set,
     in `<out>.partial` renamed to `<out>` when complete; an existing non-empty `out` is never touched."""
-    if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)):
+    if rundir.occupied(out):
         raise ValueError(f"--out {out}: exists and is not an empty directory (a run or an earlier evaluation?); "
                          "choose another --out")
     rundir.check_writable(os.path.dirname(os.path.abspath(out)), "--out")
@@ -147,7 +147,7 @@ def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_c
     table["label_id"] = table["label"].map(index).astype("int32")
     with rundir.locked(out):
         staging = rundir.staging_dir(out)
-        if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)) or rundir.resumable(staging):
+        if rundir.occupied(out) or rundir.resumable(staging):
             raise ValueError(f"--out {out}: holds a run or an interrupted run ({staging}); choose another --out")
         probabilities = predict.predict(serve, table["text"].tolist(), progress=True)["probabilities"]
         metrics = stages.split_metrics(train_config, table["label_id"], probabilities, class_names)

@@ -76,8 +76,8 @@ def run_baseline(prepared: stages.Prepared, seq_len: int) -> dict:
     num_classes, batch = len(splits.class_names), config.train.batch_size
     model, encoder = tutorial_model({"encoder": config.model.encoder_handle,
                                      "preprocess": config.model.preprocess_handle}, num_classes, seq_len)
-    steps = int(np.ceil(len(splits.train) / batch)) * config.train.epochs
-    fit_lib.compile_model(model, config.train, num_classes, config.train.lr, steps)
+    fit_lib.compile_model(model, config.train, num_classes, config.train.lr,
+                          prepared.steps_per_epoch * config.train.epochs)
 
     def strings(frame, shuffle=False):
         dataset = tf.data.Dataset.from_tensor_slices((frame["text"].to_numpy().astype(str),
