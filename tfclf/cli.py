@@ -40,6 +40,7 @@ LISTS = {
     "losses": lambda: tables.LOSSES,
     "clean": _clean_steps,
     "poolings": lambda: tables.POOLINGS,
+    "encoder-builds": lambda: tables.ENCODER_BUILDS,
     "heads": lambda: tables.HEADS,
     "strategies": lambda: tables.STRATEGIES,
     "monitors": lambda: tables.MONITORS,

@@ -52,6 +52,8 @@ class ModelConfig:
     freeze_embeddings: bool = _field(False, "keep GloVe embeddings fixed")
     encoder_handle: str = _field("", "TF Hub encoder URL or local SavedModel directory (default: the table's)")
     preprocess_handle: str = _field("", "matching TF Hub preprocessing URL or directory (default: the table's)")
+    encoder_build: str = _field("native", "how a transformer encoder becomes a Keras layer (`tfclf list "
+                                "encoder-builds`)")
     pooling: str = _field("pooled", "transformer features: pooled_output, [CLS] of sequence_output, or masked mean")
     head: str = _field("dense", "dropout + dense, or mlp (dropout, dense ReLU of --head-units, dropout, dense)")
     head_units: int = _field(512, "hidden units of the mlp head (seed 001: 512)")
@@ -134,6 +136,7 @@ CHOICES = {
     "loss": tables.LOSSES,
     "class_weight": tables.CLASS_WEIGHTS,
     "pooling": tables.POOLINGS,
+    "encoder_build": tables.ENCODER_BUILDS,
     "strategy": tables.STRATEGIES,
     "head": tables.HEADS,
     "monitor": tables.MONITORS,

@@ -68,6 +68,7 @@ class Fitted:
     history: dict
     examples_per_sec: float
     best: dict                     # the best checkpoint's record (callbacks.read_best), or {}
+    precision: dict = dataclasses.field(default_factory=dict)  # the policy, and the graph rewrite if one ran
 
 
 def default_run_dir(config) -> str:
@@ -161,11 +162,15 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
                                    lengths=prepared.lengths["val"] if grouped else None)
     hparams.write_run(config, os.path.join(run_dir, "tensorboard"))
-    history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
-                                            prepared.steps_per_epoch, schedule, run_dir, verbose=verbose)
+    policy = fit_lib.precision_policy(config.train.mixed_precision)
+    # A SavedModel encoder ignores the Keras policy: TensorFlow's graph rewrite lowers it, during fit only
+    # (evaluation and the export stay float32, so the export reproduces the run's test probabilities).
+    with fit_lib.graph_mixed_precision(policy if prepared.family.graph_precision_rewrite(config.model) else "float32") as rewrite:
+        history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
+                                                prepared.steps_per_epoch, schedule, run_dir, verbose=verbose)
     # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.
     rate = throughput.examples_per_sec or float(np.mean(history.get("train_examples_per_sec") or [0.0]))
-    return Fitted(history, rate, best or {})
+    return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"})
 
 
 def save_trained(model, fitted: Fitted, run_dir: str) -> None:

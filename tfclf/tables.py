@@ -116,6 +116,12 @@ POOLINGS = {
     "cls": "the [CLS] token of sequence_output",
     "mean": "masked mean of sequence_output",
 }
+ENCODER_BUILDS = {
+    "native": "checkpoints tfclf imported (minilm_l6, import-hf) are rebuilt in Python as tf-models' BertEncoder "
+              "with the handle's weights (faster; precision policy and XLA reach it); other handles load as below",
+    "savedmodel": "every encoder is its TF Hub SavedModel in a hub.KerasLayer (mixed precision through "
+                  "TensorFlow's graph rewrite)",
+}
 HEADS = {
     "dense": "dropout + dense",
     "mlp": "dropout, dense ReLU of --head-units, dropout, dense (seed 001)",

@@ -110,6 +110,7 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
         "seq_len": prepared.seq_len,
         "duplicates_removed": splits.summary["duplicates_removed"],
         "train_examples_per_sec": fitted.examples_per_sec,
+        "precision": fitted.precision,
         "best_checkpoint": {key: value for key, value in fitted.best.items() if key != "weights"},
         "evaluated_weights": "best" if fitted.best and config.train.restore_best else "last",
         "wall_seconds": time.perf_counter() - started,

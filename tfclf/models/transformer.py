@@ -69,10 +69,19 @@ def _pool(outputs, mask, pooling: str):
         lambda m: tf.cast(m, tf.bool), name="mask_to_bool")(mask))
 
 
+def builds_natively(model_config) -> bool:
+    """Whether the encoder is rebuilt in Python (`--encoder-build native` and a checkpoint tfclf imported)."""
+    return model_config.encoder_build == "native" and tfhub.imported_config(model_config.encoder_handle) is not None
+
+
 def build_classifier(model_config, num_classes: int, encoder_handle: str) -> keras.Model:
     """Token ids -> logits: encoder, pooling, dropout + dense (or an MLP head as seed 001)."""
     inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
-    encoder = tfhub.load_hub(encoder_handle, trainable=not model_config.freeze_encoder, name="encoder")
+    trainable = not model_config.freeze_encoder
+    if builds_natively(dataclasses.replace(model_config, encoder_handle=encoder_handle)):
+        encoder = tfhub.native_encoder(encoder_handle, trainable=trainable, name="encoder")
+    else:
+        encoder = tfhub.load_hub(encoder_handle, trainable=trainable, name="encoder")
     outputs = encoder(inputs)
     features = _pool(outputs, inputs["input_mask"], model_config.pooling)
     if model_config.head == "mlp":  # seed 001: 768 -> 512 -> classes, ReLU and dropout
@@ -137,6 +146,9 @@ class HubTransformer(family.Family):
                                         model_config.preprocess_handle)
         return dataclasses.replace(model_config, encoder_handle=handles["encoder"],
                                    preprocess_handle=handles["preprocess"])
+
+    def graph_precision_rewrite(self, model_config) -> bool:
+        return not builds_natively(model_config)
 
     def pipeline(self, preprocess_handle: str) -> TextEncoderPipeline:
         """The preprocessing model, loaded once per family object."""
