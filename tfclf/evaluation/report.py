@@ -222,42 +222,56 @@ def decision_lines(decision: dict) -> list:
 
 
 def reliability_plot(panels, label_ids, path: str) -> None:
-    """Reliability diagrams side by side, one per (title, probabilities): accuracy against mean confidence
-    per confidence bin (bars; the gap to the diagonal is the miscalibration), ECE in the title."""
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), layout="constrained",
+    """Reliability diagrams side by side, one per (title, probabilities): accuracy per confidence bin (bars,
+    texts per bin above them) against the diagonal; the hatched gap to the bin's mean confidence is the
+    miscalibration. ECE in the title; the x axis starts at the lowest possible confidence, 1 / classes."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.2), layout="constrained",
                                 squeeze=False)
     for axis, (title, probabilities) in zip(axes[0], panels):
         table = calibration.reliability_bins(probabilities, label_ids)
         edges, filled = table["edges"], table["count"] > 0
-        axis.bar(edges[:-1][filled], table["accuracy"][filled], width=np.diff(edges)[filled], align="edge",
-                 color="tab:blue", edgecolor="white", label="accuracy")
-        axis.bar(edges[:-1][filled], (table["confidence"] - table["accuracy"])[filled],
-                 bottom=table["accuracy"][filled], width=np.diff(edges)[filled], align="edge",
-                 color="tab:red", alpha=0.35, label="gap to confidence")
+        left, width = edges[:-1][filled], np.diff(edges)[filled]
+        accuracy, confidence = table["accuracy"][filled], table["confidence"][filled]
+        bars = axis.bar(left, accuracy, width=width, align="edge", color="tab:blue", edgecolor="white",
+                        label="accuracy")
+        axis.bar_label(bars, labels=[str(n) for n in table["count"][filled]], fontsize=6, padding=1)
+        axis.bar(left, np.abs(confidence - accuracy), bottom=np.minimum(confidence, accuracy), width=width,
+                 align="edge", fill=False, hatch="////", edgecolor="tab:red", linewidth=0,
+                 label="gap to mean confidence")
         axis.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="perfect calibration")
         ece = calibration.expected_calibration_error(probabilities, label_ids)
+        lowest = np.floor(len(edges[:-1]) / probabilities.shape[1]) / len(edges[:-1])
         axis.set(title=f"{title}\nECE {ece:.4f} ({len(edges) - 1} bins, {len(label_ids)} texts)",
-                 xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+                 xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(lowest, 1), ylim=(0, 1.08))
         axis.legend(fontsize=7, loc="upper left")
     _save_figure(figure, path)
 
 
 def pr_curve_plot(curves, threshold: float, positive_class: str, path: str) -> None:
     """The positive class's precision-recall curve per (title, scores, positives), with the points of the
-    chosen threshold (circle) and of argmax, p >= 0.5 (cross), marked."""
-    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    chosen threshold (circle) and of argmax, p >= 0.5 (cross): the whole curve, and zoomed on the points."""
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4.5), layout="constrained")
+    marked = []
     for (title, scores, positives), color in zip(curves, ("tab:blue", "tab:orange", "tab:green")):
         points = thresholds.curve(scores, positives)
-        axis.plot(points["recall"], points["precision"], color=color, label=title)
-        for value, marker, name in ((threshold, "o", f"p >= {threshold:.3f}"), (0.5, "x", "argmax")):
+        for axis in axes:
+            axis.plot(points["recall"], points["precision"], color=color, label=title, marker=".", markersize=3)
+        for value, marker, name in ((threshold, "o", f"p >= {threshold:.3f}"), (0.5, "x", "argmax p >= 0.5")):
             at = thresholds.point(scores, positives, value)
-            axis.plot(at["recall"], at["precision"], marker=marker, color=color, markersize=9, linestyle="none",
-                      markerfacecolor="none" if marker == "o" else color,
-                      label=f"{title}: {name} (F1 {at['f1']:.3f})")
-    axis.set(title=f"precision-recall of '{positive_class}'", xlabel="recall", ylabel="precision",
-             xlim=(0, 1.02), ylim=(0, 1.02))
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=7, loc="lower left")
+            marked.append((at["recall"], at["precision"]))
+            for axis in axes:
+                axis.plot(at["recall"], at["precision"], marker=marker, color=color, markersize=10,
+                          linestyle="none", markerfacecolor="none", markeredgewidth=1.5,
+                          label=f"{title}: {name} (F1 {at['f1']:.3f})")
+    recall, precision = np.array(marked).T
+    axes[0].set(title=f"precision-recall of '{positive_class}'", xlim=(0, 1.02), ylim=(0, 1.02))
+    axes[1].set(title="zoomed on the marked points",
+                xlim=(max(0, recall.min() - 0.1), min(1.02, recall.max() + 0.1)),
+                ylim=(max(0, precision.min() - 0.1), min(1.02, precision.max() + 0.1)))
+    for axis in axes:
+        axis.set(xlabel="recall", ylabel="precision")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower left")
     _save_figure(figure, path)
 
 
