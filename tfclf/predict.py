@@ -28,8 +28,9 @@ def main(argv=None) -> int:
 
     def job():
         import os
-        if args.batch_size < 1 or args.top_words < 1:
-            raise ValueError(f"--batch-size {args.batch_size} / --top-words {args.top_words}: must be >= 1")
+        for flag, value in (("--batch-size", args.batch_size), ("--top-words", args.top_words)):
+            if value < 1:
+                raise ValueError(f"{flag} {value}: must be >= 1")
         if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
             raise ValueError(f"--output {args.output}: its directory does not exist; create it or choose another path")
         from tfclf.data import readers

@@ -56,8 +56,10 @@ def _section(title: str, *parts) -> str:
 
 
 def _figures(run_dir: str, *names) -> str:
-    images = [_image(os.path.join(run_dir, name), name) for name in names]
-    return '<div class="figures">' + "".join(images) + "</div>" if any(images) else ""
+    """The PNGs that exist, side by side when several (a lone figure keeps its full width)."""
+    images = [image for image in (_image(os.path.join(run_dir, name), name) for name in names) if image]
+    return f'<div class="{"figures" if len(images) > 1 else "figure"}">' + "".join(images) + "</div>" if images \
+        else ""
 
 
 def metrics_section(test: dict, title: str = "Test metrics", argmax: dict = None) -> str:
@@ -166,13 +168,21 @@ def _data_section(run_dir: str, metrics: dict) -> str:
                     _figures(run_dir, "class_distribution.png", "length_histogram.png"))
 
 
+def _name(directory: str) -> str:
+    """The finished directory's name: pages are written in the staging directory, `<out>.partial`."""
+    name = os.path.basename(os.path.normpath(directory))
+    return name[:-len(".partial")] if name.endswith(".partial") else name
+
+
 def write_run(run_dir: str, metrics: dict, wrong, explanations, config: dict) -> str:
     """report.html of a run: data, EDA plots, curves, test metrics, confusion matrix, calibration and
     threshold, the most confidently wrong texts explained, and the config."""
     best = metrics.get("best_checkpoint") or {}
-    chosen = (f"<p>Evaluated weights: {metrics.get('evaluated_weights')}"
-              + (f" (epoch {best['epoch']}, {html.escape(str(best.get('monitor')))} = {best['value']:.4f} on "
-                 "validation)" if best.get("epoch") else "") + "</p>")
+    epochs = len(next(iter(metrics.get("history", {}).values()), []))
+    chosen = (f"<p>Evaluated weights: the best epoch, {best['epoch']} of {epochs} "
+              f"({html.escape(str(best.get('monitor')))} = {best['value']:.4f} on validation)</p>"
+              if metrics.get("evaluated_weights") == "best" and best.get("epoch")
+              else f"<p>Evaluated weights: the last epoch ({epochs}).</p>")
     model = config.get("model", {}).get("encoder", "")
     sections = [
         f'<p class="meta">data {html.escape(str(config.get("data", {}).get("data", "")))}, encoder '
@@ -186,7 +196,7 @@ def write_run(run_dir: str, metrics: dict, wrong, explanations, config: dict) ->
         _section("Config", "<details><summary>config.json</summary><pre>"
                  + html.escape(json.dumps(config, indent=2)) + "</pre></details>"),
     ]
-    return write(os.path.join(run_dir, "report.html"), f"tfclf run: {os.path.basename(run_dir)}", sections)
+    return write(os.path.join(run_dir, "report.html"), f"tfclf run: {_name(run_dir)}", sections)
 
 
 def write_evaluation(out: str, summary: dict, wrong, explanations) -> str:
@@ -197,7 +207,7 @@ def write_evaluation(out: str, summary: dict, wrong, explanations) -> str:
                 _section("Confusion matrix", _figures(out, "confusion_matrix.png")),
                 decision_section(summary.get("decision", {}), out),
                 wrong_section(wrong, explanations)]
-    return write(os.path.join(out, "report.html"), f"tfclf evaluation: {os.path.basename(out)}", sections)
+    return write(os.path.join(out, "report.html"), f"tfclf evaluation: {_name(out)}", sections)
 
 
 def write_study(out: str, name: str, frame, columns, selected: str, figures) -> str:
