@@ -192,12 +192,12 @@ def text_report(metrics: dict, wrong: pd.DataFrame, explanations, class_names, p
                   f"weighted-F1 {metrics['weighted_f1']:.4f}   loss {metrics['loss']:.4f}"]
     lines += decision_lines(decision or {})
     lines += ["", f"Most confidently wrong examples (up to {len(wrong)}), with the words whose removal changes "
-                  "the predicted class's probability most:"]
+                  "the predicted class's probability most (weight: the drop in its log-odds):"]
     for index, (_, row) in enumerate(wrong.iterrows()):
         lines.append(f"  true={row['true']} predicted={row['predicted']} p={row['confidence']:.3f}  "
                      f"{row['text'][:160]!r}")
         if index < len(explanations):
-            lines.append("      words: " + ", ".join(f"{word} {weight:+.3f}"
+            lines.append("      words: " + ", ".join(f"{word} {weight:+.2f}"
                                                      for word, weight in explanations[index]["words"]))
     text = "\n".join(lines) + "\n"
     with atomic_write(path) as handle:

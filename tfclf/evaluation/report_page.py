@@ -129,15 +129,16 @@ def wrong_section(wrong, explanations) -> str:
         head = (f'<div class="meta">true <b>{html.escape(str(row["true"]))}</b>, predicted '
                 f'<b>{html.escape(str(row["predicted"]))}</b> with p = {row["confidence"]:.4f}</div>')
         if index < len(explanations):
-            words = ", ".join(f"{html.escape(word)} {weight:+.3f}" for word, weight in explanations[index]["words"])
+            words = ", ".join(f"{html.escape(word)} {weight:+.2f}" for word, weight in explanations[index]["words"])
             body = (f'<div class="text">{_highlighted(explanations[index])}</div>'
-                    f'<div class="meta">words that moved p most when removed: {words}</div>')
+                    f'<div class="meta">words that moved p most (log-odds drop when removed): {words}</div>')
         else:
             body = f'<div class="text">{html.escape(str(row["text"]))}</div>'
         items.append(f'<div class="wrong">{head}{body}</div>')
     return _section("Most confidently wrong texts, explained",
                     "<p>Red words raised the predicted class's probability, blue ones lowered it (word "
-                    "occlusion: the change in that probability when the word is removed).</p>", *items)
+                    "occlusion: how much the class's log-odds drop when the word is removed; hover a word for "
+                    "its weight).</p>", *items)
 
 
 def page(title: str, sections) -> str:
