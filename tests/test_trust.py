@@ -229,6 +229,7 @@ def test_evaluate_uses_the_exported_threshold_and_reports_calibration(threshold_
     (["--threshold", "auto", "--target-precision", "0.9", "--target-recall", "0.9"], "exclude each other"),
     (["--target-recall", "0.9"], "add --threshold auto"),
     (["--calibration", "platt"], "--calibration 'platt' is unknown; choose one of: temperature, none"),
+    (["--positive-class", "spam"], "--positive-class 'spam' is not a class of the data; choose one of: neg, neutral"),
 ])
 def test_impossible_decisions_are_one_line_before_any_run_directory(flags, message, tmp_path, capsys):
     data = write_csv(tmp_path / "t.csv", toy_rows(60, classes=("neg", "pos", "neutral")))

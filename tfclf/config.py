@@ -322,7 +322,7 @@ def _validate_decision(decision: DecisionConfig) -> None:
     for name in ("target_precision", "target_recall"):
         if not 0.0 <= getattr(decision, name) <= 1.0:
             raise ValueError(f"--{name.replace('_', '-')} {getattr(decision, name)} is out of range; give a "
-                             "value in (0, 1]")
+                             "value in (0, 1], or 0 for the best F1")
     if decision.target_precision and decision.target_recall:
         raise ValueError("--target-precision and --target-recall exclude each other; give one of them")
     if (decision.target_precision or decision.target_recall) and decision.threshold != "auto":

@@ -132,6 +132,9 @@ def _evaluate(run_dir: str, prepared: stages.Prepared, model):
     logits = {name: stages.score_logits(model, prepared, name) for name in ("val", "test")}
     decision = decision_lib.Decision.fit(config.decision, logits["val"], splits.val["label_id"],
                                          splits.class_names, splits.train["label_id"])
+    if decision.validation and not decision.validation["reached"]:
+        progress.say(f"--target-precision {config.decision.target_precision:g} is not reached on validation at any "
+                     f"threshold; using the most precise one (precision {decision.validation['precision']:.4f})")
     metrics, probabilities = {}, {}
     for name in ("val", "test"):
         probabilities[name] = decision.probabilities(logits[name])
