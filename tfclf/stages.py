@@ -206,10 +206,14 @@ def probability_fn(model, prepared: Prepared, temperature: float):
     return predict
 
 
-def split_metrics(train_config, label_ids, probabilities, class_names, predicted=None) -> dict:
+def split_metrics(train_config, label_ids, probabilities, class_names, predicted=None,
+                  loss_probabilities=None) -> dict:
     """Accuracy, F1s, per-class table (of `predicted`, default argmax) and the configured loss: the same
-    for run, bench and evaluate."""
-    loss = scoring.mean_loss(train_config, label_ids, probabilities)
+    for run, bench and evaluate. The loss is of `loss_probabilities` when given: the model's own, before
+    calibration, so that it stays comparable with the epochs' validation loss and across runs (the
+    calibrated NLL is reported beside it, in metrics.json's "decision")."""
+    loss = scoring.mean_loss(train_config, label_ids, probabilities if loss_probabilities is None
+                             else loss_probabilities)
     return report.classification_metrics(np.asarray(label_ids), probabilities, class_names, loss, predicted)
 
 

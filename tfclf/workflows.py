@@ -132,6 +132,9 @@ def _evaluate(run_dir: str, prepared: stages.Prepared, model):
     logits = {name: stages.score_logits(model, prepared, name) for name in ("val", "test")}
     decision = decision_lib.Decision.fit(config.decision, logits["val"], splits.val["label_id"],
                                          splits.class_names, splits.train["label_id"])
+    if decision.temperature_at_bound:
+        progress.say(f"calibration: the temperature stopped at its bound {decision.temperature:g}: the validation "
+                     "split's likelihood has no minimum inside (0.25, 20), e.g. every validation text is right")
     if decision.validation and not decision.validation["reached"]:
         progress.say(f"--target-precision {config.decision.target_precision:g} is not reached on validation at any "
                      f"threshold; using the most precise one (precision {decision.validation['precision']:.4f})")
@@ -139,10 +142,12 @@ def _evaluate(run_dir: str, prepared: stages.Prepared, model):
     for name in ("val", "test"):
         probabilities[name] = decision.probabilities(logits[name])
         metrics[name] = stages.split_metrics(config.train, getattr(splits, name)["label_id"], probabilities[name],
-                                             splits.class_names, decision.predict(probabilities[name]))
+                                             splits.class_names, decision.predict(probabilities[name]),
+                                             calibration.softmax(logits[name]))
     if decision.threshold is not None:  # the same test texts by argmax, beside the threshold's
         metrics["test_argmax"] = stages.split_metrics(config.train, splits.test["label_id"], probabilities["test"],
-                                                      splits.class_names)
+                                                      splits.class_names,
+                                                      loss_probabilities=calibration.softmax(logits["test"]))
     metrics["decision"] = decision.report(logits["test"], splits.test["label_id"])
     page = stages.write_test_artifacts(
         run_dir, splits.test, probabilities["test"], metrics["test"], splits.class_names, "test",
@@ -168,7 +173,6 @@ def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_c
     serve = export.load(model_dir)
     with open(os.path.join(model_dir, export.EXTRA, "labels.json"), encoding="utf-8") as handle:
         class_names = json.load(handle)
-    train_config = _stored_train_config(model_dir)
     table, _ = readers.read(data_path, text_columns, label_column)
     table, _ = splits_lib.validate(table, data_path, drop_invalid=False, min_classes=1)
     unknown = sorted(set(table["label"]) - set(class_names))
@@ -181,28 +185,36 @@ def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_c
         staging = rundir.staging_dir(out)
         if rundir.occupied(out) or rundir.resumable(staging):
             raise ValueError(f"--out {out}: holds a run or an interrupted run ({staging}); choose another --out")
-        scored = predict.predict(serve, table["text"].tolist(), progress=True)
-        probabilities, predicted = scored["probabilities"], scored["class_id"]  # the export's own decisions
-        metrics = stages.split_metrics(train_config, table["label_id"], probabilities, class_names, predicted)
-        decision = _served_decision(model_dir, class_names, table["label_id"], probabilities)
         shutil.rmtree(staging, ignore_errors=True)
         os.makedirs(staging)
-        title = os.path.basename(data_path)
-        page = stages.write_test_artifacts(
-            staging, table, probabilities, metrics, class_names, title, predicted,
-            lambda texts, ids: explain.occlusion(lambda t: predict.predict(serve, t)["probabilities"], texts,
-                                                 predicted=ids), decision)
-        stages.write_decision_plots(staging, table["label_id"], [(f"{title}, as served", probabilities)], decision,
-                                    [(title, probabilities, table["label_id"])])
-        summary = {"test": metrics, "decision": decision, "model": model_dir, "data": data_path,
-                   "num_test": len(table)}
-        report_page.write_evaluation(staging, summary, page["wrong"], page["explanations"])
-        report.write_json(os.path.join(staging, "metrics.json"), summary)
+        metrics = _score_and_report(staging, serve, model_dir, data_path, table, class_names)
         rundir.finish(staging, out)
     return metrics
 
 
-def _served_decision(model_dir: str, class_names, label_ids, probabilities) -> dict:
+def _score_and_report(staging: str, serve, model_dir: str, data_path: str, table, class_names) -> dict:
+    """The export's probabilities and own decisions (its threshold applies) on `table`, and the run's test
+    report for them in `staging`: metrics.json, predictions, plots, report.txt and report.html."""
+    scored = predict.predict(serve, table["text"].tolist(), progress=True)
+    probabilities, predicted = scored["probabilities"], scored["class_id"]
+    decision = _served_decision(model_dir, table["label_id"], probabilities)
+    # The loss is the model's own: the export's temperature undone (exact unless a probability underflowed).
+    metrics = stages.split_metrics(_stored_train_config(model_dir), table["label_id"], probabilities, class_names,
+                                   predicted, calibration.rescale(probabilities, decision["temperature"] or 1.0))
+    title = os.path.basename(data_path)
+    page = stages.write_test_artifacts(
+        staging, table, probabilities, metrics, class_names, title, predicted,
+        lambda texts, ids: explain.occlusion(lambda batch: predict.predict(serve, batch)["probabilities"], texts,
+                                             predicted=ids), decision)
+    stages.write_decision_plots(staging, table["label_id"], [(f"{title}, as served", probabilities)], decision,
+                                [(title, probabilities, table["label_id"])])
+    summary = {"test": metrics, "decision": decision, "model": model_dir, "data": data_path, "num_test": len(table)}
+    report_page.write_evaluation(staging, summary, page["wrong"], page["explanations"])
+    report.write_json(os.path.join(staging, "metrics.json"), summary)
+    return metrics
+
+
+def _served_decision(model_dir: str, label_ids, probabilities) -> dict:
     """The export's temperature and threshold (calibration.json; none in older exports) with the ECE and
     Brier score of its served probabilities on this data, and the threshold's precision/recall/F1."""
     stored = export.read_extra(model_dir, export.CALIBRATION, {})

@@ -17,7 +17,9 @@ so a golden-section search on log T finds the minimum without scipy or gradients
 import numpy as np
 
 BINS = 15  # equal-width confidence bins of the ECE, as Guo et al.
-LOG_T_RANGE = (np.log(0.05), np.log(20.0))  # temperatures searched: 0.05 .. 20
+# Temperatures searched: 0.25 .. 20. When every validation text is right, the NLL keeps falling as T -> 0
+# (ever sharper probabilities); the lower bound keeps such a fit from serving near-certainties.
+LOG_T_RANGE = (np.log(0.25), np.log(20.0))
 
 
 def softmax(logits) -> np.ndarray:
@@ -33,6 +35,17 @@ def log_softmax(logits) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
+def rescale(probabilities, temperature: float) -> np.ndarray:
+    """softmax(temperature * log p): undoes (or applies, with 1 / T) a temperature on probabilities."""
+    log_p = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-30, None))
+    return softmax(temperature * log_p)
+
+
+def at_bound(temperature: float) -> bool:
+    """Whether a fitted temperature stopped at an end of the searched range (no interior minimum)."""
+    return bool(np.min(np.abs(np.log(temperature) - np.array(LOG_T_RANGE))) < 1e-3)
+
+
 def negative_log_likelihood(logits, labels, temperature: float = 1.0) -> float:
     """Mean cross-entropy of softmax(logits / temperature) against integer labels."""
     log_p = log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
@@ -40,7 +53,7 @@ def negative_log_likelihood(logits, labels, temperature: float = 1.0) -> float:
 
 
 def fit_temperature(logits, labels, iterations: int = 80) -> float:
-    """The temperature minimising the NLL of `labels` under softmax(logits / T), T in [0.05, 20]."""
+    """The temperature minimising the NLL of `labels` under softmax(logits / T), T in [0.25, 20]."""
     low, high = LOG_T_RANGE
     ratio = (np.sqrt(5.0) - 1.0) / 2.0
     a, b = high - ratio * (high - low), low + ratio * (high - low)

@@ -65,6 +65,10 @@ class Decision:
             chosen, mode = {**thresholds.point(scores, positives, threshold_value(config)), "reached": True}, "fixed"
         return dataclasses.replace(decision, threshold=chosen["threshold"], mode=mode, validation=chosen)
 
+    @property
+    def temperature_at_bound(self) -> bool:
+        return self.temperature != 1.0 and calibration.at_bound(self.temperature)
+
     def probabilities(self, logits) -> np.ndarray:
         """Calibrated probabilities (float32, as the export serves them)."""
         return calibration.softmax(np.asarray(logits, dtype=np.float64) / self.temperature).astype(np.float32)
@@ -83,7 +87,7 @@ class Decision:
         """metrics.json's "decision": the temperature with test ECE / Brier / NLL before and after, and the
         threshold's test precision, recall and F1 beside argmax's."""
         test_label_ids = np.asarray(test_label_ids)
-        record = {**self.export_record(), "fitted_on": "val",
+        record = {**self.export_record(), "fitted_on": "val", "temperature_at_bound": self.temperature_at_bound,
                   "test": calibration.summary(test_logits, test_label_ids, self.temperature)}
         if self.threshold is not None:
             scores = self.probabilities(test_logits)[:, self.positive_id]
