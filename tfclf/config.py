@@ -110,9 +110,9 @@ class DecisionConfig:
     positive_class: str = _field("", "the class a threshold is for (default: the training split's minority "
                                      "class)")
     target_precision: float = _field(0.0, "with --threshold auto: the most recall at this validation precision "
-                                          "(0: best F1)")
+                                          "(default 0: the best F1)")
     target_recall: float = _field(0.0, "with --threshold auto: the most precision at this validation recall "
-                                       "(0: best F1)")
+                                       "(default 0: the best F1)")
 
 
 @dataclasses.dataclass(frozen=True)
