@@ -44,6 +44,8 @@ LISTS = {
     "heads": lambda: tables.HEADS,
     "strategies": lambda: tables.STRATEGIES,
     "monitors": lambda: tables.MONITORS,
+    "calibrations": lambda: tables.CALIBRATIONS,
+    "thresholds": lambda: tables.THRESHOLDS,
 }
 
 

@@ -110,6 +110,16 @@ MONITORS = {
     "val_loss": "validation loss (lower is better)",
 }
 
+# --- decisions ---
+CALIBRATIONS = {
+    "temperature": "divide the logits by one temperature fitted on the validation split (Guo et al. 2017)",
+    "none": "the model's own softmax probabilities",
+}
+THRESHOLDS = {  # --threshold also takes a number in (0, 1): the positive class's fixed threshold
+    "argmax": "the most probable class",
+    "auto": "binary tasks: the positive class's threshold chosen on validation (best F1 or a target)",
+}
+
 # --- heads ---
 POOLINGS = {
     "pooled": "the encoder's pooled_output",
