@@ -55,7 +55,8 @@ def main() -> None:
     tokenize = tf.function(lambda t: packed(t, tf.zeros([args.batch], tf.int32))[0])
     x = tokenize(strings)
     y = tf.zeros([args.batch], tf.int32)
-    model = transformer.build_classifier(config.model, 2, config.model.encoder_handle)
+    model = transformer.build_classifier(config.model, 2, config.model.encoder_handle,
+                                         native=transformer.builds_natively(config.model, config.train))
     fit_lib.compile_model(model, config.train, 2, 1e-5, 1000)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

@@ -13,10 +13,13 @@ from tfclf.training import fit as fit_lib
 NO_BF16 = "this CPU reports no avx512_bf16/amx_bf16: TensorFlow's oneDNN bf16 rewrite does nothing here"
 
 
-def _model_config(tiny_hub, build: str, **overrides):
+def _config(tiny_hub, build: str, **overrides):
     return config_lib.from_flat({"encoder": "bert_small", "encoder_handle": tiny_hub["encoder"],
-                                 "preprocess_handle": tiny_hub["preprocess"], "encoder_build": build,
-                                 **overrides}).model
+                                 "preprocess_handle": tiny_hub["preprocess"], "encoder_build": build, **overrides})
+
+
+def _model_config(tiny_hub, build: str, **overrides):
+    return _config(tiny_hub, build, **overrides).model
 
 
 def _tokens(tiny_hub, texts):
@@ -31,9 +34,9 @@ TEXTS = ["great film", "boring story and really sad", "the", "a great great film
 @pytest.mark.parametrize("pooling", ["pooled", "mean"])
 def test_native_encoder_computes_what_the_savedmodel_computes(tiny_hub, pooling):
     """The same handle built both ways, with the same head: equal logits (float32 rounding apart)."""
-    native = transformer.build_classifier(_model_config(tiny_hub, "native", pooling=pooling), 3, tiny_hub["encoder"])
-    saved = transformer.build_classifier(_model_config(tiny_hub, "savedmodel", pooling=pooling), 3,
-                                         tiny_hub["encoder"])
+    model_config = _model_config(tiny_hub, "native", pooling=pooling)
+    native = transformer.build_classifier(model_config, 3, tiny_hub["encoder"], native=True)
+    saved = transformer.build_classifier(model_config, 3, tiny_hub["encoder"], native=False)
     assert type(native.get_layer("encoder")).__name__ == "BertEncoder"
     assert type(saved.get_layer("encoder")).__name__ == "KerasLayer"
     saved.get_layer("logits").set_weights(native.get_layer("logits").get_weights())
@@ -42,24 +45,28 @@ def test_native_encoder_computes_what_the_savedmodel_computes(tiny_hub, pooling)
     assert len(native.trainable_weights) == len(saved.trainable_weights)
 
 
-def test_only_imported_checkpoints_build_natively(tiny_hub):
-    assert transformer.builds_natively(_model_config(tiny_hub, "native"))
-    assert not transformer.builds_natively(_model_config(tiny_hub, "savedmodel"))
-    official = config_lib.from_flat({"encoder": "bert_small"}).model  # a tfhub.dev URL: no importer config beside it
-    assert not transformer.builds_natively(dataclasses.replace(official, encoder_build="native"))
-    family = transformer.HubTransformer("bert_small")
-    assert family.graph_precision_rewrite(_model_config(tiny_hub, "savedmodel"))
-    assert not family.graph_precision_rewrite(_model_config(tiny_hub, "native"))
+def test_native_build_only_for_imported_checkpoints_and_by_default_only_where_it_pays(tiny_hub):
+    def native(build, **train):
+        config = _config(tiny_hub, build, **train)
+        return transformer.builds_natively(config.model, config.train)
+    assert native("native") and not native("savedmodel") and not native("savedmodel", mixed_precision=True)
+    assert not native("auto") and native("auto", mixed_precision=True) and native("auto", xla=True)
+    official = config_lib.from_flat({"encoder": "bert_small", "encoder_build": "native", "xla": True})
+    assert not transformer.builds_natively(official.model, official.train)  # a tfhub.dev URL: not tfclf's import
+    family, config = transformer.HubTransformer("bert_small"), _config(tiny_hub, "auto", mixed_precision=True)
+    assert not family.graph_precision_rewrite(config.model, config.train)  # the policy reaches the native build
+    config = _config(tiny_hub, "savedmodel", mixed_precision=True)
+    assert family.graph_precision_rewrite(config.model, config.train)
 
 
 def test_keras_policy_reaches_the_native_encoder(tiny_hub):
     """Under mixed_bfloat16 the native encoder's layers compute in bf16 (its output differs from float32 by
     more than rounding, by less than bf16's precision); bf16 arithmetic runs, emulated, on any CPU."""
     model_config = _model_config(tiny_hub, "native")
-    reference = transformer.build_classifier(model_config, 2, tiny_hub["encoder"])
+    reference = transformer.build_classifier(model_config, 2, tiny_hub["encoder"], native=True)
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        lowered = transformer.build_classifier(model_config, 2, tiny_hub["encoder"])
+        lowered = transformer.build_classifier(model_config, 2, tiny_hub["encoder"], native=True)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     encoder = lowered.get_layer("encoder")
@@ -87,7 +94,7 @@ def test_graph_rewrite_lowers_a_savedmodel_encoder(tiny_hub):
     """The proof that the rewrite reaches a SavedModel's graph: its outputs move by more than float32 rounding
     and by less than bf16's precision."""
     encoder = transformer.build_classifier(_model_config(tiny_hub, "savedmodel"), 2,
-                                           tiny_hub["encoder"]).get_layer("encoder")
+                                           tiny_hub["encoder"], native=False).get_layer("encoder")
     tokens = _tokens(tiny_hub, TEXTS)
     reference = tf.function(lambda x: encoder(x)["sequence_output"])(tokens).numpy()
     with fit_lib.graph_mixed_precision("mixed_bfloat16"):
@@ -103,3 +110,17 @@ def test_mixed_precision_is_refused_in_one_line_where_the_cpu_cannot(monkeypatch
         fit_lib.precision_policy(True)
     monkeypatch.setattr(fit_lib, "cpu_has_bf16", lambda: True)
     assert fit_lib.precision_policy(True) == "mixed_bfloat16" and fit_lib.precision_policy(False) == "float32"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not fit_lib.cpu_has_bf16(), reason=NO_BF16)
+@pytest.mark.parametrize("build", ["auto", "savedmodel"])
+def test_a_bf16_fine_tune_still_learns_and_says_how_it_ran(build, toy_path, tiny_hub, small_config):
+    from tfclf import workflows
+    config = small_config(toy_path, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
+                          preprocess_handle=tiny_hub["preprocess"], encoder_build=build, mixed_precision=True,
+                          epochs=8, lr=2e-3, batch_size=16, restore_best=False)
+    metrics = workflows.train(config).metrics
+    rewrite = "none" if build == "auto" else fit_lib.GRAPH_REWRITES["mixed_bfloat16"]
+    assert metrics["precision"] == {"policy": "mixed_bfloat16", "graph_rewrite": rewrite}
+    assert metrics["test"]["accuracy"] >= 0.85, metrics["test"]

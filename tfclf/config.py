@@ -52,7 +52,7 @@ class ModelConfig:
     freeze_embeddings: bool = _field(False, "keep GloVe embeddings fixed")
     encoder_handle: str = _field("", "TF Hub encoder URL or local SavedModel directory (default: the table's)")
     preprocess_handle: str = _field("", "matching TF Hub preprocessing URL or directory (default: the table's)")
-    encoder_build: str = _field("native", "how a transformer encoder becomes a Keras layer (`tfclf list "
+    encoder_build: str = _field("auto", "how a transformer encoder becomes a Keras layer (`tfclf list "
                                 "encoder-builds`)")
     pooling: str = _field("pooled", "transformer features: pooled_output, [CLS] of sequence_output, or masked mean")
     head: str = _field("dense", "dropout + dense, or mlp (dropout, dense ReLU of --head-units, dropout, dense)")

@@ -166,7 +166,7 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     policy = fit_lib.precision_policy(config.train.mixed_precision)
     # A SavedModel encoder ignores the Keras policy: TensorFlow's graph rewrite lowers it, during fit only
     # (evaluation and the export stay float32, so the export reproduces the run's test probabilities).
-    with fit_lib.graph_mixed_precision(policy if prepared.family.graph_precision_rewrite(config.model) else "float32") as rewrite:
+    with fit_lib.graph_mixed_precision(policy if prepared.family.graph_precision_rewrite(config.model, config.train) else "float32") as rewrite:
         history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
                                                 prepared.steps_per_epoch, schedule, run_dir, verbose=verbose)
     # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.

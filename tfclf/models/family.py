@@ -49,7 +49,7 @@ class Family:
         """The trainable Keras model (float32 logits), built inside the caller's strategy scope."""
         raise NotImplementedError
 
-    def graph_precision_rewrite(self, model_config) -> bool:
+    def graph_precision_rewrite(self, model_config, train_config) -> bool:
         """Whether mixed precision needs TensorFlow's graph rewrite: the Keras policy cannot reach the
         model's float32 graph (a SavedModel encoder)."""
         return False

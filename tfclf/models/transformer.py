@@ -69,16 +69,21 @@ def _pool(outputs, mask, pooling: str):
         lambda m: tf.cast(m, tf.bool), name="mask_to_bool")(mask))
 
 
-def builds_natively(model_config) -> bool:
-    """Whether the encoder is rebuilt in Python (`--encoder-build native` and a checkpoint tfclf imported)."""
-    return model_config.encoder_build == "native" and tfhub.imported_config(model_config.encoder_handle) is not None
+def builds_natively(model_config, train_config) -> bool:
+    """Whether the encoder is rebuilt in Python: only for a checkpoint tfclf imported, and with `--encoder-build
+    auto` only where it pays, under --mixed-precision or --xla (in float32 both builds train at the same speed,
+    measured on an AMD EPYC; see README, Speed)."""
+    if model_config.encoder_build == "savedmodel" or tfhub.imported_config(model_config.encoder_handle) is None:
+        return False
+    return model_config.encoder_build == "native" or train_config.mixed_precision or train_config.xla
 
 
-def build_classifier(model_config, num_classes: int, encoder_handle: str) -> keras.Model:
-    """Token ids -> logits: encoder, pooling, dropout + dense (or an MLP head as seed 001)."""
+def build_classifier(model_config, num_classes: int, encoder_handle: str, native: bool = False) -> keras.Model:
+    """Token ids -> logits: encoder (rebuilt in Python when `native`), pooling, dropout + dense (or an MLP head
+    as seed 001)."""
     inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
     trainable = not model_config.freeze_encoder
-    if builds_natively(dataclasses.replace(model_config, encoder_handle=encoder_handle)):
+    if native:
         encoder = tfhub.native_encoder(encoder_handle, trainable=trainable, name="encoder")
     else:
         encoder = tfhub.load_hub(encoder_handle, trainable=trainable, name="encoder")
@@ -147,8 +152,8 @@ class HubTransformer(family.Family):
         return dataclasses.replace(model_config, encoder_handle=handles["encoder"],
                                    preprocess_handle=handles["preprocess"])
 
-    def graph_precision_rewrite(self, model_config) -> bool:
-        return not builds_natively(model_config)
+    def graph_precision_rewrite(self, model_config, train_config) -> bool:
+        return not builds_natively(model_config, train_config)
 
     def pipeline(self, preprocess_handle: str) -> TextEncoderPipeline:
         """The preprocessing model, loaded once per family object."""
@@ -163,7 +168,8 @@ class HubTransformer(family.Family):
         return self.pipeline(model_config.preprocess_handle).map_fn(seq_len, dynamic=not fixed_shape)
 
     def build(self, model_config, train_config, num_classes, seq_len, train_texts):
-        model = build_classifier(model_config, num_classes, model_config.encoder_handle)
+        model = build_classifier(model_config, num_classes, model_config.encoder_handle,
+                                 native=builds_natively(model_config, train_config))
         if train_config.encoder_lr:  # the encoder's optimizer is set by training.fit.compile_model
             model = with_encoder_optimizer(model, None)
         return model
