@@ -15,6 +15,7 @@ passed to the layers; seeds: Keras 3's own, at build), so a tf-keras run after i
 """
 import dataclasses
 import os
+import warnings
 
 import numpy as np
 
@@ -25,6 +26,9 @@ import keras_hub  # noqa: E402
 from tfclf.data.pipeline import labels_of  # noqa: E402
 from tfclf.models import cleaning, family, tfhub  # noqa: E402
 from tfclf.training import fit as fit_lib, losses, metrics, optimizers  # noqa: E402
+
+# Keras 3 cannot count the batches of a length-grouped dataset ahead and says so at every epoch's end.
+warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
 
 MAX_SEQ_LEN = 512  # BERT-family position embeddings; a smaller backbone is checked at build
 

@@ -100,7 +100,8 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
     if verbose:
         callbacks.append(callbacks_lib.Progress(train_config.epochs, steps_per_epoch, train_config.batch_size))
     callbacks.append(callbacks_lib.PhasePoints())
-    model.fit(train_dataset, validation_data=val_dataset, epochs=train_config.epochs, callbacks=callbacks, verbose=0)
+    model.fit(train_dataset, validation_data=val_dataset, epochs=train_config.epochs, callbacks=callbacks, verbose=0,
+              shuffle=False)  # the dataset shuffles itself (Keras 3 warns about the default otherwise)
     best = callbacks_lib.read_best(checkpoint_dir)
     if best and train_config.restore_best:
         model.load_weights(best["weights"]).expect_partial()
