@@ -217,3 +217,20 @@ def test_kerashub_and_tf_keras_runs_share_a_process_without_leaking(tiny_preset,
     for run in (first, middle, last):
         assert {key: run["state"][key] for key in clean} == clean
     assert middle["state"]["determinism"] is False
+
+
+@pytest.mark.slow
+def test_a_kerashub_run_killed_mid_epoch_resumes_from_its_keras_3_backup(tiny_preset, tmp_path):
+    data = write_csv(tmp_path / "toy.csv", toy_rows(80))
+    command = [sys.executable, "-m", "tfclf.run", "--data", data, "--encoder", f"kerashub:{tiny_preset}",
+               "--epochs", "3", "--batch-size", "16", "--lr", "5e-3", "--pooling", "mean", "--out", "run",
+               "--skip-export"]
+    killed = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
+                            env=repo_env(TFCLF_KILL_AT="epoch_mid"), timeout=600)
+    assert killed.returncode == -9, killed.stderr[-800:]
+    rerun = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=repo_env(), timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-800:]
+    assert "resumes from its last epoch backup" in rerun.stdout
+    assert "epoch 1/3" not in rerun.stdout and "epoch 2/3" in rerun.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 3
