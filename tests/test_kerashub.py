@@ -234,3 +234,32 @@ def test_a_kerashub_run_killed_mid_epoch_resumes_from_its_keras_3_backup(tiny_pr
     assert "epoch 1/3" not in rerun.stdout and "epoch 2/3" in rerun.stdout
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(metrics["history"]["loss"]) == 3
+
+
+TWO_CPUS = r"""
+import json, sys
+from tfclf._backend import tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from tfclf import config, workflows
+result = workflows.train(config.from_flat(json.loads(sys.argv[1])))
+print("RESULT " + json.dumps(result.metrics["history"]["loss"]))
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_on_two_cpu_devices_follows_one_device(tiny_preset, tmp_path):
+    data = write_csv(tmp_path / "toy.csv", toy_rows(64))
+    base = {"data": data, "encoder": f"kerashub:{tiny_preset}", "epochs": 2, "batch_size": 16, "lr": 5e-3,
+            "pooling": "mean", "dropout": 0.0, "skip_export": True}
+    losses_by_strategy, logs = {}, {}
+    for strategy in ("default", "mirrored"):
+        process = subprocess.run([sys.executable, "-c", TWO_CPUS, json.dumps(
+            {**base, "strategy": strategy, "out": str(tmp_path / strategy)})], capture_output=True, text=True,
+            env=repo_env(), cwd=tmp_path)
+        assert process.returncode == 0, process.stderr[-3000:]
+        logs[strategy] = process.stdout
+        losses_by_strategy[strategy] = json.loads(
+            [line for line in process.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
+    assert "MirroredStrategy: 2 replica(s), global batch 16, per replica 8" in logs["mirrored"]
+    assert losses_by_strategy["mirrored"] == pytest.approx(losses_by_strategy["default"], rel=5e-3)

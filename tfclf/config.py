@@ -41,8 +41,9 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    encoder: str = _field("minilm_l6", "encoder name from the tables (`--list encoders`); bow is the seconds-fast "
-                                       "baseline")
+    encoder: str = _field("minilm_l6", "encoder name from the tables (`--list encoders`), or kerashub:<KerasHub "
+                                       "preset, preset directory or HF checkpoint directory>; bow is the "
+                                       "seconds-fast baseline")
     vocab_size: int = _field(20000, "vocabulary size for models with their own TextVectorization")
     embedding_dim: int = _field(64, "embedding width for models with their own embeddings")
     dropout: float = _field(0.1, "dropout rate before the classifier")
