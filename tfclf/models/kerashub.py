@@ -70,7 +70,13 @@ def trim_padding(packed: dict) -> dict:
     mask = packed["padding_mask"]
     longest = tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1))
     longest = tf.minimum((longest + 7) // 8 * 8, tf.shape(mask)[1])
-    return {name: value[:, :longest] for name, value in packed.items()}
+    return {name: value[:, :longest] for name, value in as_int32(packed).items()}
+
+
+def as_int32(packed: dict) -> dict:
+    """The inputs as the model declares them: int32 (KerasHub's padding_mask is bool, which tf.distribute
+    cannot reduce when Keras 3 builds a model under MirroredStrategy from the first batch)."""
+    return {name: tf.cast(value, tf.int32) for name, value in packed.items()}
 
 
 class Preprocessing:
@@ -100,7 +106,7 @@ class Preprocessing:
 
         def tokenize(texts, *labels):
             packed = preprocessor(texts)
-            return (trim_padding(packed) if dynamic else dict(packed),) + labels
+            return (trim_padding(packed) if dynamic else as_int32(packed),) + labels
         return tokenize
 
 
