@@ -139,6 +139,24 @@ def test_discriminative_learning_rates_move_encoder_and_head_differently(tiny_pr
     assert schedule.peak == pytest.approx(1e-2) and model.encoder_optimizer is not model.optimizer
 
 
+def test_mixed_precision_is_passed_to_the_layers_not_set_globally(tiny_preset, monkeypatch):
+    """On a CPU with bf16 instructions (faked here: this one has none) the backbone and head compute in
+    bfloat16, the logits stay float32, and neither Keras' global policy changes."""
+    from tfclf.training import fit as fit_lib
+    monkeypatch.setattr(fit_lib, "cpu_has_bf16", lambda: True)
+    fam = family.family_for(f"kerashub:{tiny_preset}")
+    config = _config(tiny_preset, mixed_precision=True, head="mlp", head_units=8)
+    model_config = fam.resolve(config.model)
+    model = fam.build(model_config, config.train, 2, 16, [])
+    fam.compile(model, config.train, 2, 1e-3, 10)
+    assert model.get_layer("mlp_hidden").dtype_policy.name == "mixed_bfloat16"
+    assert kerashub._policy_of(model) == "mixed_bfloat16"
+    tokens, _ = fam.input_fn(model_config, 16)(tf.constant(["great film"]), tf.constant([1]))
+    assert model(tokens).dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
+    assert kerashub.tf.keras.mixed_precision.global_policy().name == "float32"
+
+
 # --- runs (slow: each trains, evaluates and exports) ---
 
 LOAD_WITH_TENSORFLOW_ONLY = r"""
