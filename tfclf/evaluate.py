@@ -1,7 +1,10 @@
 """`python -m tfclf.evaluate --model DIR --data FILE`: an exported model on a new labelled file,
-with the same report as training (metrics.json, report.txt, predictions.csv, confusion_matrix.png).
+with the same report as training (metrics.json, report.txt, report.html, predictions.csv, confusion_matrix.png,
+reliability.png, and pr_curve.png for a thresholded model). Classes are the export's own decisions (its
+stored threshold applies); ECE and Brier score are of its served (calibrated) probabilities.
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -23,7 +26,10 @@ def main(argv=None) -> int:
         out = args.out or os.path.join("runs", f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
         metrics = workflows.evaluate_export(args.model, args.data, tuple(args.text_column.split(",")),
                                             args.label_column, out)
-        print(f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}; report in {out}/")
+        with open(os.path.join(out, "metrics.json"), encoding="utf-8") as handle:
+            served = json.load(handle)["decision"]["served"]
+        print(f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, ECE {served['ece']:.4f}, "
+              f"Brier {served['brier']:.4f}; report in {out}/")
     return cli.run_main(job)
 
 

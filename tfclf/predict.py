@@ -1,6 +1,10 @@
 """`python -m tfclf.predict --model DIR "text one" "text two"`, or a whole file in batches:
 
     python -m tfclf.predict --model saved_models/spam/1 --input new.csv --text-column text --output scored.csv
+    python -m tfclf.predict --model saved_models/spam/1 --explain "WIN a free prize, call now"
+
+`--explain` adds, per text, the words whose removal changes the predicted class's probability most
+(word occlusion through the SavedModel alone, so it works for every exported model).
 """
 import argparse
 import sys
@@ -17,30 +21,45 @@ def main(argv=None) -> int:
     parser.add_argument("--text-column", default="text", help="text column(s) of --input, comma-separated")
     parser.add_argument("--output", help="where to write --input's rows with predictions (CSV)")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--explain", action="store_true",
+                        help="show the words that moved each prediction most (one extra model call per word)")
+    parser.add_argument("--top-words", type=int, default=5, help="words shown per text with --explain")
     args = parser.parse_args(argv)
 
     def job():
         import os
-        if args.batch_size < 1:
-            raise ValueError(f"--batch-size {args.batch_size}: must be >= 1")
+        for flag, value in (("--batch-size", args.batch_size), ("--top-words", args.top_words)):
+            if value < 1:
+                raise ValueError(f"{flag} {value}: must be >= 1")
         if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
             raise ValueError(f"--output {args.output}: its directory does not exist; create it or choose another path")
         from tfclf.data import readers
+        from tfclf.evaluation import explain
         from tfclf.serving import export, predict  # imports TensorFlow
         serve = export.load(args.model)
+
+        def explained(texts, class_ids):
+            return explain.occlusion(lambda batch: predict.predict(serve, batch, args.batch_size)["probabilities"],
+                                     texts, top=args.top_words, predicted=class_ids)
         if args.input:
             if not args.output:
                 raise ValueError("--input needs --output FILE.csv for the scored rows")
             frame = readers.read_texts(args.input, tuple(args.text_column.split(",")))
             result = predict.predict(serve, frame["text"].tolist(), args.batch_size, progress=True)
             frame["predicted"] = [name.decode() for name in result["class_name"]]
-            frame["confidence"] = result["probabilities"].max(axis=1)
+            frame["confidence"] = result["probabilities"][range(len(frame)), result["class_id"]]
+            if args.explain:
+                frame["explanation"] = [explain.format_words(e) for e in explained(frame["text"].tolist(),
+                                                                                   result["class_id"])]
             frame.to_csv(args.output, index=False)
             print(f"wrote {len(frame)} predictions to {args.output}")
             return
         result = predict.predict(serve, args.texts, args.batch_size)
-        for text, name, probabilities in zip(args.texts, result["class_name"], result["probabilities"]):
-            print(f"{name.decode()}\t{probabilities.max():.4f}\t{text}")
+        explanations = explained(args.texts, result["class_id"]) if args.explain else []
+        for index, (text, name, class_id) in enumerate(zip(args.texts, result["class_name"], result["class_id"])):
+            print(f"{name.decode()}\t{result['probabilities'][index, class_id]:.4f}\t{text}")
+            if explanations:
+                print(f"\twords: {explain.format_words(explanations[index]) or '(no words)'}")
     return cli.run_main(job)
 
 

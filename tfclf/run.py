@@ -75,7 +75,16 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
              f"test     accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, loss {test['loss']:.4f}"]
     lines += [f"         {name:<{width}}  precision {row['precision']:.4f}  recall {row['recall']:.4f}  "
               f"F1 {row['f1']:.4f}  ({row['support']} texts)" for name, row in test["per_class"].items()]
-    lines.append(f"run      {run_dir}/  (report.txt, metrics.json, predictions.csv, *.png, tensorboard/)")
+    decision = metrics.get("decision") or {}
+    if decision.get("test"):
+        lines.append(f"calibr.  temperature {decision['temperature']:.3f} (fitted on validation): test ECE "
+                     f"{decision['test']['ece_before']:.4f} -> {decision['test']['ece_after']:.4f}, Brier "
+                     f"{decision['test']['brier_before']:.4f} -> {decision['test']['brier_after']:.4f}")
+    if decision.get("threshold") is not None:
+        at, argmax = decision["threshold_test"]["at_threshold"], decision["threshold_test"]["argmax"]
+        lines.append(f"decision {decision['positive_class']} when p >= {decision['threshold']:.4f} "
+                     f"({decision['threshold_mode']} on validation): test F1 {at['f1']:.4f}, argmax {argmax['f1']:.4f}")
+    lines.append(f"run      {run_dir}/  (report.html, report.txt, metrics.json, predictions.csv, *.png, tensorboard/)")
     if export_path:
         lines.append(f"model    {export_path}/  (python -m tfclf.predict --model {export_path} \"some text\")")
     return "\n".join(lines)

@@ -4,8 +4,9 @@
     prepared = prepare(config)                        # data, splits, family, lengths, sequence length
     model, schedule = build(prepared, strategy)       # inside the strategy's scope
     fitted = fit(model, schedule, prepared, run_dir)  # model.fit with backups, TensorBoard, best checkpoint
-    metrics = evaluate_split(prepared, model, "test") # scoring + one loss definition + metrics
-    write_artifacts(...) / export_model(...)
+    logits = score_logits(model, prepared, "val")      # then Decision.fit: temperature, threshold
+    metrics = split_metrics(...)                      # one loss definition + metrics
+    write_test_artifacts(...) / write_decision_plots(...) / export_model(...)
 
 workflows.train composes them inside a run directory; bench calls `prepare` once and
 hands the result to both of its arms.
@@ -21,7 +22,7 @@ import numpy as np
 from tfclf import config as config_lib, phases, progress
 from tfclf._backend import keras
 from tfclf.data import pipeline, splits as splits_lib
-from tfclf.evaluation import report, scoring
+from tfclf.evaluation import calibration, report, scoring
 from tfclf.models import cleaning, family as family_lib
 from tfclf.serving import export
 from tfclf.training import distill, fit as fit_lib, hparams
@@ -68,6 +69,7 @@ class Fitted:
     history: dict
     examples_per_sec: float
     best: dict                     # the best checkpoint's record (callbacks.read_best), or {}
+    precision: dict = dataclasses.field(default_factory=dict)  # the policy, and the graph rewrite if one ran
 
 
 def default_run_dir(config) -> str:
@@ -161,12 +163,16 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
                                    lengths=prepared.lengths["val"] if grouped else None)
     hparams.write_run(config, os.path.join(run_dir, "tensorboard"))
-    history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
-                                            prepared.steps_per_epoch, schedule, run_dir, verbose=verbose,
-                                            keras_callbacks=prepared.family.keras_callbacks())
+    policy = fit_lib.precision_policy(config.train.mixed_precision)
+    # A SavedModel encoder ignores the Keras policy: TensorFlow's graph rewrite lowers it, during fit only
+    # (evaluation and the export stay float32, so the export reproduces the run's test probabilities).
+    with fit_lib.graph_mixed_precision(policy if prepared.family.graph_precision_rewrite(config.model, config.train) else "float32") as rewrite:
+        history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
+                                                prepared.steps_per_epoch, schedule, run_dir, verbose=verbose,
+                                                keras_callbacks=prepared.family.keras_callbacks())
     # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.
     rate = throughput.examples_per_sec or float(np.mean(history.get("train_examples_per_sec") or [0.0]))
-    return Fitted(history, rate, best or {})
+    return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"})
 
 
 def save_trained(model, fitted: Fitted, run_dir: str) -> None:
@@ -191,17 +197,30 @@ def load_trained(model, run_dir: str):
         return Fitted(**json.load(handle))
 
 
-def score(model, prepared: Prepared, split: str) -> np.ndarray:
-    """Probabilities of one split's texts, in their order (scored shortest first for token models)."""
+def score_logits(model, prepared: Prepared, split: str) -> np.ndarray:
+    """Logits of one split's texts, in their order (scored shortest first for token models)."""
     lengths = prepared.lengths[split] if prepared.family.tokenized else None
-    return scoring.predict_probabilities(model, getattr(prepared.splits, split)["text"],
-                                         prepared.config.train.batch_size, prepared.input_fn(), lengths)
+    return scoring.predict_logits(model, getattr(prepared.splits, split)["text"],
+                                  prepared.config.train.batch_size, prepared.input_fn(), lengths)
 
 
-def split_metrics(train_config, label_ids, probabilities, class_names) -> dict:
-    """Accuracy, F1s, per-class table and the configured loss: the same for run, bench and evaluate."""
-    loss = scoring.mean_loss(train_config, label_ids, probabilities)
-    return report.classification_metrics(np.asarray(label_ids), probabilities, class_names, loss)
+def probability_fn(model, prepared: Prepared, temperature: float):
+    """texts -> calibrated probabilities with the in-memory model (what explanations call)."""
+    def predict(texts):
+        logits = scoring.predict_logits(model, texts, prepared.config.train.batch_size, prepared.input_fn())
+        return calibration.softmax(logits / temperature)
+    return predict
+
+
+def split_metrics(train_config, label_ids, probabilities, class_names, predicted=None,
+                  loss_probabilities=None) -> dict:
+    """Accuracy, F1s, per-class table (of `predicted`, default argmax) and the configured loss: the same
+    for run, bench and evaluate. The loss is of `loss_probabilities` when given: the model's own, before
+    calibration, so that it stays comparable with the epochs' validation loss and across runs (the
+    calibrated NLL is reported beside it, in metrics.json's "decision")."""
+    loss = scoring.mean_loss(train_config, label_ids, probabilities if loss_probabilities is None
+                             else loss_probabilities)
+    return report.classification_metrics(np.asarray(label_ids), probabilities, class_names, loss, predicted)
 
 
 def weights_digest(model) -> str:
@@ -210,16 +229,36 @@ def weights_digest(model) -> str:
                                    for w in model.trainable_weights)).hexdigest()
 
 
-def write_test_artifacts(run_dir: str, frame, probabilities, metrics: dict, class_names, title: str) -> None:
-    """predictions.csv, confusion_matrix.png and report.txt for a scored, labelled table."""
+def write_test_artifacts(run_dir: str, frame, probabilities, metrics: dict, class_names, title: str,
+                         predicted=None, explain_fn=None, decision: dict = None) -> dict:
+    """predictions.csv, confusion_matrix.png and report.txt for a scored, labelled table, with the most
+    confidently wrong texts explained by `explain_fn` (texts, class ids -> explanations) when given.
+    Returns {"wrong": those rows, "explanations": theirs} for the report page."""
+    predicted = probabilities.argmax(axis=1) if predicted is None else np.asarray(predicted)
     predictions = report.write_predictions(frame, probabilities, class_names,
-                                           os.path.join(run_dir, "predictions.csv"))
-    report.confusion_matrix_plot(frame["label_id"], probabilities.argmax(axis=1), class_names,
+                                           os.path.join(run_dir, "predictions.csv"), predicted)
+    report.confusion_matrix_plot(frame["label_id"], predicted, class_names,
                                  os.path.join(run_dir, "confusion_matrix.png"), title)
-    report.text_report(metrics, predictions, class_names, os.path.join(run_dir, "report.txt"))
+    wrong = report.confidently_wrong(predictions)
+    explanations = explain_fn(wrong["text"].tolist(), [class_names.index(name) for name in wrong["predicted"]]) \
+        if explain_fn and len(wrong) else []
+    report.text_report(metrics, wrong, explanations, class_names, os.path.join(run_dir, "report.txt"), decision)
+    return {"wrong": wrong, "explanations": explanations}
 
 
-def export_model(model, prepared: Prepared, metrics: dict, run_id: str) -> str:
+def write_decision_plots(run_dir: str, label_ids, panels: list, decision: dict, curves: list = ()) -> None:
+    """reliability.png (one panel per (title, probabilities) of `panels`, labels `label_ids`) and, with a
+    threshold, pr_curve.png: the positive class's precision-recall curve of each (title, probabilities,
+    label ids) of `curves`, with the chosen threshold's point marked."""
+    report.reliability_plot(panels, np.asarray(label_ids), os.path.join(run_dir, "reliability.png"))
+    if decision.get("threshold") is not None and curves:
+        positive = decision["positive_id"]
+        report.pr_curve_plot([(title, probabilities[:, positive], np.asarray(labels) == positive)
+                              for title, probabilities, labels in curves],
+                             decision["threshold"], decision["positive_class"], os.path.join(run_dir, "pr_curve.png"))
+
+
+def export_model(model, prepared: Prepared, metrics: dict, run_id: str, decision: dict = None) -> str:
     """Exports the raw-string model (the run's cleaning, then the family's preprocessing, then the model) as
     the next version, or returns the version this run (`run_id`) had already exported before it was killed."""
     config = prepared.config
@@ -232,4 +271,4 @@ def export_model(model, prepared: Prepared, metrics: dict, run_id: str) -> str:
     serving = prepared.family.raw_text_model(model, config.model, prepared.seq_len, config.data.clean)
     extra = {"config.json": config.to_dict(), "metrics.json": {k: v for k, v in metrics.items() if k != "history"},
              "run.json": {"run_id": run_id, "run_dir": os.path.abspath(config.out)}}
-    return export.export(serving, prepared.class_names, model_root, extra)
+    return export.export(serving, prepared.class_names, model_root, extra, decision)

@@ -142,11 +142,29 @@ MONITORS = {
     "val_loss": "validation loss (lower is better)",
 }
 
+# --- decisions ---
+CALIBRATIONS = {
+    "temperature": "divide the logits by one temperature fitted on the validation split (Guo et al. 2017)",
+    "none": "the model's own softmax probabilities",
+}
+THRESHOLDS = {  # --threshold also takes a number in (0, 1): the positive class's fixed threshold
+    "argmax": "the most probable class",
+    "auto": "binary tasks: the positive class's threshold chosen on validation (best F1 or a target)",
+}
+
 # --- heads ---
 POOLINGS = {
     "pooled": "the encoder's pooled_output",
     "cls": "the [CLS] token of sequence_output",
     "mean": "masked mean of sequence_output",
+}
+ENCODER_BUILDS = {
+    "auto": "native under --mixed-precision or --xla (where the policy and XLA must reach the encoder), "
+            "savedmodel otherwise (in float32 both train at the same speed)",
+    "native": "checkpoints tfclf imported (minilm_l6, import-hf) are rebuilt in Python as tf-models' BertEncoder "
+              "with the handle's weights (faster; precision policy and XLA reach it); other handles load as below",
+    "savedmodel": "every encoder is its TF Hub SavedModel in a hub.KerasLayer (mixed precision through "
+                  "TensorFlow's graph rewrite)",
 }
 HEADS = {
     "dense": "dropout + dense",

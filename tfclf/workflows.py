@@ -10,9 +10,11 @@ import shutil
 import tempfile
 import time
 
+import numpy as np
+
 from tfclf import config as config_lib, phases, progress, rundir, stages
 from tfclf.data import readers, splits as splits_lib
-from tfclf.evaluation import report
+from tfclf.evaluation import calibration, decision as decision_lib, explain, report, report_page, thresholds
 from tfclf.serving import export, predict
 from tfclf.training import distribute, fit as fit_lib
 
@@ -51,6 +53,7 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
     with rundir.locked(config.out):
         rundir.check_not_finished(config.out)
         prepared = prepared or stages.prepare(config)  # errors in the data come before the run directory
+        decision_lib.check(config.decision, prepared.class_names)
         phases.reached("prepared")
         staging = rundir.open_staging(config.out, config.digest(), overwrite, prepared.data_digest())
         try:
@@ -97,19 +100,14 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
 
     progress.say(f"evaluating the {'best' if fitted.best and config.train.restore_best else 'last'} epoch's weights "
                  f"on {len(splits.val)} validation and {len(splits.test)} test texts")
-    metrics = {}
-    for name in ("val", "test"):
-        frame = getattr(splits, name)
-        probabilities = stages.score(model, prepared, name)
-        metrics[name] = stages.split_metrics(config.train, frame["label_id"], probabilities, splits.class_names)
-        if name == "test":
-            stages.write_test_artifacts(run_dir, frame, probabilities, metrics["test"], splits.class_names, "test")
+    metrics, page = _evaluate(run_dir, prepared, model)
     phases.reached("evaluated")
     metrics.update({
         "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test),
         "seq_len": prepared.seq_len,
         "duplicates_removed": splits.summary["duplicates_removed"],
         "train_examples_per_sec": fitted.examples_per_sec,
+        "precision": fitted.precision,
         "best_checkpoint": {key: value for key, value in fitted.best.items() if key != "weights"},
         "evaluated_weights": "best" if fitted.best and config.train.restore_best else "last",
         "wall_seconds": time.perf_counter() - started,
@@ -120,10 +118,50 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
     })
     if not config.export.skip_export:
         progress.say("exporting the raw-text SavedModel")
-        metrics["export_path"] = stages.export_model(model, prepared, metrics, rundir.run_id(run_dir))
+        metrics["export_path"] = stages.export_model(model, prepared, metrics, rundir.run_id(run_dir),
+                                                     metrics["decision"])
         phases.reached("exported")
+    report_page.write_run(run_dir, metrics, page["wrong"], page["explanations"], config.to_dict())
     report.write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
+
+
+def _evaluate(run_dir: str, prepared: stages.Prepared, model):
+    """Validation and test metrics of the calibrated, thresholded decisions (temperature and threshold
+    fitted on validation), test artifacts and plots. Returns (metrics, the report page's wrong texts)."""
+    config, splits = prepared.config, prepared.splits
+    logits = {name: stages.score_logits(model, prepared, name) for name in ("val", "test")}
+    decision = decision_lib.Decision.fit(config.decision, logits["val"], splits.val["label_id"],
+                                         splits.class_names, splits.train["label_id"])
+    if decision.temperature_at_bound:
+        progress.say(f"calibration: the temperature stopped at its bound {decision.temperature:g}: the validation "
+                     "split's likelihood has no minimum inside (0.25, 20), e.g. every validation text is right")
+    if decision.validation and not decision.validation["reached"]:
+        progress.say(f"--target-precision {config.decision.target_precision:g} is not reached on validation at any "
+                     f"threshold; using the most precise one (precision {decision.validation['precision']:.4f})")
+    metrics, probabilities = {}, {}
+    for name in ("val", "test"):
+        probabilities[name] = decision.probabilities(logits[name])
+        metrics[name] = stages.split_metrics(config.train, getattr(splits, name)["label_id"], probabilities[name],
+                                             splits.class_names, decision.predict(probabilities[name]),
+                                             calibration.softmax(logits[name]))
+    if decision.threshold is not None:  # the same test texts by argmax, beside the threshold's
+        metrics["test_argmax"] = stages.split_metrics(config.train, splits.test["label_id"], probabilities["test"],
+                                                      splits.class_names,
+                                                      loss_probabilities=calibration.softmax(logits["test"]))
+    metrics["decision"] = decision.report(logits["test"], splits.test["label_id"])
+    page = stages.write_test_artifacts(
+        run_dir, splits.test, probabilities["test"], metrics["test"], splits.class_names, "test",
+        decision.predict(probabilities["test"]),
+        lambda texts, ids: explain.occlusion(stages.probability_fn(model, prepared, decision.temperature), texts,
+                                             predicted=ids), metrics["decision"])
+    panels = [(f"test, temperature {decision.temperature:.3f}", probabilities["test"])]
+    if config.decision.calibration != "none":
+        panels.insert(0, ("test, before scaling (T = 1)", calibration.softmax(logits["test"])))
+    stages.write_decision_plots(run_dir, splits.test["label_id"], panels, metrics["decision"],
+                                [("validation", probabilities["val"], splits.val["label_id"]),
+                                 ("test", probabilities["test"], splits.test["label_id"])])
+    return metrics, page
 
 
 def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_column: str, out: str) -> dict:
@@ -136,7 +174,6 @@ def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_c
     serve = export.load(model_dir)
     with open(os.path.join(model_dir, export.EXTRA, "labels.json"), encoding="utf-8") as handle:
         class_names = json.load(handle)
-    train_config = _stored_train_config(model_dir)
     table, _ = readers.read(data_path, text_columns, label_column)
     table, _ = splits_lib.validate(table, data_path, drop_invalid=False, min_classes=1)
     unknown = sorted(set(table["label"]) - set(class_names))
@@ -149,15 +186,49 @@ def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_c
         staging = rundir.staging_dir(out)
         if rundir.occupied(out) or rundir.resumable(staging):
             raise ValueError(f"--out {out}: holds a run or an interrupted run ({staging}); choose another --out")
-        probabilities = predict.predict(serve, table["text"].tolist(), progress=True)["probabilities"]
-        metrics = stages.split_metrics(train_config, table["label_id"], probabilities, class_names)
         shutil.rmtree(staging, ignore_errors=True)
         os.makedirs(staging)
-        stages.write_test_artifacts(staging, table, probabilities, metrics, class_names, os.path.basename(data_path))
-        report.write_json(os.path.join(staging, "metrics.json"), {"test": metrics, "model": model_dir,
-                                                                  "data": data_path, "num_test": len(table)})
+        metrics = _score_and_report(staging, serve, model_dir, data_path, table, class_names)
         rundir.finish(staging, out)
     return metrics
+
+
+def _score_and_report(staging: str, serve, model_dir: str, data_path: str, table, class_names) -> dict:
+    """The export's probabilities and own decisions (its threshold applies) on `table`, and the run's test
+    report for them in `staging`: metrics.json, predictions, plots, report.txt and report.html."""
+    scored = predict.predict(serve, table["text"].tolist(), progress=True)
+    probabilities, predicted = scored["probabilities"], scored["class_id"]
+    decision = _served_decision(model_dir, table["label_id"], probabilities)
+    # The loss is the model's own: the export's temperature undone (exact unless a probability underflowed).
+    metrics = stages.split_metrics(_stored_train_config(model_dir), table["label_id"], probabilities, class_names,
+                                   predicted, calibration.rescale(probabilities, decision["temperature"] or 1.0))
+    title = os.path.basename(data_path)
+    page = stages.write_test_artifacts(
+        staging, table, probabilities, metrics, class_names, title, predicted,
+        lambda texts, ids: explain.occlusion(lambda batch: predict.predict(serve, batch)["probabilities"], texts,
+                                             predicted=ids), decision)
+    stages.write_decision_plots(staging, table["label_id"], [(f"{title}, as served", probabilities)], decision,
+                                [(title, probabilities, table["label_id"])])
+    summary = {"test": metrics, "decision": decision, "model": model_dir, "data": data_path, "num_test": len(table)}
+    report_page.write_evaluation(staging, summary, page["wrong"], page["explanations"])
+    report.write_json(os.path.join(staging, "metrics.json"), summary)
+    return metrics
+
+
+def _served_decision(model_dir: str, label_ids, probabilities) -> dict:
+    """The export's temperature and threshold (calibration.json; none in older exports) with the ECE and
+    Brier score of its served probabilities on this data, and the threshold's precision/recall/F1."""
+    stored = export.read_extra(model_dir, export.CALIBRATION, {})
+    decision = {key: stored.get(key) for key in ("temperature", "threshold", "positive_class", "positive_id",
+                                                 "threshold_mode")}
+    label_ids = np.asarray(label_ids)
+    decision["served"] = {"ece": calibration.expected_calibration_error(probabilities, label_ids),
+                          "brier": calibration.brier_score(probabilities, label_ids)}
+    if decision["threshold"] is not None:
+        scores, positives = probabilities[:, decision["positive_id"]], label_ids == decision["positive_id"]
+        decision["threshold_test"] = {"at_threshold": thresholds.point(scores, positives, decision["threshold"]),
+                                      "argmax": thresholds.point(scores, positives, 0.5)}
+    return decision
 
 
 def _stored_train_config(model_dir: str):

@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 from sklearn import metrics as sk_metrics  # noqa: E402
 
 from tfclf.data import splits as splits_lib  # noqa: E402
+from tfclf.evaluation import calibration, thresholds  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -89,8 +90,9 @@ def eda(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths
 
 # --- evaluation ---------------------------------------------------------------
 
-def classification_metrics(label_ids, probabilities, class_names, loss: float) -> dict:
-    predicted = probabilities.argmax(axis=1)
+def classification_metrics(label_ids, probabilities, class_names, loss: float, predicted=None) -> dict:
+    """Metrics of the `predicted` class ids (default: argmax) and the given loss."""
+    predicted = probabilities.argmax(axis=1) if predicted is None else np.asarray(predicted)
     labels = list(range(len(class_names)))
     precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
         label_ids, predicted, labels=labels, zero_division=0)
@@ -159,11 +161,12 @@ def curves_plot(history: dict, path: str, monitor: str = "val_macro_f1", best_ep
     _save_figure(curves_figure(history, monitor, best_epoch), path)
 
 
-def write_predictions(frame: pd.DataFrame, probabilities, class_names, path: str) -> pd.DataFrame:
-    predicted = probabilities.argmax(axis=1)
+def write_predictions(frame: pd.DataFrame, probabilities, class_names, path: str, predicted=None) -> pd.DataFrame:
+    """predictions.csv: text, true and predicted class, the predicted class's probability, every class's."""
+    predicted = probabilities.argmax(axis=1) if predicted is None else np.asarray(predicted)
     table = pd.DataFrame({"text": frame["text"].to_numpy(), "true": frame["label"].to_numpy(),
                           "predicted": [class_names[i] for i in predicted],
-                          "confidence": probabilities.max(axis=1)})
+                          "confidence": probabilities[np.arange(len(predicted)), predicted]})
     for i, name in enumerate(class_names):
         table[f"p_{name}"] = probabilities[:, i]
     with atomic_write(path) as handle:
@@ -171,23 +174,105 @@ def write_predictions(frame: pd.DataFrame, probabilities, class_names, path: str
     return table
 
 
-def text_report(metrics: dict, predictions: pd.DataFrame, class_names, path: str, worst: int = 10) -> str:
-    """Classification report plus the most confidently wrong test examples."""
+def confidently_wrong(predictions: pd.DataFrame, count: int = 10) -> pd.DataFrame:
+    """The `count` wrong predictions with the highest probability of the predicted class."""
+    wrong = predictions[predictions["true"] != predictions["predicted"]]
+    return wrong.sort_values("confidence", ascending=False, kind="stable").head(count)
+
+
+def text_report(metrics: dict, wrong: pd.DataFrame, explanations, class_names, path: str,
+                decision: dict = None) -> str:
+    """Classification report, calibration and threshold figures, and the most confidently wrong texts with
+    the words that moved their prediction most (explanations, when given)."""
     lines = [f"{'class':<20}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
     for name in class_names:
         row = metrics["per_class"][name]
         lines.append(f"{name:<20}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10d}")
     lines += ["", f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   "
-                  f"weighted-F1 {metrics['weighted_f1']:.4f}   loss {metrics['loss']:.4f}", "",
-              f"Most confidently wrong test examples (up to {worst}):"]
-    wrong = predictions[predictions["true"] != predictions["predicted"]]
-    for _, row in wrong.sort_values("confidence", ascending=False).head(worst).iterrows():
+                  f"weighted-F1 {metrics['weighted_f1']:.4f}   loss {metrics['loss']:.4f}"]
+    lines += decision_lines(decision or {})
+    lines += ["", f"Most confidently wrong examples (up to {len(wrong)}), with the words whose removal changes "
+                  "the predicted class's probability most (weight: the drop in its log-odds):"]
+    for index, (_, row) in enumerate(wrong.iterrows()):
         lines.append(f"  true={row['true']} predicted={row['predicted']} p={row['confidence']:.3f}  "
                      f"{row['text'][:160]!r}")
-    report = "\n".join(lines) + "\n"
+        if index < len(explanations):
+            lines.append("      words: " + ", ".join(f"{word} {weight:+.2f}"
+                                                     for word, weight in explanations[index]["words"]))
+    text = "\n".join(lines) + "\n"
     with atomic_write(path) as handle:
-        handle.write(report)
-    return report
+        handle.write(text)
+    return text
+
+
+def decision_lines(decision: dict) -> list:
+    """The calibration and threshold figures of metrics.json's "decision", as report lines."""
+    lines, test = [], decision.get("test")
+    if test:
+        lines += ["", f"calibration: temperature {decision['temperature']:.3f} (fitted on validation); test ECE "
+                      f"{test['ece_before']:.4f} -> {test['ece_after']:.4f}, Brier {test['brier_before']:.4f} -> "
+                      f"{test['brier_after']:.4f}"]
+    if decision.get("threshold") is not None and "threshold_test" in decision:
+        at, argmax = decision["threshold_test"]["at_threshold"], decision["threshold_test"]["argmax"]
+        lines += [f"threshold: {decision['positive_class']} when p >= {decision['threshold']:.4f} "
+                  f"({decision['threshold_mode']} on validation); test {decision['positive_class']} "
+                  f"precision/recall/F1 {at['precision']:.4f} / {at['recall']:.4f} / {at['f1']:.4f} "
+                  f"(argmax: {argmax['precision']:.4f} / {argmax['recall']:.4f} / {argmax['f1']:.4f})"]
+    return lines
+
+
+def reliability_plot(panels, label_ids, path: str) -> None:
+    """Reliability diagrams side by side, one per (title, probabilities): accuracy per confidence bin (bars,
+    texts per bin above them) against the diagonal; the hatched gap to the bin's mean confidence is the
+    miscalibration. ECE in the title; the x axis starts at the lowest possible confidence, 1 / classes."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.2), layout="constrained",
+                                squeeze=False)
+    for axis, (title, probabilities) in zip(axes[0], panels):
+        table = calibration.reliability_bins(probabilities, label_ids)
+        edges, filled = table["edges"], table["count"] > 0
+        left, width = edges[:-1][filled], np.diff(edges)[filled]
+        accuracy, confidence = table["accuracy"][filled], table["confidence"][filled]
+        bars = axis.bar(left, accuracy, width=width, align="edge", color="tab:blue", edgecolor="white",
+                        label="accuracy")
+        axis.bar_label(bars, labels=[str(n) for n in table["count"][filled]], fontsize=6, padding=1)
+        axis.bar(left, np.abs(confidence - accuracy), bottom=np.minimum(confidence, accuracy), width=width,
+                 align="edge", fill=False, hatch="////", edgecolor="tab:red", linewidth=0,
+                 label="gap to mean confidence")
+        axis.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="perfect calibration")
+        ece = calibration.expected_calibration_error(probabilities, label_ids)
+        lowest = np.floor(len(edges[:-1]) / probabilities.shape[1]) / len(edges[:-1])
+        axis.set(title=f"{title}\nECE {ece:.4f} ({len(edges) - 1} bins, {len(label_ids)} texts)",
+                 xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(lowest, 1), ylim=(0, 1.08))
+        axis.legend(fontsize=7, loc="upper left")
+    _save_figure(figure, path)
+
+
+def pr_curve_plot(curves, threshold: float, positive_class: str, path: str) -> None:
+    """The positive class's precision-recall curve per (title, scores, positives), with the points of the
+    chosen threshold (circle) and of argmax, p >= 0.5 (cross): the whole curve, and zoomed on the points."""
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4.5), layout="constrained")
+    marked = []
+    for (title, scores, positives), color in zip(curves, ("tab:blue", "tab:orange", "tab:green")):
+        points = thresholds.curve(scores, positives)
+        for axis in axes:
+            axis.plot(points["recall"], points["precision"], color=color, label=title, marker=".", markersize=3)
+        for value, marker, name in ((threshold, "o", f"p >= {threshold:.3f}"), (0.5, "x", "argmax p >= 0.5")):
+            at = thresholds.point(scores, positives, value)
+            marked.append((at["recall"], at["precision"]))
+            for axis in axes:
+                axis.plot(at["recall"], at["precision"], marker=marker, color=color, markersize=10,
+                          linestyle="none", markerfacecolor="none", markeredgewidth=1.5,
+                          label=f"{title}: {name} (F1 {at['f1']:.3f})")
+    recall, precision = np.array(marked).T
+    axes[0].set(title=f"precision-recall of '{positive_class}'", xlim=(0, 1.02), ylim=(0, 1.02))
+    axes[1].set(title="zoomed on the marked points",
+                xlim=(max(0, recall.min() - 0.1), min(1.02, recall.max() + 0.1)),
+                ylim=(max(0, precision.min() - 0.1), min(1.02, precision.max() + 0.1)))
+    for axis in axes:
+        axis.set(xlabel="recall", ylabel="precision")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower left")
+    _save_figure(figure, path)
 
 
 # --- grid studies ---------------------------------------------------------------

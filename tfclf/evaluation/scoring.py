@@ -11,16 +11,22 @@ from tfclf.data import pipeline
 from tfclf.training import losses
 
 
-def predict_probabilities(model, texts, batch_size: int, map_fn=None, lengths=None) -> np.ndarray:
-    """Softmax of the model over `texts`, in their order. With `lengths`, texts are scored shortest
+def predict_logits(model, texts, batch_size: int, map_fn=None, lengths=None) -> np.ndarray:
+    """The model's float32 logits over `texts`, in their order. With `lengths`, texts are scored shortest
     first (little padding per batch) and put back in order."""
     texts = np.asarray(texts, dtype=object)
     order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(texts))
     dataset = pipeline.make_dataset(texts[order], np.zeros(len(texts), np.int32), batch_size, map_fn=map_fn)
     logits = model.predict(dataset.map(lambda x, y: x), verbose=0)
-    probabilities = np.empty_like(logits, dtype=np.float32)
-    probabilities[order] = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
-    return probabilities
+    result = np.empty(logits.shape, dtype=np.float32)
+    result[order] = logits
+    return result
+
+
+def predict_probabilities(model, texts, batch_size: int, map_fn=None, lengths=None) -> np.ndarray:
+    """Softmax of the model over `texts`, in their order (see predict_logits)."""
+    logits = predict_logits(model, texts, batch_size, map_fn, lengths)
+    return tf.nn.softmax(tf.constant(logits), axis=-1).numpy()
 
 
 def mean_loss(train_config, label_ids, probabilities) -> float:

@@ -49,6 +49,11 @@ class Family:
         """The trainable Keras model (float32 logits), built inside the caller's strategy scope."""
         raise NotImplementedError
 
+    def graph_precision_rewrite(self, model_config, train_config) -> bool:
+        """Whether mixed precision needs TensorFlow's graph rewrite: the Keras policy cannot reach the
+        model's float32 graph (a SavedModel encoder)."""
+        return False
+
     def serving_model(self, model, model_config, seq_len: int):
         """Strings -> logits: the model the export wraps."""
         return model

@@ -77,7 +77,8 @@ def read_checkpoint(source: str) -> tuple:
     return hf_config, weights, os.path.join(source, "vocab.txt")
 
 
-def build_encoder(hf_config: dict):
+def build_encoder(hf_config: dict, name: str = None):
+    """tf-models' BertEncoder for a Hugging Face BERT/ELECTRA config (no weights loaded; no I/O)."""
     from official.nlp.modeling import networks
 
     hidden = hf_config["hidden_size"]
@@ -90,7 +91,7 @@ def build_encoder(hf_config: dict):
         attention_dropout=hf_config.get("attention_probs_dropout_prob", 0.1),
         max_sequence_length=hf_config["max_position_embeddings"], type_vocab_size=hf_config["type_vocab_size"],
         initializer=keras.initializers.TruncatedNormal(stddev=hf_config.get("initializer_range", 0.02)),
-        embedding_width=embedding if embedding != hidden else None, dict_outputs=True)
+        embedding_width=embedding if embedding != hidden else None, dict_outputs=True, name=name)
 
 
 def _tf_weight(name: str, weights: dict, heads: int):

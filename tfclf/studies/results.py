@@ -2,7 +2,7 @@
 and the comparison plots."""
 import os
 
-from tfclf.evaluation import report
+from tfclf.evaluation import report, report_page
 from tfclf.studies import study as study_lib
 
 
@@ -40,27 +40,34 @@ def write_results(study, trials, entries, out: str, seeds_summary=None) -> str:
     for _, row in failed.iterrows():
         text.append(f"- failed: {row['setting']} seed={row['seed']}: {row['error']}\n")
     ok = frame[frame["status"] == "ok"]
+    selected = "no finished trial"
     if seeds_summary is not None and not seeds_summary.empty:
         best = seeds_summary.iloc[0]
         text.append("\n## Settings over seeds (mean ± std)\n\n" + _markdown(seeds_summary.assign(
             val=[f"{m:.4f} ± {s:.4f}" for m, s in zip(seeds_summary.val_mean, seeds_summary.val_std)]),
             ["setting", "seeds", "val", "examples_per_sec"]))
-        text.append(f"\nSelected on validation: **{best['setting']}** over {best['seeds']} seeds; test {metric} "
-                    f"{best['test_mean']:.4f} ± {best['test_std']:.4f}.\n")
+        selected = (f"Selected on validation: **{best['setting']}** over {best['seeds']} seeds; test {metric} "
+                    f"{best['test_mean']:.4f} ± {best['test_std']:.4f}.")
+        text.append(f"\n{selected}\n")
     elif not ok.empty:
         best = ok.iloc[0]
-        text.append(f"\nSelected on validation: **{best['setting']}** seed {best['seed']}: test {metric} "
-                    f"{best[f'test_{metric}']:.4f}, test accuracy {best['test_accuracy']:.4f}.\n")
+        selected = (f"Selected on validation: **{best['setting']}** seed {best['seed']}: test {metric} "
+                    f"{best[f'test_{metric}']:.4f}, test accuracy {best['test_accuracy']:.4f}.")
+        text.append(f"\n{selected}\n")
     markdown = "".join(text)
     with report.atomic_write(os.path.join(out, "results.md")) as handle:
         handle.write(markdown)
     report.grid_curves_plot([entries[t] for t in dict.fromkeys(frame["trial"]) if entries[t]["status"] == "ok"],
                             f"val_{metric}", os.path.join(out, "curves.png"))
+    figures = ["curves.png"]
     numeric = [axis for axis in study.grid if len(study.grid[axis]) > 1 and all(map(_is_number, study.grid[axis]))]
     if numeric and not ok.empty:
         axis = "lr" if "lr" in numeric else numeric[0]
         report.metric_vs_plot(ok, axis, [a for a in axes if a != axis], f"val_{metric}",
                               os.path.join(out, f"metric_vs_{axis}.png"))
+        figures.append(f"metric_vs_{axis}.png")
+    report_page.write_study(out, study.name, frame, list(dict.fromkeys(columns)), selected.replace("**", ""),
+                            figures)
     return markdown
 
 

@@ -1,4 +1,5 @@
 """Fitting a built model: seeding, precision, compile, class weights, callbacks."""
+import contextlib
 import os
 
 import numpy as np
@@ -48,6 +49,28 @@ def precision_policy(enabled: bool) -> str:
         return "mixed_bfloat16"
     raise ValueError("--mixed-precision: no GPU and this CPU has no bf16 instructions (avx512_bf16/amx_bf16); "
                      "drop the flag")
+
+
+# TensorFlow's graph rewrites that run a float32 graph's matmuls in a lower precision: the only way a policy
+# reaches a TF Hub encoder, whose SavedModel graph is float32 whatever the Keras policy says.
+GRAPH_REWRITES = {"mixed_bfloat16": "auto_mixed_precision_onednn_bfloat16", "mixed_float16": "auto_mixed_precision"}
+
+
+@contextlib.contextmanager
+def graph_mixed_precision(policy: str):
+    """While active, functions TensorFlow builds run float32 ops in the policy's compute type (grappler's
+    auto mixed precision: bf16 through oneDNN on CPUs, fp16 on GPUs, where Keras' loss scaling of
+    mixed_float16 protects the gradients). Restored on exit: later runs in the process are untouched."""
+    option = GRAPH_REWRITES.get(policy)
+    if option is None:
+        yield None
+        return
+    before = tf.config.optimizer.get_experimental_options().get(option, False)
+    tf.config.optimizer.set_experimental_options({option: True})
+    try:
+        yield option
+    finally:
+        tf.config.optimizer.set_experimental_options({option: before})
 
 
 def compile_model(model, train_config, num_classes: int, learning_rate: float, total_steps: int):

@@ -1,0 +1,86 @@
+"""Where a fine-tuning step's time goes: minilm_l6, one batch shape, each part timed on its own.
+
+    .venv/bin/python experiments/step_breakdown.py [--batch 32] [--tokens 56] [--build native|savedmodel]
+
+Parts (each a compiled tf.function, best of --repeats after a warm-up; wall seconds and this process's
+CPU seconds, which a busy machine inflates less):
+  tokenize   the preprocessing model's tokenize + bert_pack_inputs on one batch of SMS texts (tf.data does
+             this in parallel with training, so it costs only when the cores are saturated)
+  forward    the classifier's forward pass (training=True: dropout on)
+  backward   forward + gradients of the loss
+  step       forward + gradients + AdamW update with global-norm clipping (what `fit` runs)
+  fit_step   the same step through `model.fit`, callbacks off: the framework's per-step cost is fit_step - step
+Prints one JSON line.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tfclf import config as config_lib, stages  # noqa: E402
+from tfclf._backend import keras, tf  # noqa: E402
+from tfclf.data import splits  # noqa: E402
+from tfclf.models import transformer  # noqa: E402
+from tfclf.training import fit as fit_lib  # noqa: E402
+
+
+def timed(work, repeats: int) -> dict:
+    work()  # warm-up: tracing and oneDNN primitive creation are not the step
+    best_wall, best_cpu = float("inf"), float("inf")
+    for _ in range(repeats):
+        cpu, wall = os.times(), time.perf_counter()
+        work()
+        wall, after = time.perf_counter() - wall, os.times()
+        best_wall = min(best_wall, wall)
+        best_cpu = min(best_cpu, after.user + after.system - cpu.user - cpu.system)
+    return {"wall": round(best_wall, 4), "cpu": round(best_cpu, 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--tokens", type=int, default=56)
+    parser.add_argument("--build", default="native", choices=["native", "savedmodel"])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    config = stages.resolve(config_lib.from_flat({"encoder": "minilm_l6", "encoder_build": args.build,
+                                                  "out": "/tmp/unused"}))
+    table, _ = splits.load(config.data)
+    texts = table["text"].tolist()[:args.batch]
+    pipeline = transformer.TextEncoderPipeline(config.model.preprocess_handle)
+    packed = pipeline.map_fn(args.tokens, dynamic=False)
+    strings = tf.constant(texts)
+    tokenize = tf.function(lambda t: packed(t, tf.zeros([args.batch], tf.int32))[0])
+    x = tokenize(strings)
+    y = tf.zeros([args.batch], tf.int32)
+    model = transformer.build_classifier(config.model, 2, config.model.encoder_handle,
+                                         native=transformer.builds_natively(config.model, config.train))
+    fit_lib.compile_model(model, config.train, 2, 1e-5, 1000)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function
+    def forward():
+        return model(x, training=True)
+
+    @tf.function
+    def backward():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        return tape.gradient(loss, model.trainable_variables)
+
+    step = tf.function(lambda: model.train_step((x, y)))
+    dataset = tf.data.Dataset.from_tensors((x, y)).repeat(4)
+    parts = {"tokenize": timed(lambda: tokenize(strings), args.repeats),
+             "forward": timed(lambda: forward(), args.repeats),
+             "backward": timed(lambda: backward(), args.repeats),
+             "step": timed(lambda: step(), args.repeats),
+             "fit_step": {k: round(v / 4, 4) for k, v in timed(lambda: model.fit(dataset, verbose=0), 2).items()}}
+    print(json.dumps({"build": args.build, "batch": args.batch, "tokens": args.tokens,
+                      "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t"),
+                      "parts": parts}))
+
+
+if __name__ == "__main__":
+    main()
