@@ -33,7 +33,11 @@ def _clean_steps() -> dict:
 
 
 LISTS = {
-    "encoders": lambda: {name: f"[{entry['family']}] {entry['description']}" for name, entry in tables.ENCODERS.items()},
+    "encoders": lambda: {**{name: f"[{entry['family']}] {entry['description']}" for name, entry in tables.ENCODERS.items()},
+                         **{tables.KERASHUB + name: f"[kerashub] {entry['description']}"
+                            for name, entry in tables.KERASHUB_PRESETS.items()},
+                         tables.KERASHUB + "<preset or dir>": "[kerashub] any KerasHub preset name (downloaded into "
+                         "KerasHub's cache), KerasHub preset directory or Hugging Face checkpoint it converts"},
     "datasets": _datasets,
     "optimizers": lambda: tables.OPTIMIZERS,
     "schedules": lambda: tables.SCHEDULES,

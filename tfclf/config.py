@@ -41,8 +41,9 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    encoder: str = _field("minilm_l6", "encoder name from the tables (`--list encoders`); bow is the seconds-fast "
-                                       "baseline")
+    encoder: str = _field("minilm_l6", "encoder name from the tables (`--list encoders`), or kerashub:<KerasHub "
+                                       "preset, preset directory or HF checkpoint directory>; bow is the "
+                                       "seconds-fast baseline")
     vocab_size: int = _field(20000, "vocabulary size for models with their own TextVectorization")
     embedding_dim: int = _field(64, "embedding width for models with their own embeddings")
     dropout: float = _field(0.1, "dropout rate before the classifier")
@@ -256,12 +257,15 @@ def validate(config: RunConfig) -> None:
     """Raises ValueError naming the flag, the value and the valid choices."""
     for name, table in CHOICES.items():
         value = getattr(getattr(config, FIELD_SECTION[name]), name)
+        if name == "encoder" and tables.is_encoder(value):  # also kerashub:<any preset>, not in the table
+            continue
         if value not in table:
             close = difflib.get_close_matches(str(value), list(table), n=3, cutoff=0.5)
             hint = f"did you mean {' or '.join(close)}? " if close else ""
             listing = f"`tfclf list {name}s` shows all {len(table)}" if len(table) > 12 else \
                 f"choose one of: {', '.join(table)}"
-            raise ValueError(f"--{name.replace('_', '-')} {value!r} is unknown; {hint}{listing}")
+            also = " (or kerashub:<KerasHub preset or directory>)" if name == "encoder" else ""
+            raise ValueError(f"--{name.replace('_', '-')} {value!r} is unknown; {hint}{listing}{also}")
     for step in config.data.clean:
         if step not in clean.STEPS:
             raise ValueError(f"--clean {step!r} is unknown; choose from: {', '.join(clean.STEPS)}")
@@ -297,7 +301,7 @@ def validate(config: RunConfig) -> None:
     if config.train.xla and not tokenized:
         raise ValueError(f"--xla needs a transformer encoder: --encoder {config.model.encoder} has string "
                          "ops (TextVectorization) inside the model, which XLA cannot compile")
-    if config.train.deterministic and tokenized:
+    if config.train.deterministic and not tables.family_of(config.model.encoder).get("deterministic", not tokenized):
         raise ValueError(f"--deterministic cannot run --encoder {config.model.encoder}: TF Hub encoders carry "
                          "unseeded dropout ops, which TF op determinism refuses; drop --deterministic")
     if config.train.encoder_lr and config.model.freeze_encoder:

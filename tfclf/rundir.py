@@ -66,7 +66,9 @@ def check_writable(path: str, flag: str) -> None:
 
 def _has_backup(staging: str) -> bool:
     backup = os.path.join(staging, "backup")
-    return any("checkpoint" in names for _, _, names in os.walk(backup)) if os.path.isdir(backup) else False
+    # tf-keras' BackupAndRestore writes a TF checkpoint (`checkpoint` index), Keras 3's `latest.weights.h5`.
+    return any("checkpoint" in names or "latest.weights.h5" in names
+               for _, _, names in os.walk(backup)) if os.path.isdir(backup) else False
 
 
 def resumable(staging: str) -> bool:

@@ -138,8 +138,8 @@ def build(prepared: Prepared, strategy):
         with strategy.scope():
             model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
                                           prepared.splits.train["text"])
-            schedule = fit_lib.compile_model(model, config.train, prepared.num_classes, config.train.lr,
-                                             prepared.steps_per_epoch * config.train.epochs)
+            schedule = prepared.family.compile(model, config.train, prepared.num_classes, config.train.lr,
+                                               prepared.steps_per_epoch * config.train.epochs)
     finally:
         keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
     return model, schedule
@@ -168,7 +168,8 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     # (evaluation and the export stay float32, so the export reproduces the run's test probabilities).
     with fit_lib.graph_mixed_precision(policy if prepared.family.graph_precision_rewrite(config.model, config.train) else "float32") as rewrite:
         history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
-                                                prepared.steps_per_epoch, schedule, run_dir, verbose=verbose)
+                                                prepared.steps_per_epoch, schedule, run_dir, verbose=verbose,
+                                                keras_callbacks=prepared.family.keras_callbacks())
     # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.
     rate = throughput.examples_per_sec or float(np.mean(history.get("train_examples_per_sec") or [0.0]))
     return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"})
@@ -267,8 +268,7 @@ def export_model(model, prepared: Prepared, metrics: dict, run_id: str, decision
     if done:
         print(f"export: {done} is this run's own export, written before it was interrupted; kept")
         return done
-    serving = cleaning.with_cleaning(prepared.family.serving_model(model, config.model, prepared.seq_len),
-                                     config.data.clean)
+    serving = prepared.family.raw_text_model(model, config.model, prepared.seq_len, config.data.clean)
     extra = {"config.json": config.to_dict(), "metrics.json": {k: v for k, v in metrics.items() if k != "history"},
              "run.json": {"run_id": run_id, "run_dir": os.path.abspath(config.out)}}
     return export.export(serving, prepared.class_names, model_root, extra, decision)

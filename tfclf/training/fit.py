@@ -95,11 +95,13 @@ def class_sample_weights(label_ids, weights):
 
 
 def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_per_epoch: int, schedule,
-        run_dir: str, verbose: bool = True):
+        run_dir: str, verbose: bool = True, keras_callbacks=None):
     """model.fit with a backup every epoch (a killed run resumes from it), NaN guard, TensorBoard,
     learning-rate logging, throughput, a progress line, the best checkpoint by `train_config.monitor`
     and optional early stopping on the same metric. Returns (history, throughput, best) where `best`
-    is read_best()'s record of the best checkpoint, whose weights the model holds when restore_best."""
+    is read_best()'s record of the best checkpoint, whose weights the model holds when restore_best.
+    `keras_callbacks`: the model's Keras' callbacks module (the family's; default tf-keras')."""
+    keras_callbacks = keras_callbacks or keras.callbacks
     throughput = callbacks_lib.Throughput(num_train)
     backup_dir = os.path.join(run_dir, "backup")
     log_dir = os.path.join(run_dir, "tensorboard")
@@ -112,16 +114,17 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
     callbacks = [callbacks_lib.StopOnNonFinite(backup_dir), throughput,
                  callbacks_lib.LearningRateLogger(schedule, log_dir), epochs,
                  callbacks_lib.BestCheckpoint(checkpoint_dir, train_config.monitor),
-                 keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
-                 keras.callbacks.TensorBoard(log_dir, update_freq="epoch")]
+                 keras_callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+                 keras_callbacks.TensorBoard(log_dir, update_freq="epoch")]
     if train_config.early_stopping:
         mode = "min" if train_config.monitor.endswith("loss") else "max"
-        callbacks.append(keras.callbacks.EarlyStopping(train_config.monitor, mode=mode,
+        callbacks.append(keras_callbacks.EarlyStopping(train_config.monitor, mode=mode,
                                                        patience=train_config.early_stopping, verbose=1))
     if verbose:
         callbacks.append(callbacks_lib.Progress(train_config.epochs, steps_per_epoch, train_config.batch_size))
     callbacks.append(callbacks_lib.PhasePoints())
-    model.fit(train_dataset, validation_data=val_dataset, epochs=train_config.epochs, callbacks=callbacks, verbose=0)
+    model.fit(train_dataset, validation_data=val_dataset, epochs=train_config.epochs, callbacks=callbacks, verbose=0,
+              shuffle=False)  # the dataset shuffles itself (Keras 3 warns about the default otherwise)
     best = callbacks_lib.read_best(checkpoint_dir)
     if best and train_config.restore_best:
         model.load_weights(best["weights"]).expect_partial()

@@ -34,12 +34,18 @@ class MacroF1(keras.metrics.Metric):
                                                            dtype=tf.float64))
 
     def result(self):
-        true_positive = tf.linalg.diag_part(self.confusion)
-        denominator = tf.reduce_sum(self.confusion, 0) + tf.reduce_sum(self.confusion, 1)
-        return tf.cast(tf.reduce_mean(tf.math.divide_no_nan(2.0 * true_positive, denominator)), tf.float32)
+        return macro_f1(self.confusion)
 
     def reset_state(self):
         self.confusion.assign(tf.zeros_like(self.confusion))
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes}
+
+
+def macro_f1(confusion):
+    """Macro-F1 of a confusion matrix (rows: true classes); shared with the Keras 3 metric (models/kerashub.py)."""
+    confusion = tf.convert_to_tensor(confusion)
+    true_positive = tf.linalg.diag_part(confusion)
+    denominator = tf.reduce_sum(confusion, 0) + tf.reduce_sum(confusion, 1)
+    return tf.cast(tf.reduce_mean(tf.math.divide_no_nan(2.0 * true_positive, denominator)), tf.float32)

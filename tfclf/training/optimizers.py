@@ -58,8 +58,13 @@ OPTIMIZERS = {
 }
 
 
+def build_schedule(train_config, learning_rate: float, total_steps: int) -> WarmupDecay:
+    """The configured warm-up and decay to `learning_rate` over `total_steps` (Keras-independent TF math)."""
+    return WarmupDecay(learning_rate, total_steps, int(round(train_config.warmup_ratio * total_steps)),
+                       train_config.schedule)
+
+
 def build(train_config, learning_rate: float, total_steps: int):
     """Returns (optimizer, schedule) for `total_steps` optimizer steps."""
-    schedule = WarmupDecay(learning_rate, total_steps, int(round(train_config.warmup_ratio * total_steps)),
-                           train_config.schedule)
+    schedule = build_schedule(train_config, learning_rate, total_steps)
     return OPTIMIZERS[train_config.opt](schedule, train_config), schedule
