@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=56)
     parser.add_argument("--build", default="native", choices=["native", "savedmodel"])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--optimizer-xla", action="store_true", help="XLA-compile the optimizer's update (tf-keras "
+                        "does it only with a GPU)")
     args = parser.parse_args()
     config = stages.resolve(config_lib.from_flat({"encoder": "minilm_l6", "encoder_build": args.build,
                                                   "out": "/tmp/unused"}))
@@ -58,6 +60,7 @@ def main() -> None:
     model = transformer.build_classifier(config.model, 2, config.model.encoder_handle,
                                          native=transformer.builds_natively(config.model, config.train))
     fit_lib.compile_model(model, config.train, 2, 1e-5, 1000)
+    model.optimizer.jit_compile = args.optimizer_xla or model.optimizer.jit_compile
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @tf.function
@@ -77,7 +80,7 @@ def main() -> None:
              "backward": timed(lambda: backward(), args.repeats),
              "step": timed(lambda: step(), args.repeats),
              "fit_step": {k: round(v / 4, 4) for k, v in timed(lambda: model.fit(dataset, verbose=0), 2).items()}}
-    print(json.dumps({"build": args.build, "batch": args.batch, "tokens": args.tokens,
+    print(json.dumps({"build": args.build, "optimizer_xla": bool(model.optimizer.jit_compile), "batch": args.batch, "tokens": args.tokens,
                       "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t"),
                       "parts": parts}))
 
