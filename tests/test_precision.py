@@ -1,6 +1,5 @@
 """Issue 15: the encoder rebuilt natively, and mixed precision that reaches the encoder (Keras policy for the
 native build, TensorFlow's graph rewrite for SavedModel encoders)."""
-import dataclasses
 
 import numpy as np
 import pytest
