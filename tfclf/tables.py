@@ -162,7 +162,7 @@ ENCODER_BUILDS = {
     "auto": "native under --mixed-precision or --xla (where the policy and XLA must reach the encoder), "
             "savedmodel otherwise (in float32 both train at the same speed)",
     "native": "checkpoints tfclf imported (minilm_l6, import-hf) are rebuilt in Python as tf-models' BertEncoder "
-              "with the handle's weights (faster; precision policy and XLA reach it); other handles load as below",
+              "with the handle's weights (the precision policy and XLA reach it); other handles load as below",
     "savedmodel": "every encoder is its TF Hub SavedModel in a hub.KerasLayer (mixed precision through "
                   "TensorFlow's graph rewrite)",
 }
