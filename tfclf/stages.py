@@ -20,7 +20,6 @@ import shutil
 import numpy as np
 
 from tfclf import config as config_lib, phases, progress
-from tfclf._backend import keras
 from tfclf.data import pipeline, splits as splits_lib
 from tfclf.evaluation import calibration, report, scoring
 from tfclf.models import cleaning, family as family_lib
@@ -133,15 +132,11 @@ def prepare(config, family=None) -> Prepared:
 def build(prepared: Prepared, strategy):
     """The compiled model and its (head's) learning-rate schedule, under the configured precision."""
     config = prepared.config
-    keras.mixed_precision.set_global_policy(fit_lib.precision_policy(config.train.mixed_precision))
-    try:
-        with strategy.scope():
-            model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
-                                          prepared.splits.train["text"])
-            schedule = prepared.family.compile(model, config.train, prepared.num_classes, config.train.lr,
-                                               prepared.steps_per_epoch * config.train.epochs)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
+    with fit_lib.keras_policy(config.train.mixed_precision), strategy.scope():
+        model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
+                                      prepared.splits.train["text"])
+        schedule = prepared.family.compile(model, config.train, prepared.num_classes, config.train.lr,
+                                           prepared.steps_per_epoch * config.train.epochs)
     return model, schedule
 
 
@@ -166,7 +161,8 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     policy = fit_lib.precision_policy(config.train.mixed_precision)
     # A SavedModel encoder ignores the Keras policy: TensorFlow's graph rewrite lowers it, during fit only
     # (evaluation and the export stay float32, so the export reproduces the run's test probabilities).
-    with fit_lib.graph_mixed_precision(policy if prepared.family.graph_precision_rewrite(config.model, config.train) else "float32") as rewrite:
+    rewritten = policy if prepared.family.graph_precision_rewrite(config.model, config.train) else "float32"
+    with fit_lib.graph_mixed_precision(rewritten) as rewrite:
         history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
                                                 prepared.steps_per_epoch, schedule, run_dir, verbose=verbose,
                                                 keras_callbacks=prepared.family.keras_callbacks())

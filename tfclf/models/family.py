@@ -75,6 +75,31 @@ class Family:
         return cleaning.with_cleaning(self.serving_model(model, model_config, seq_len), clean_steps)
 
 
+class TokenizingFamily(Family):
+    """A family whose preprocessing model tokenizes in tf.data: one pipeline per preprocessing handle, loaded
+    once per family object. Subclasses say how a pipeline is made (`make_pipeline`): an object with
+    `lengths(texts)` and `map_fn(seq_len, dynamic)`."""
+
+    def __init__(self, encoder: str):
+        super().__init__(encoder)
+        self._pipelines = {}
+
+    def make_pipeline(self, preprocess_handle: str):
+        raise NotImplementedError
+
+    def pipeline(self, preprocess_handle: str):
+        """The preprocessing for a handle, loaded once."""
+        if preprocess_handle not in self._pipelines:
+            self._pipelines[preprocess_handle] = self.make_pipeline(preprocess_handle)
+        return self._pipelines[preprocess_handle]
+
+    def text_lengths(self, model_config, texts) -> np.ndarray:
+        return self.pipeline(model_config.preprocess_handle).lengths(texts)
+
+    def input_fn(self, model_config, seq_len: int, fixed_shape: bool = False):
+        return self.pipeline(model_config.preprocess_handle).map_fn(seq_len, dynamic=not fixed_shape)
+
+
 def family_for(encoder: str) -> Family:
     """The family object of an encoder name from `tables.ENCODERS` (imports the family's module)."""
     if not tables.is_encoder(encoder):

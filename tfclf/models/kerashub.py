@@ -308,14 +308,10 @@ class RawTextModel(tf.Module):
 # === The family ===
 
 
-class KerasHubTransformer(family.Family):
+class KerasHubTransformer(family.TokenizingFamily):
     """`--encoder kerashub:<preset>`: a KerasHub backbone with its preprocessor, trained in Keras 3."""
 
     max_seq_len = MAX_SEQ_LEN
-
-    def __init__(self, encoder: str):
-        super().__init__(encoder)
-        self._preprocessing = {}
 
     def resolve(self, model_config):
         """Records the preset's source (a local directory, or a KerasHub preset name) in config.json."""
@@ -323,16 +319,8 @@ class KerasHubTransformer(family.Family):
         return dataclasses.replace(model_config, encoder_handle=source,
                                    preprocess_handle=model_config.preprocess_handle or source)
 
-    def preprocessing(self, preset: str) -> Preprocessing:
-        if preset not in self._preprocessing:
-            self._preprocessing[preset] = Preprocessing(preset)
-        return self._preprocessing[preset]
-
-    def text_lengths(self, model_config, texts) -> np.ndarray:
-        return self.preprocessing(model_config.preprocess_handle).lengths(texts)
-
-    def input_fn(self, model_config, seq_len, fixed_shape=False):
-        return self.preprocessing(model_config.preprocess_handle).map_fn(seq_len, dynamic=not fixed_shape)
+    def make_pipeline(self, preprocess_handle: str) -> Preprocessing:
+        return Preprocessing(preprocess_handle)
 
     def build(self, model_config, train_config, num_classes, seq_len, train_texts):
         keras.utils.set_random_seed(train_config.seed)  # Keras 3's seed state is its own; tf-keras' is untouched
@@ -361,7 +349,7 @@ class KerasHubTransformer(family.Family):
         return keras.callbacks
 
     def raw_text_model(self, model, model_config, seq_len, clean_steps):
-        preprocessor = self.preprocessing(model_config.preprocess_handle).at(seq_len)
+        preprocessor = self.pipeline(model_config.preprocess_handle).at(seq_len)
         return RawTextModel(model, preprocessor, clean_steps)
 
 

@@ -135,15 +135,11 @@ def raw_text_model(classifier: keras.Model, preprocess_handle: str, seq_len: int
     return keras.Model(texts, classifier(packed), name="raw_text_classifier")
 
 
-class HubTransformer(family.Family):
+class HubTransformer(family.TokenizingFamily):
     """Every TF Hub BERT-family encoder (and the checkpoints imported into that format): tokenized in
     tf.data with length-grouped, per-batch padding; the export puts the preprocessing model in front."""
 
     max_seq_len = MAX_SEQ_LEN
-
-    def __init__(self, encoder: str):
-        super().__init__(encoder)
-        self._pipelines = {}
 
     def resolve(self, model_config):
         """Records the exact handles in config.json; may download or import (minilm_l6)."""
@@ -155,17 +151,8 @@ class HubTransformer(family.Family):
     def graph_precision_rewrite(self, model_config, train_config) -> bool:
         return not builds_natively(model_config, train_config)
 
-    def pipeline(self, preprocess_handle: str) -> TextEncoderPipeline:
-        """The preprocessing model, loaded once per family object."""
-        if preprocess_handle not in self._pipelines:
-            self._pipelines[preprocess_handle] = TextEncoderPipeline(preprocess_handle)
-        return self._pipelines[preprocess_handle]
-
-    def text_lengths(self, model_config, texts) -> np.ndarray:
-        return self.pipeline(model_config.preprocess_handle).lengths(texts)
-
-    def input_fn(self, model_config, seq_len, fixed_shape=False):
-        return self.pipeline(model_config.preprocess_handle).map_fn(seq_len, dynamic=not fixed_shape)
+    def make_pipeline(self, preprocess_handle: str) -> TextEncoderPipeline:
+        return TextEncoderPipeline(preprocess_handle)
 
     def build(self, model_config, train_config, num_classes, seq_len, train_texts):
         model = build_classifier(model_config, num_classes, model_config.encoder_handle,

@@ -75,15 +75,11 @@ def run_baseline(prepared: stages.Prepared, seq_len: int) -> dict:
     config, splits = prepared.config, prepared.splits
     fit_lib.seed_everything(config.train.seed)
     num_classes, batch = len(splits.class_names), config.train.batch_size
-    policy = fit_lib.precision_policy(config.train.mixed_precision)
-    keras.mixed_precision.set_global_policy(policy)  # the head; the SavedModel encoder needs the graph rewrite
-    try:
+    with fit_lib.keras_policy(config.train.mixed_precision) as policy:  # the head; the encoder: graph rewrite
         model, _ = tutorial_model({"encoder": config.model.encoder_handle,
                                    "preprocess": config.model.preprocess_handle}, num_classes, seq_len)
         fit_lib.compile_model(model, config.train, num_classes, config.train.lr,
                               prepared.steps_per_epoch * config.train.epochs)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
 
     def strings(frame, shuffle=False):
         dataset = tf.data.Dataset.from_tensor_slices((frame["text"].to_numpy().astype(str),

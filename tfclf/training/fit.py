@@ -51,6 +51,18 @@ def precision_policy(enabled: bool) -> str:
                      "drop the flag")
 
 
+@contextlib.contextmanager
+def keras_policy(mixed_precision: bool):
+    """tf-keras' global policy for the layers built inside (`precision_policy`), float32 again on exit:
+    layers keep the policy they were built with, and later builds in the process start from float32."""
+    policy = precision_policy(mixed_precision)
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield policy
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 # TensorFlow's graph rewrites that run a float32 graph's matmuls in a lower precision: the only way a policy
 # reaches a TF Hub encoder, whose SavedModel graph is float32 whatever the Keras policy says.
 GRAPH_REWRITES = {"mixed_bfloat16": "auto_mixed_precision_onednn_bfloat16", "mixed_float16": "auto_mixed_precision"}
