@@ -52,7 +52,7 @@ def test_raw_text_model_equals_token_pipeline(tiny_hub):
     texts = ["great film", "boring story and really sad", "the"]
     pipeline = transformer.TextEncoderPipeline(tiny_hub["preprocess"])
     tokens, _ = pipeline.map_fn(32)(tf.constant(texts), tf.constant([0, 0, 0]))
-    end_to_end = transformer.raw_text_model(classifier, tiny_hub["preprocess"], 32)
+    end_to_end = transformer.raw_text_model(classifier, config_lib.ModelConfig(preprocess_handle=tiny_hub["preprocess"]), 32)
     np.testing.assert_allclose(end_to_end(tf.constant(texts)).numpy(), classifier(tokens).numpy(), atol=1e-5)
 
 

@@ -50,6 +50,10 @@ LISTS = {
     "monitors": lambda: tables.MONITORS,
     "calibrations": lambda: tables.CALIBRATIONS,
     "thresholds": lambda: tables.THRESHOLDS,
+    "truncations": lambda: tables.TRUNCATIONS,
+    "long-texts": lambda: tables.LONG_TEXTS,
+    "chunk-aggregates": lambda: tables.CHUNK_AGGREGATES,
+    "chunk-trainings": lambda: tables.CHUNK_TRAININGS,
 }
 
 

@@ -59,6 +59,15 @@ class ModelConfig:
     head: str = _field("dense", "dropout + dense, or mlp (dropout, dense ReLU of --head-units, dropout, dense)")
     head_units: int = _field(512, "hidden units of the mlp head (seed 001: 512)")
     freeze_encoder: bool = _field(False, "train only the head (seed 001)")
+    truncate: str = _field("head", "which part of a text longer than --seq-len the model sees (transformer and "
+                                   "recurrent families; `tfclf list truncations`)")
+    long_text: str = _field("truncate", "'chunk' scores every window of --seq-len of a longer text and "
+                                        "aggregates their logits (transformer and recurrent families)")
+    chunk_stride: int = _field(0, "with --long-text chunk: units (tokens or words) between the starts of "
+                                  "consecutive windows (0: three quarters of the window, a quarter overlap)")
+    chunk_aggregate: str = _field("mean", "with --long-text chunk: how a text's window logits become its "
+                                          "logits (`tfclf list chunk-aggregates`)")
+    chunk_train: str = _field("all", "with --long-text chunk: what training sees (`tfclf list chunk-trainings`)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +170,10 @@ CHOICES = {
     "head": tables.HEADS,
     "monitor": tables.MONITORS,
     "calibration": tables.CALIBRATIONS,
+    "truncate": tables.TRUNCATIONS,
+    "long_text": tables.LONG_TEXTS,
+    "chunk_aggregate": tables.CHUNK_AGGREGATES,
+    "chunk_train": tables.CHUNK_TRAININGS,
 }
 
 
@@ -309,7 +322,28 @@ def validate(config: RunConfig) -> None:
     for name in ("lr", "encoder_lr", "head_lr", "weight_decay", "clip_norm", "momentum"):
         if getattr(config.train, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
+    _validate_long_text(config.model)
     _validate_decision(config.decision)
+
+
+def _validate_long_text(model: ModelConfig) -> None:
+    chunked = model.long_text == "chunk"
+    if (chunked or model.truncate != "head") and not tables.family_of(model.encoder).get("long_text"):
+        flag = "--long-text chunk" if chunked else f"--truncate {model.truncate}"
+        raise ValueError(f"{flag} applies to the transformer (TF Hub) and recurrent families, not --encoder "
+                         f"{model.encoder}; drop {flag} or choose such an encoder")
+    if model.chunk_stride < 0:
+        raise ValueError(f"--chunk-stride {model.chunk_stride} must be >= 0 (0: three quarters of the window)")
+    if not chunked:
+        given = [f"--{name.replace('_', '-')}" for name, default in (("chunk_stride", 0), ("chunk_aggregate", "mean"),
+                                                                     ("chunk_train", "all"))
+                 if getattr(model, name) != default]
+        if given:
+            raise ValueError(f"{given[0]} has no effect without --long-text chunk; add --long-text chunk or drop "
+                             f"{given[0]}")
+    elif model.truncate != "head":
+        raise ValueError(f"--truncate {model.truncate} and --long-text chunk exclude each other (chunking keeps "
+                         "every part of a text); give one of them")
 
 
 def threshold_value(decision: DecisionConfig):

@@ -22,7 +22,7 @@ import numpy as np
 from tfclf import config as config_lib, phases, progress
 from tfclf.data import pipeline, splits as splits_lib
 from tfclf.evaluation import calibration, report, scoring
-from tfclf.models import cleaning, family as family_lib
+from tfclf.models import cleaning, family as family_lib, windows
 from tfclf.serving import export
 from tfclf.training import distill, fit as fit_lib, hparams
 
@@ -46,8 +46,22 @@ class Prepared:
         return len(self.splits.class_names)
 
     @property
+    def train_examples(self) -> int:
+        """Examples per training epoch: the training texts, or their windows (--long-text chunk, training on
+        every window)."""
+        if not family_lib.trains_on_windows(self.config.model):
+            return len(self.splits.train)
+        return int(self.windows_per_text("train").sum())
+
+    def windows_per_text(self, split: str) -> np.ndarray:
+        """How many windows of the sequence cap each text of a split spans (1 for texts within it)."""
+        model, reserved = self.config.model, self.family.reserved_tokens
+        width, stride = windows.window_geometry(self.seq_len, reserved, model.chunk_stride)
+        return windows.windows_per_text(self.lengths[split] - reserved, width, stride)
+
+    @property
     def steps_per_epoch(self) -> int:
-        return int(np.ceil(len(self.splits.train) / self.config.train.batch_size))
+        return int(np.ceil(self.train_examples / self.config.train.batch_size))
 
     def data_digest(self) -> str:
         """Hash of the split texts and labels: a resumed run must see the data it was trained on."""
@@ -61,6 +75,30 @@ class Prepared:
         """The tf.data map to the model's inputs (None for raw-string models)."""
         model, train = self.config.model, self.config.train
         return self.family.input_fn(model, self.seq_len, fixed_shape=train.xla)
+
+    def length_summary(self) -> dict:
+        """eda.json's long-text figures per split: how many texts exceed the sequence cap and by how much
+        (in the family's unit), and with --long-text chunk how many windows they span."""
+        summary = {"long_text": self.config.model.long_text, "truncate": self.config.model.truncate}
+        for split, lengths in self.lengths.items():
+            excess = lengths[lengths > self.seq_len] - self.seq_len
+            entry = {"texts": int(len(lengths)), "over_cap": int(len(excess)),
+                     "share_over_cap": float(len(excess) / max(len(lengths), 1)),
+                     "mean_length": float(np.mean(lengths)), "p95_length": float(np.percentile(lengths, 95)),
+                     "max_length": int(np.max(lengths))}
+            if len(excess):
+                entry.update({"excess_p50": float(np.percentile(excess, 50)),
+                              "excess_p95": float(np.percentile(excess, 95)), "excess_max": int(excess.max())})
+            if self.config.model.long_text == "chunk":
+                counts = self.windows_per_text(split)
+                entry.update({"windows": int(counts.sum()), "windows_per_text_mean": float(counts.mean()),
+                              "windows_per_text_max": int(counts.max())})
+            summary[split] = entry
+        return summary
+
+    def window_fn(self):
+        """The tf.data map from texts to their windows (training on every window), or None."""
+        return self.family.window_fn(self.config.model, self.seq_len)
 
 
 @dataclasses.dataclass
@@ -123,10 +161,25 @@ def prepare(config, family=None) -> Prepared:
     lengths = {name: family.text_lengths(config.model, getattr(splits, name)["text"])
                for name in ("train", "val", "test")}
     seq_len = choose_seq_len(lengths["train"], config.data.seq_len, family.max_seq_len, family.length_unit)
+    longer = float((lengths['train'] > seq_len).mean())
+    model = config.model
+    what = (f"chunked into windows ({model.chunk_train} train, {model.chunk_aggregate} of logits)"
+            if model.long_text == "chunk" else f"cut to their {model.truncate}")
     progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
                  + ("--seq-len" if config.data.seq_len else "95th percentile of the training texts")
-                 + f"; {float((lengths['train'] > seq_len).mean()):.1%} of training texts are longer)")
-    return Prepared(config, family, splits, stats, lengths, seq_len)
+                 + f"; {longer:.1%} of training texts are longer" + (f", {what})" if longer else ")"))
+    prepared = Prepared(config, family, splits, stats, lengths, seq_len)
+    if model.long_text == "chunk":
+        width, stride = windows.window_geometry(seq_len, family.reserved_tokens, model.chunk_stride)
+        if stride > width:
+            raise ValueError(f"--chunk-stride {stride} is longer than the window ({width} {family.length_unit}: "
+                             f"--seq-len {seq_len}" + (f" less {family.reserved_tokens} special tokens" if
+                                                        family.reserved_tokens else "")
+                             + f"), so parts of texts would be skipped; give at most {width}")
+        progress.say(f"windows of {width} {family.length_unit} every {stride}: {prepared.train_examples} training "
+                     f"examples from {len(splits.train)} texts" if family_lib.trains_on_windows(model) else
+                     f"windows of {width} {family.length_unit} every {stride} in evaluation and the export")
+    return prepared
 
 
 def build(prepared: Prepared, strategy):
@@ -150,20 +203,21 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
             config.train.teacher, frame["raw_text"], splits.class_names)) for frame in (splits.train, splits.val))
     weights = fit_lib.class_weights(splits.train["label_id"], prepared.num_classes, config.train.class_weight)
     grouped = prepared.family.tokenized  # per-batch padding pays only for token inputs
-    batch, map_fn = config.train.batch_size, prepared.input_fn()
+    batch, map_fn, window_fn = config.train.batch_size, prepared.input_fn(), prepared.window_fn()
     train_ds = pipeline.make_dataset(
         splits.train["text"], train_labels, batch, shuffle=True, seed=config.train.seed, map_fn=map_fn,
         sample_weights=fit_lib.class_sample_weights(splits.train["label_id"], weights),
-        lengths=prepared.lengths["train"] if grouped else None)
+        lengths=prepared.lengths["train"] if grouped else None, window_fn=window_fn)
+    # With windows, the epochs' validation metrics are the windows' (the held-out reports aggregate per text).
     val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
-                                   lengths=prepared.lengths["val"] if grouped else None)
+                                   lengths=prepared.lengths["val"] if grouped else None, window_fn=window_fn)
     hparams.write_run(config, os.path.join(run_dir, "tensorboard"))
     policy = fit_lib.precision_policy(config.train.mixed_precision)
     # A SavedModel encoder ignores the Keras policy: TensorFlow's graph rewrite lowers it, during fit only
     # (evaluation and the export stay float32, so the export reproduces the run's test probabilities).
     rewritten = policy if prepared.family.graph_precision_rewrite(config.model, config.train) else "float32"
     with fit_lib.graph_mixed_precision(rewritten) as rewrite:
-        history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, len(splits.train),
+        history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, prepared.train_examples,
                                                 prepared.steps_per_epoch, schedule, run_dir, verbose=verbose,
                                                 keras_callbacks=prepared.family.keras_callbacks())
     # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.
@@ -193,17 +247,31 @@ def load_trained(model, run_dir: str):
         return Fitted(**json.load(handle))
 
 
-def score_logits(model, prepared: Prepared, split: str) -> np.ndarray:
-    """Logits of one split's texts, in their order (scored shortest first for token models)."""
-    lengths = prepared.lengths[split] if prepared.family.tokenized else None
-    return scoring.predict_logits(model, getattr(prepared.splits, split)["text"],
-                                  prepared.config.train.batch_size, prepared.input_fn(), lengths)
+def text_scorer(model, prepared: Prepared) -> tuple:
+    """(model, tf.data map) that turn whole texts into logits: the trained model behind the input pipeline,
+    or, with --long-text chunk, the family's raw-text model that windows each text and aggregates (the one
+    the export serves; the split texts are already cleaned)."""
+    if prepared.config.model.long_text != "chunk":
+        return model, prepared.input_fn()
+    return prepared.family.serving_model(model, prepared.config.model, prepared.seq_len), None
+
+
+def score_logits(model, prepared: Prepared, split: str, scorer: tuple = None) -> np.ndarray:
+    """Logits of one split's texts, in their order (scored shortest first for token models and for windowed
+    texts). `scorer`: text_scorer's result, when the caller scores several splits."""
+    scoring_model, map_fn = scorer or text_scorer(model, prepared)
+    by_length = prepared.family.tokenized or prepared.config.model.long_text == "chunk"
+    return scoring.predict_logits(scoring_model, getattr(prepared.splits, split)["text"],
+                                  prepared.config.train.batch_size, map_fn,
+                                  prepared.lengths[split] if by_length else None)
 
 
 def probability_fn(model, prepared: Prepared, temperature: float):
     """texts -> calibrated probabilities with the in-memory model (what explanations call)."""
+    scoring_model, map_fn = text_scorer(model, prepared)
+
     def predict(texts):
-        logits = scoring.predict_logits(model, texts, prepared.config.train.batch_size, prepared.input_fn())
+        logits = scoring.predict_logits(scoring_model, texts, prepared.config.train.batch_size, map_fn)
         return calibration.softmax(logits / temperature)
     return predict
 

@@ -21,9 +21,10 @@ FAMILIES = {
     "bow": {"class": "tfclf.models.bow:BagOfWords", "tokenized": False, "length_unit": "words",
             "lr": 5e-3, "epochs": 8, "description": "bag of word n-grams with its own vocabulary"},
     "recurrent": {"class": "tfclf.models.recurrent:Recurrent", "tokenized": False, "length_unit": "words",
-                  "lr": 2e-3, "epochs": 5, "description": "LSTM/GRU stacks on word embeddings (optional GloVe)"},
+                  "lr": 2e-3, "epochs": 5, "long_text": True,
+                  "description": "LSTM/GRU stacks on word embeddings (optional GloVe)"},
     "tfhub": {"class": "tfclf.models.transformer:HubTransformer", "tokenized": True,
-              "length_unit": "wordpiece tokens", "lr": 5e-5, "epochs": 3,
+              "length_unit": "wordpiece tokens", "lr": 5e-5, "epochs": 3, "long_text": True,
               "description": "TF Hub BERT-family encoder with its matching preprocessing model"},
     # Keras 3: the one family whose module (models/kerashub.py) imports `keras` 3 and `keras_hub`.
     "kerashub": {"class": "tfclf.models.kerashub:KerasHubTransformer", "tokenized": True,
@@ -170,6 +171,28 @@ HEADS = {
     "dense": "dropout + dense",
     "mlp": "dropout, dense ReLU of --head-units, dropout, dense (seed 001)",
 }
+# --- long texts (models/windows.py) ---
+TRUNCATIONS = {
+    "head": "the first --seq-len units (tokens or words)",
+    "tail": "the last --seq-len units",
+    "head+tail": "the first quarter and the last three quarters of --seq-len (Sun et al. 2019: strong for "
+                 "long reviews)",
+}
+LONG_TEXTS = {
+    "truncate": "one window per text, cut by --truncate",
+    "chunk": "overlapping windows of --seq-len every --chunk-stride units; each is scored and the text's logits "
+             "aggregate its windows' (--chunk-aggregate), in training, evaluation and the export alike",
+}
+CHUNK_AGGREGATES = {
+    "mean": "mean of the windows' logits",
+    "max": "element-wise maximum of the windows' logits",
+}
+CHUNK_TRAININGS = {
+    "all": "every window is a training example with its text's label",
+    "first": "only each text's first window (as --truncate head); windows are aggregated in evaluation and "
+             "the export",
+}
+
 CLASS_WEIGHTS = {
     "none": "every example weighs 1",
     "balanced": "each class weighs n / (k * n_class), as scikit-learn's compute_class_weight (seed 001)",

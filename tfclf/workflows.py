@@ -92,8 +92,8 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
     config, splits = prepared.config, prepared.splits
     config_lib.save(config, os.path.join(run_dir, "config.json"))
     report.eda(splits, prepared.seq_len, prepared.family.length_unit, prepared.lengths["train"], run_dir,
-               extra={key: prepared.stats[key] for key in ("decode_replacements", "skipped_files")
-                      if key in prepared.stats})
+               extra={**{key: prepared.stats[key] for key in ("decode_replacements", "skipped_files")
+                         if key in prepared.stats}, "lengths": prepared.length_summary()})
     model, fitted = _fit_or_resume(run_dir, prepared, strategy)
     report.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"), config.train.monitor,
                        fitted.best.get("epoch", 0))
@@ -130,7 +130,8 @@ def _evaluate(run_dir: str, prepared: stages.Prepared, model):
     """Validation and test metrics of the calibrated, thresholded decisions (temperature and threshold
     fitted on validation), test artifacts and plots. Returns (metrics, the report page's wrong texts)."""
     config, splits = prepared.config, prepared.splits
-    logits = {name: stages.score_logits(model, prepared, name) for name in ("val", "test")}
+    scorer = stages.text_scorer(model, prepared)
+    logits = {name: stages.score_logits(model, prepared, name, scorer) for name in ("val", "test")}
     decision = decision_lib.Decision.fit(config.decision, logits["val"], splits.val["label_id"],
                                          splits.class_names, splits.train["label_id"])
     if decision.temperature_at_bound:

@@ -37,14 +37,19 @@ def _grouped_by_length(batch_size: int):
 
 
 def make_dataset(texts, labels, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 map_fn=None, sample_weights=None, lengths=None, pool_batches: int = 32) -> tf.data.Dataset:
+                 map_fn=None, sample_weights=None, lengths=None, pool_batches: int = 32,
+                 window_fn=None) -> tf.data.Dataset:
     """(text, label[, weight]) batches: optional per-batch `map_fn` in parallel, cached, shuffled,
     prefetched. `labels` are class ids, or float rows [label, teacher probabilities...] (distillation).
 
     With `lengths` (tokens per text), batches are length-grouped: each pool of `pool_batches` batches
     (after shuffling) is cut into batches of similar lengths and the pool's class mix (_grouped_by_length),
     whose order is shuffled again, so a batch padded to its longest member carries little padding
-    (examples leave in a different order: not for predictions that must line up with the input)."""
+    (examples leave in a different order: not for predictions that must line up with the input).
+
+    With `window_fn` (long texts, --long-text chunk), each batch of texts becomes its windows, each with its
+    text's label and weight (models/windows.py), re-cut into batches of `batch_size` windows (shuffled
+    among a few batches when training) before `map_fn`."""
     labels = np.asarray(labels)
     labels = labels.astype(np.float32) if labels.ndim == 2 else labels.astype(np.int32)
     columns = (np.asarray(texts, dtype=object).astype(str), labels)
@@ -62,6 +67,11 @@ def make_dataset(texts, labels, batch_size: int, shuffle: bool = False, seed: in
         if shuffle:
             dataset = dataset.shuffle(pool_batches, seed=seed + 1, reshuffle_each_iteration=True)
     else:
+        dataset = dataset.batch(batch_size)
+    if window_fn is not None:
+        dataset = dataset.map(window_fn, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        if shuffle:
+            dataset = dataset.shuffle(batch_size * 4, seed=seed + 2, reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size)
     if map_fn is not None:
         dataset = dataset.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE)

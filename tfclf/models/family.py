@@ -23,6 +23,7 @@ class Family:
     `length_unit`, `lr` and `epochs` (defaults when the config leaves them 0)."""
 
     max_seq_len = 0  # 0: no limit (a transformer's position embeddings set one)
+    reserved_tokens = 0  # units of the sequence cap that are not the text's ([CLS] and [SEP] for BERT)
 
     def __init__(self, encoder: str):
         self.encoder = encoder
@@ -45,6 +46,21 @@ class Family:
         """A tf.data map over (texts, labels[, weights]) batches, or None when the model takes strings."""
         return None
 
+    def window_fn(self, model_config, seq_len: int):
+        """With --long-text chunk (training on every window): a tf.data map from a batch of (texts, labels[,
+        weights]) to one example per window, each with its text's label and weight; else None. Here: windows
+        of whitespace words, for the families whose models take strings."""
+        if not trains_on_windows(model_config):
+            return None
+        from tfclf._backend import tf
+        from tfclf.models import windows
+        width, stride = windows.window_geometry(seq_len, self.reserved_tokens, model_config.chunk_stride)
+
+        def split(texts, *columns):
+            pieces, text_ids = windows.split_windows(windows.words(texts), width, stride)
+            return (windows.join_words(pieces),) + tuple(tf.gather(column, text_ids) for column in columns)
+        return split
+
     def build(self, model_config, train_config, num_classes: int, seq_len: int, train_texts):
         """The trainable Keras model (float32 logits), built inside the caller's strategy scope."""
         raise NotImplementedError
@@ -55,8 +71,18 @@ class Family:
         return False
 
     def serving_model(self, model, model_config, seq_len: int):
-        """Strings -> logits: the model the export wraps."""
-        return model
+        """Strings -> logits: the model the export wraps (and, with --long-text chunk, what scores validation
+        and test texts: each text's word windows through `model`, their logits aggregated)."""
+        if model_config.long_text != "chunk":
+            return model
+        from tfclf._backend import keras, tf
+        from tfclf.models import windows
+        width, stride = windows.window_geometry(seq_len, self.reserved_tokens, model_config.chunk_stride)
+        texts = keras.Input(shape=(), dtype=tf.string, name="text")
+        pieces, text_ids = windows.WordWindows(width, stride, name="word_windows")(texts)
+        logits = windows.Aggregate(model_config.chunk_aggregate, name="aggregate_windows")(
+            [model(pieces), text_ids, texts])
+        return keras.Model(texts, logits, name="document_classifier")
 
     # --- what training and export ask of the family's Keras (tf-keras here; models/kerashub.py: Keras 3) ---
     def compile(self, model, train_config, num_classes: int, learning_rate: float, total_steps: int):
@@ -98,6 +124,11 @@ class TokenizingFamily(Family):
 
     def input_fn(self, model_config, seq_len: int, fixed_shape: bool = False):
         return self.pipeline(model_config.preprocess_handle).map_fn(seq_len, dynamic=not fixed_shape)
+
+
+def trains_on_windows(model_config) -> bool:
+    """Whether training sees every window of a long text (--long-text chunk --chunk-train all)."""
+    return model_config.long_text == "chunk" and model_config.chunk_train == "all"
 
 
 def family_for(encoder: str) -> Family:

@@ -10,7 +10,7 @@ as TextVectorization pads), so the same model is fast on a GPU and correct here.
 import numpy as np
 
 from tfclf._backend import keras, tf
-from tfclf.models import family, layers
+from tfclf.models import family, layers, windows
 
 CUDNN_SETTINGS = {"activation": "tanh", "recurrent_activation": "sigmoid", "recurrent_dropout": 0.0,
                   "unroll": False, "use_bias": True}
@@ -96,7 +96,9 @@ def build_recurrent(model_config, num_classes: int, seq_len: int, train_texts, k
     else:
         embedding = keras.layers.Embedding(len(vocabulary), model_config.embedding_dim, mask_zero=True,
                                            name="embedding")
-    sequence = embedding(vectorizer(texts))
+    kept = texts if model_config.truncate == "head" else \
+        windows.KeepWords(seq_len, model_config.truncate, name="keep_words")(texts)
+    sequence = embedding(vectorizer(kept))  # the vectorizer keeps the first seq_len words
     levels = model_config.rnn_layers
     for level in range(levels):
         last = level == levels - 1

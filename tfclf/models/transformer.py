@@ -10,10 +10,11 @@ import numpy as np
 import dataclasses
 
 from tfclf._backend import hub, keras, tf
-from tfclf.models import family, layers, tfhub
+from tfclf.models import family, layers, tfhub, windows
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 MAX_SEQ_LEN = 512  # BERT-family position embeddings
+RESERVED = 2  # [CLS] and [SEP]
 
 
 class TextEncoderPipeline:
@@ -32,16 +33,33 @@ class TextEncoderPipeline:
             lengths.append(tokens.row_lengths().numpy() + 2)
         return np.concatenate(lengths)
 
-    def map_fn(self, seq_len: int, dynamic: bool = True):
+    def map_fn(self, seq_len: int, dynamic: bool = True, truncate: str = "head"):
         """(texts, labels[, weights]) -> (dict of int32 [batch, <=seq_len], labels[, weights]), padded to the
-        batch's longest text (`dynamic`), or always to seq_len (one shape: what XLA needs to compile only once)."""
+        batch's longest text (`dynamic`), or always to seq_len (one shape: what XLA needs to compile only once).
+        A longer text keeps its `truncate` side (windows.keep_units; packing itself keeps the head)."""
         def tokenize(texts, *labels):
-            packed = self.preprocessor.bert_pack_inputs([self.preprocessor.tokenize(texts)],
-                                                        seq_length=seq_len)
-            if not dynamic:
-                return ({name: packed[name] for name in INPUT_NAMES},) + labels
-            return (trim_padding(packed),) + labels
+            tokens = self.preprocessor.tokenize(texts)
+            if truncate != "head":
+                tokens = windows.keep_units(tokens.merge_dims(-2, -1), seq_len - RESERVED, truncate)
+            packed = self.preprocessor.bert_pack_inputs([tokens], seq_length=seq_len)
+            return (_inputs(packed, dynamic),) + labels
         return tokenize
+
+    def window_fn(self, seq_len: int, stride: int):
+        """(texts, labels[, weights]) -> one example per window of `seq_len` (windows.split_windows), each with
+        its text's label and weight, packed to seq_len (the batches are re-cut after it: see pipeline)."""
+        width, stride = windows.window_geometry(seq_len, RESERVED, stride)
+
+        def split(texts, *columns):
+            pieces, text_ids = windows.split_windows(self.preprocessor.tokenize(texts).merge_dims(-2, -1),
+                                                     width, stride)
+            packed = self.preprocessor.bert_pack_inputs([pieces], seq_length=seq_len)
+            return (_inputs(packed, dynamic=False),) + tuple(tf.gather(column, text_ids) for column in columns)
+        return split
+
+
+def _inputs(packed: dict, dynamic: bool) -> dict:
+    return trim_padding(packed) if dynamic else {name: packed[name] for name in INPUT_NAMES}
 
 
 def trim_padding(packed: dict) -> dict:
@@ -125,13 +143,23 @@ def with_encoder_optimizer(classifier: keras.Model, encoder_optimizer) -> keras.
     return model
 
 
-def raw_text_model(classifier: keras.Model, preprocess_handle: str, seq_len: int) -> keras.Model:
-    """Strings -> logits: the preprocessing model's layers in front of the trained classifier."""
-    preprocessor = hub.load(tfhub.resolve(preprocess_handle))
+def raw_text_model(classifier: keras.Model, model_config, seq_len: int) -> keras.Model:
+    """Strings -> logits: the preprocessing model's layers in front of the trained classifier; a long text
+    keeps its --truncate side, or (--long-text chunk) each of its windows is scored and their logits
+    aggregated, inside the graph (what the export serves and, for chunking, what scores held-out texts)."""
+    preprocessor = hub.load(tfhub.resolve(model_config.preprocess_handle))
     texts = keras.Input(shape=(), dtype=tf.string, name="text")
-    tokenize = tfhub.load_hub(preprocessor.tokenize, name="tokenize")
+    tokens = tfhub.load_hub(preprocessor.tokenize, name="tokenize")(texts)
     pack = tfhub.load_hub(preprocessor.bert_pack_inputs, arguments={"seq_length": seq_len}, name="pack")
-    packed = TrimPadding(name="trim_padding")(pack([tokenize(texts)]))
+    if model_config.long_text == "chunk":
+        width, stride = windows.window_geometry(seq_len, RESERVED, model_config.chunk_stride)
+        pieces, text_ids = windows.Windows(width, stride, name="windows")(tokens)
+        logits = classifier(TrimPadding(name="trim_padding")(pack([pieces])))
+        logits = windows.Aggregate(model_config.chunk_aggregate, name="aggregate_windows")([logits, text_ids, texts])
+        return keras.Model(texts, logits, name="document_classifier")
+    if model_config.truncate != "head":
+        tokens = windows.KeepUnits(seq_len - RESERVED, model_config.truncate, name="keep_tokens")(tokens)
+    packed = TrimPadding(name="trim_padding")(pack([tokens]))
     return keras.Model(texts, classifier(packed), name="raw_text_classifier")
 
 
@@ -140,6 +168,7 @@ class HubTransformer(family.TokenizingFamily):
     tf.data with length-grouped, per-batch padding; the export puts the preprocessing model in front."""
 
     max_seq_len = MAX_SEQ_LEN
+    reserved_tokens = RESERVED
 
     def resolve(self, model_config):
         """Records the exact handles in config.json; may download or import (minilm_l6)."""
@@ -154,6 +183,17 @@ class HubTransformer(family.TokenizingFamily):
     def make_pipeline(self, preprocess_handle: str) -> TextEncoderPipeline:
         return TextEncoderPipeline(preprocess_handle)
 
+    def input_fn(self, model_config, seq_len: int, fixed_shape: bool = False):
+        if family.trains_on_windows(model_config):  # the windows come packed (window_fn): only trim them
+            return None if fixed_shape else (lambda packed, *labels: (trim_padding(packed),) + labels)
+        return self.pipeline(model_config.preprocess_handle).map_fn(seq_len, dynamic=not fixed_shape,
+                                                                    truncate=model_config.truncate)
+
+    def window_fn(self, model_config, seq_len: int):
+        if not family.trains_on_windows(model_config):
+            return None
+        return self.pipeline(model_config.preprocess_handle).window_fn(seq_len, model_config.chunk_stride)
+
     def build(self, model_config, train_config, num_classes, seq_len, train_texts):
         model = build_classifier(model_config, num_classes, model_config.encoder_handle,
                                  native=builds_natively(model_config, train_config))
@@ -162,4 +202,4 @@ class HubTransformer(family.TokenizingFamily):
         return model
 
     def serving_model(self, model, model_config, seq_len):
-        return raw_text_model(model, model_config.preprocess_handle, seq_len)
+        return raw_text_model(model, model_config, seq_len)
