@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
 from conftest import FILLER, NEGATIVE, POSITIVE, repo_env, write_csv
 from test_export import _check_export_matches_run
-from tfclf import config as config_lib, stages, workflows
+from tfclf import config as config_lib, grid, stages, workflows
 from tfclf._backend import tf
 from tfclf.models import windows
 
@@ -83,11 +85,16 @@ def _lstm_config(small_config, path, **overrides):
 
 @pytest.mark.slow
 def test_lstm_tail_truncation_and_chunking_see_what_the_head_misses(tmp_path, small_config):
-    path = write_csv(tmp_path / "tail.csv", long_rows(120, where="tail"))
-    head = workflows.train(_lstm_config(small_config, path, out=str(tmp_path / "head"), skip_export=True))
-    tail = workflows.train(_lstm_config(small_config, path, out=str(tmp_path / "tail"), truncate="tail"))
-    assert head.metrics["test"]["accuracy"] < 0.75  # the class words are never in the first 8 words
-    assert tail.metrics["test"]["accuracy"] >= 0.9
+    # A grid over the truncation side: the class words are only ever in the last words.
+    base = {"data": write_csv(tmp_path / "tail.csv", long_rows(120, where="tail")), "encoder": "lstm",
+            "rnn_units": 16, "embedding_dim": 16, "epochs": 6, "lr": 0.01, "seq_len": 8, "batch_size": 16,
+            "calibration": "none"}
+    spec = tmp_path / "study.yaml"
+    spec.write_text(yaml.safe_dump({"base": base, "grid": {"truncate": ["head", "tail"]}, "seeds": [42],
+                                    "select": "val.macro_f1"}))
+    assert grid.main([str(spec), "--out", str(tmp_path / "grid"), "--parallel", "2"]) == 0
+    table = pd.read_csv(tmp_path / "grid" / "results.csv").set_index("truncate")
+    assert table.loc["tail", "test_accuracy"] >= 0.9 and table.loc["head", "test_accuracy"] < 0.75
 
     anywhere = write_csv(tmp_path / "anywhere.csv", long_rows(160, where="anywhere", seed=1))
     chunked = workflows.train(_lstm_config(small_config, anywhere, out=str(tmp_path / "chunk"), long_text="chunk",
@@ -96,7 +103,9 @@ def test_lstm_tail_truncation_and_chunking_see_what_the_head_misses(tmp_path, sm
     eda = json.load(open(os.path.join(chunked.run_dir, "eda.json")))["lengths"]
     assert eda["train"]["share_over_cap"] == 1.0 and eda["train"]["excess_max"] == 41 - 8
     assert eda["train"]["windows_per_text_max"] == windows.windows_per_text([41], 8, 6)[0] == 7
-    _check_export_matches_run(chunked, tmp_path)
+    _check_export_matches_run(chunked, tmp_path)  # windows and their max inside the SavedModel
+    evaluated = workflows.evaluate_export(chunked.export_path, anywhere, ("text",), "label", str(tmp_path / "eval"))
+    assert evaluated["accuracy"] >= 0.9
 
 
 def test_transformer_document_model_is_the_mean_of_its_windows(tiny_hub):
