@@ -16,7 +16,8 @@ TensorFlow modules that build the things look their builders up by the same keys
 # A family is one object (see models/family.py) that answers what the stages ask: how texts become model
 # inputs, how long they are, how the model is built and exported. `tokenized`: the input pipeline turns
 # texts into token ids (the exported model puts the tokenizer back in front); otherwise the model takes raw
-# strings itself. `class` is "module:Class", imported only when a run needs the family.
+# strings itself. `long_text`: texts longer than the cap can keep another side than their head and be chunked
+# into windows (models/windows.py). `class` is "module:Class", imported only when a run needs the family.
 FAMILIES = {
     "bow": {"class": "tfclf.models.bow:BagOfWords", "tokenized": False, "length_unit": "words",
             "lr": 5e-3, "epochs": 8, "description": "bag of word n-grams with its own vocabulary"},
