@@ -15,6 +15,7 @@ import numpy as np
 from tfclf import config as config_lib, phases, progress, rundir, stages
 from tfclf.data import readers, splits as splits_lib
 from tfclf.evaluation import calibration, decision as decision_lib, explain, report, report_page, thresholds
+from tfclf.evaluation import multilabel, multilabel_report
 from tfclf.serving import export, predict
 from tfclf.training import distribute, fit as fit_lib
 
@@ -53,7 +54,10 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
     with rundir.locked(config.out):
         rundir.check_not_finished(config.out)
         prepared = prepared or stages.prepare(config)  # errors in the data come before the run directory
-        decision_lib.check(config.decision, prepared.class_names)
+        if prepared.splits.multi_label:
+            multilabel.check(config.decision, config.train)
+        else:
+            decision_lib.check(config.decision, prepared.class_names)
         phases.reached("prepared")
         staging = rundir.open_staging(config.out, config.digest(), overwrite, prepared.data_digest())
         try:
@@ -100,7 +104,8 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
 
     progress.say(f"evaluating the {'best' if fitted.best and config.train.restore_best else 'last'} epoch's weights "
                  f"on {len(splits.val)} validation and {len(splits.test)} test texts")
-    metrics, page = _evaluate(run_dir, prepared, model)
+    evaluate = _evaluate_multi_label if splits.multi_label else _evaluate
+    metrics, page = evaluate(run_dir, prepared, model)
     phases.reached("evaluated")
     metrics.update({
         "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test),
@@ -161,6 +166,34 @@ def _evaluate(run_dir: str, prepared: stages.Prepared, model):
     stages.write_decision_plots(run_dir, splits.test["label_id"], panels, metrics["decision"],
                                 [("validation", probabilities["val"], splits.val["label_id"]),
                                  ("test", probabilities["test"], splits.test["label_id"])])
+    return metrics, page
+
+
+def _evaluate_multi_label(run_dir: str, prepared: stages.Prepared, model):
+    """_evaluate for label sets: one temperature and a threshold per label fitted on validation, the
+    multi-label metrics of validation and test, test artifacts. Returns (metrics, the report page's rows)."""
+    config, splits = prepared.config, prepared.splits
+    logits = {name: stages.score_logits(model, prepared, name) for name in ("val", "test")}
+    targets = {name: splits.targets(name) for name in ("val", "test")}
+    decision = multilabel.MultiLabelDecision.fit(config.decision, logits["val"], targets["val"], splits.class_names,
+                                                 splits.label_separator)
+    unseen = [name for i, name in enumerate(splits.class_names) if not targets["val"][:, i].any()]
+    if unseen:
+        progress.say(f"thresholds: label(s) {unseen[:5]} have no validation text; they keep "
+                     f"{multilabel.DEFAULT_THRESHOLD}")
+    metrics, probabilities = {}, {}
+    for name in ("val", "test"):
+        probabilities[name] = decision.probabilities(logits[name])
+        metrics[name] = multilabel.metrics(targets[name], probabilities[name], decision.predict(probabilities[name]),
+                                           splits.class_names,
+                                           multilabel.binary_cross_entropy(logits[name], targets[name]))
+    metrics["decision"] = decision.report(logits["test"], targets["test"])
+    panels = [(f"test, temperature {decision.temperature:.3f}", probabilities["test"])]
+    if config.decision.calibration != "none":
+        panels.insert(0, ("test, before scaling (T = 1)", multilabel.sigmoid(logits["test"])))
+    page = multilabel_report.write_artifacts(
+        run_dir, splits.test, targets["test"], probabilities["test"], decision.predict(probabilities["test"]),
+        metrics["test"], metrics["decision"], splits.class_names, "test", decision.separator, panels)
     return metrics, page
 
 
