@@ -98,13 +98,15 @@ def iterative_split(targets: np.ndarray, fractions, seed: int) -> list:
     iterative stratification (Sechidis, Tsoumakas & Vlahavas 2011). The rarest label still to place goes
     first; each of its texts goes to the part that most lacks that label (ties: the part that most lacks
     texts, then at random); a placed text lowers what its part lacks for each of its labels. Texts without
-    labels are placed last, by what each part lacks in texts."""
+    labels are placed last, by what each part lacks in texts. One change to the published algorithm: a part
+    that has no text of the label yet goes first, so a label with at least one text per part reaches all."""
     rng = np.random.default_rng(seed)
     count = len(targets)
     fractions = np.asarray(fractions, dtype=np.float64)
     wanted = fractions * count                                   # texts each part lacks
     wanted_label = np.outer(fractions, targets.sum(axis=0))      # [parts, labels]
     part_of = np.full(count, -1)
+    placed = np.zeros_like(wanted_label)                        # texts of each label placed in each part
     positive = targets > 0
     order = rng.permutation(count)                               # random order among equals
     while True:
@@ -113,13 +115,17 @@ def iterative_split(targets: np.ndarray, fractions, seed: int) -> list:
             break
         label = int(np.argmin(np.where(left > 0, left, np.inf)))
         for text in order[(part_of[order] < 0) & positive[order, label]]:
-            best = np.flatnonzero(wanted_label[:, label] == wanted_label[:, label].max())
+            # tfclf's one change: a part without this label yet comes first, so a label with a text per part
+            # reaches every part (the plain algorithm can leave a rare label out of a small part).
+            lacking = np.where(placed[:, label] == 0, np.inf, wanted_label[:, label])
+            best = np.flatnonzero(lacking == lacking.max())
             if len(best) > 1:
                 best = best[wanted[best] == wanted[best].max()]
             part = int(rng.choice(best)) if len(best) > 1 else int(best[0])
             part_of[text] = part
             wanted[part] -= 1
             wanted_label[part] -= positive[text]
+            placed[part] += positive[text]
     for text in order[part_of[order] < 0]:
         part = int(np.argmax(wanted))
         part_of[text] = part
