@@ -275,3 +275,20 @@ def test_tiny_transformer_multi_label_run_and_export(tmp_path, tiny_hub):
     np.testing.assert_allclose(np.array(fresh["p"]), predictions[[f"p_{n}" for n in sorted(WORDS)]].to_numpy(),
                                atol=1e-5)
     assert fresh["name"] == predictions["predicted"].tolist()
+
+
+@pytest.mark.slow
+def test_kerashub_multi_label_run_and_export(tmp_path):
+    import kerashub_fixtures
+    preset = kerashub_fixtures.write_tiny_preset(str(tmp_path / "preset"),
+                                                 FILLER + [w for words in WORDS.values() for w in words])
+    data = write_jsonl(tmp_path / "toy.jsonl", label_rows(140))
+    result = workflows.train(_config(tmp_path, data, encoder=f"kerashub:{preset}", epochs=4, lr=5e-3,
+                                     batch_size=16, pooling="mean", monitor="val_samples_f1"))
+    assert result.metrics["best_checkpoint"]["monitor"] == "val_samples_f1"
+    assert result.metrics["test"]["micro_f1"] > 0.5, result.metrics["test"]
+    predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
+    fresh = _fresh_process_predictions(result.export_path, predictions["text"].tolist(), tmp_path)
+    np.testing.assert_allclose(np.array(fresh["p"]), predictions[[f"p_{n}" for n in sorted(WORDS)]].to_numpy(),
+                               atol=1e-5)
+    assert fresh["name"] == predictions["predicted"].tolist()
