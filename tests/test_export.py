@@ -20,8 +20,10 @@ serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
 texts = json.load(open(sys.argv[2]))
 out = serve(text=tf.constant(texts))
 bad = [m for m in sys.modules if m.startswith(("tfclf", "tensorflow_hub"))]
-print(json.dumps({"p": out["probabilities"].numpy().tolist(), "name": [n.decode() for n in out["class_name"].numpy()],
-                  "id": out["class_id"].numpy().tolist(), "imported": bad}))
+names = out["class_name"] if "class_name" in out else out["label_names"]  # single- / multi-label
+print(json.dumps({"p": out["probabilities"].numpy().tolist(), "name": [n.decode() for n in names.numpy()],
+                  "id": out["class_id"].numpy().tolist() if "class_id" in out else None,
+                  "mask": out["label_mask"].numpy().tolist() if "label_mask" in out else None, "imported": bad}))
 """
 
 

@@ -31,6 +31,10 @@ class DataConfig:
     data: str = _field("sms_spam", "dataset name from the DATASETS table, or a CSV/TSV/JSONL file or class-per-folder directory")
     text_column: tuple = _field((), "text column(s), comma-separated; several are joined with a space (default: the dataset's, else 'text')")
     label_column: str = _field("", "label column (default: the dataset's, else 'label')")
+    label_separator: str = _field("", "multi-label: the label column holds several labels joined by this "
+                                      "separator (e.g. '|'); JSONL label lists are multi-label without it")
+    label_columns: tuple = _field((), "multi-label: several 0/1 columns, one per label, comma-separated "
+                                      "(instead of --label-column)")
     val_fraction: float = _field(0.15, "validation share of the data (of the train split when the data has given splits)")
     test_fraction: float = _field(0.15, "test share when the data has no given test split (70/15/15 as in seeds 000/001)")
     clean: tuple = _field((), "cleaning steps in order, comma-separated")
@@ -144,9 +148,24 @@ class RunConfig:
         return digest_of(self.to_dict())
 
 
+# Fields added after runs were recorded: left out of the digest while at their default, so the digest (and
+# the default run directory, which a killed run is resumed from) of every earlier config stays the same.
+LATER_FIELDS = {"data": {"label_separator": "", "label_columns": ()},
+                "model": {"truncate": "head", "long_text": "truncate", "chunk_stride": 0, "chunk_aggregate": "mean",
+                          "chunk_train": "all"}}
+
+
+def _at_default(value, default) -> bool:
+    return value == default or (isinstance(default, tuple) and value == list(default))
+
+
 def digest_of(values: dict) -> str:
     """RunConfig.digest of a config as saved in config.json (read without validating it)."""
     body = {key: value for key, value in values.items() if key != "out"}
+    for section, defaults in LATER_FIELDS.items():
+        if isinstance(body.get(section), dict):
+            body[section] = {key: value for key, value in body[section].items()
+                             if not (key in defaults and _at_default(value, defaults[key]))}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -296,6 +315,7 @@ def validate(config: RunConfig) -> None:
         value = getattr(getattr(config, FIELD_SECTION[name]), name)
         if not low <= value <= high:
             raise ValueError(f"--{name.replace('_', '-')} {value} is out of range; give a value in [{low}, {high}]")
+    _validate_multi_label(config)
     if config.train.teacher and not os.path.exists(config.train.teacher):
         raise ValueError(f"--teacher {config.train.teacher}: no such run directory or exported model; check the path")
     if config.train.temperature <= 0:
@@ -344,6 +364,24 @@ def _validate_long_text(model: ModelConfig) -> None:
     elif model.truncate != "head":
         raise ValueError(f"--truncate {model.truncate} and --long-text chunk exclude each other (chunking keeps "
                          "every part of a text); give one of them")
+
+
+def multi_label_flags(data: DataConfig) -> bool:
+    """Whether the flags make the task multi-label (JSONL label lists do too, found when reading)."""
+    return bool(data.label_separator or data.label_columns)
+
+
+def _validate_multi_label(config: RunConfig) -> None:
+    data = config.data
+    if data.label_separator and data.label_columns:
+        raise ValueError("--label-separator and --label-columns exclude each other: give the separator of one "
+                         "label column, or the 0/1 columns")
+    if data.label_columns and data.label_column:
+        raise ValueError("--label-columns and --label-column exclude each other: give the 0/1 columns or the "
+                         "one label column")
+    if multi_label_flags(data) and os.path.isdir(data.data):
+        raise ValueError(f"--data {data.data} is a directory of class folders, which are single-label; drop "
+                         "--label-separator / --label-columns, or give a CSV/TSV/JSONL file")
 
 
 def threshold_value(decision: DecisionConfig):

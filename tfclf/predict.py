@@ -3,7 +3,8 @@
     python -m tfclf.predict --model saved_models/spam/1 --input new.csv --text-column text --output scored.csv
     python -m tfclf.predict --model saved_models/spam/1 --explain "WIN a free prize, call now"
 
-`--explain` adds, per text, the words whose removal changes the predicted class's probability most
+A multi-label model prints each text's predicted label set (`{}` when no label passes its threshold)
+with the chosen labels' probabilities. `--explain` adds, per text, the words whose removal changes the predicted class's probability most
 (word occlusion through the SavedModel alone, so it works for every exported model).
 """
 import argparse
@@ -37,6 +38,8 @@ def main(argv=None) -> int:
         from tfclf.evaluation import explain
         from tfclf.serving import export, predict  # imports TensorFlow
         serve = export.load(args.model)
+        if "label_names" in serve.structured_outputs:  # a multi-label model: label sets
+            return _print_label_sets(serve, args, export, predict, readers)
 
         def explained(texts, class_ids):
             return explain.occlusion(lambda batch: predict.predict(serve, batch, args.batch_size)["probabilities"],
@@ -61,6 +64,30 @@ def main(argv=None) -> int:
             if explanations:
                 print(f"\twords: {explain.format_words(explanations[index]) or '(no words)'}")
     return cli.run_main(job)
+
+
+def _print_label_sets(serve, args, export, predict, readers) -> None:
+    """A multi-label model's predicted sets: one line per text (the set, each chosen label's probability, the
+    text; `{}` for an empty set), or --input's rows with columns `predicted` and `p_<label>`."""
+    if args.explain:
+        raise ValueError("--explain explains one predicted class and this model predicts label sets; drop --explain")
+    class_names = export.read_extra(args.model, "labels.json", [])
+    if args.input:
+        if not args.output:
+            raise ValueError("--input needs --output FILE.csv for the scored rows")
+        frame = readers.read_texts(args.input, tuple(args.text_column.split(",")))
+        result = predict.predict(serve, frame["text"].tolist(), args.batch_size, progress=True)
+        frame["predicted"] = [names.decode() for names in result["label_names"]]
+        for index, name in enumerate(class_names):
+            frame[f"p_{name}"] = result["probabilities"][:, index]
+        frame.to_csv(args.output, index=False)
+        print(f"wrote {len(frame)} predictions to {args.output}")
+        return
+    result = predict.predict(serve, args.texts, args.batch_size)
+    for index, text in enumerate(args.texts):
+        chosen = [f"{name} {result['probabilities'][index, k]:.4f}" for k, name in enumerate(class_names)
+                  if result["label_mask"][index, k]]
+        print(f"{result['label_names'][index].decode() or '{}'}\t{', '.join(chosen) or '-'}\t{text}")
 
 
 if __name__ == "__main__":

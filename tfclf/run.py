@@ -73,6 +73,9 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
              f"texts ({removed['val'] + removed['test']} duplicates of earlier splits removed)",
              f"weights  {chosen}",
              f"test     accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, loss {test['loss']:.4f}"]
+    if "micro_f1" in test:
+        lines.append(f"         micro-F1 {test['micro_f1']:.4f}, samples-F1 {test['samples_f1']:.4f}, Hamming loss "
+                     f"{test['hamming_loss']:.4f} (accuracy: subset accuracy; thresholds per label in report.txt)")
     lines += [f"         {name:<{width}}  precision {row['precision']:.4f}  recall {row['recall']:.4f}  "
               f"F1 {row['f1']:.4f}  ({row['support']} texts)" for name, row in test["per_class"].items()]
     decision = metrics.get("decision") or {}

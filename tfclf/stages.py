@@ -189,25 +189,41 @@ def build(prepared: Prepared, strategy):
         model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
                                       prepared.splits.train["text"])
         schedule = prepared.family.compile(model, config.train, prepared.num_classes, config.train.lr,
-                                           prepared.steps_per_epoch * config.train.epochs)
+                                           prepared.steps_per_epoch * config.train.epochs,
+                                           **_multi_label_compile(prepared))
     return model, schedule
+
+
+def _multi_label_compile(prepared: Prepared) -> dict:
+    """The family's compile arguments for multi-label data (sigmoid outputs, per-label weights), else none."""
+    if not prepared.splits.multi_label:
+        return {}
+    return {"label_weights": fit_lib.label_weights(prepared.splits.targets("train"), prepared.config.train.class_weight)}
 
 
 def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True) -> Fitted:
     """model.fit on the training split (length-grouped batches for tokenized families), validated on the
     validation split; with a teacher, its probabilities travel with the labels (distillation)."""
     config, splits = prepared.config, prepared.splits
+    if splits.multi_label:  # multi-hot targets; label imbalance is in the loss (fit.label_weights)
+        return _fit(model, schedule, prepared, run_dir, verbose, splits.targets("train"), splits.targets("val"), None)
     train_labels, val_labels = splits.train["label_id"], splits.val["label_id"]
     if config.train.teacher:  # the teacher (an export: it cleans its input itself) scores the raw texts once
         train_labels, val_labels = (distill.pack(frame["label_id"], distill.teacher_probabilities(
             config.train.teacher, frame["raw_text"], splits.class_names)) for frame in (splits.train, splits.val))
     weights = fit_lib.class_weights(splits.train["label_id"], prepared.num_classes, config.train.class_weight)
+    return _fit(model, schedule, prepared, run_dir, verbose, train_labels, val_labels,
+                fit_lib.class_sample_weights(splits.train["label_id"], weights))
+
+
+def _fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool, train_labels, val_labels,
+         sample_weights) -> Fitted:
+    config, splits = prepared.config, prepared.splits
     grouped = prepared.family.tokenized  # per-batch padding pays only for token inputs
     batch, map_fn, window_fn = config.train.batch_size, prepared.input_fn(), prepared.window_fn()
     train_ds = pipeline.make_dataset(
         splits.train["text"], train_labels, batch, shuffle=True, seed=config.train.seed, map_fn=map_fn,
-        sample_weights=fit_lib.class_sample_weights(splits.train["label_id"], weights),
-        lengths=prepared.lengths["train"] if grouped else None, window_fn=window_fn)
+        sample_weights=sample_weights, lengths=prepared.lengths["train"] if grouped else None, window_fn=window_fn)
     # With windows, the epochs' validation metrics are the windows' (the held-out reports aggregate per text).
     val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
                                    lengths=prepared.lengths["val"] if grouped else None, window_fn=window_fn)

@@ -142,7 +142,16 @@ MONITORS = {
     "val_macro_f1": "validation macro-F1 (higher is better)",
     "val_accuracy": "validation accuracy (higher is better)",
     "val_loss": "validation loss (lower is better)",
+    # multi-label data only (labels predicted at p >= 0.5 during training):
+    "val_micro_f1": "multi-label: validation micro-F1 over all (text, label) decisions (higher is better)",
+    "val_samples_f1": "multi-label: validation mean of each text's F1 (higher is better)",
+    "val_subset_accuracy": "multi-label: share of validation texts whose label set is exactly right (higher is better)",
+    "val_hamming_loss": "multi-label: share of wrong (text, label) decisions (lower is better)",
 }
+# --monitor values by kind of data: val_macro_f1 and val_loss serve both.
+SINGLE_LABEL_MONITORS = ("val_macro_f1", "val_accuracy", "val_loss")
+MULTI_LABEL_MONITORS = ("val_macro_f1", "val_loss", "val_micro_f1", "val_samples_f1", "val_subset_accuracy",
+                        "val_hamming_loss")
 
 # --- decisions ---
 CALIBRATIONS = {

@@ -13,8 +13,9 @@ import time
 import numpy as np
 
 from tfclf import config as config_lib, phases, progress, rundir, stages
-from tfclf.data import readers, splits as splits_lib
+from tfclf.data import multilabel as label_sets, readers, splits as splits_lib
 from tfclf.evaluation import calibration, decision as decision_lib, explain, report, report_page, thresholds
+from tfclf.evaluation import multilabel, multilabel_report
 from tfclf.serving import export, predict
 from tfclf.training import distribute, fit as fit_lib
 
@@ -53,7 +54,10 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
     with rundir.locked(config.out):
         rundir.check_not_finished(config.out)
         prepared = prepared or stages.prepare(config)  # errors in the data come before the run directory
-        decision_lib.check(config.decision, prepared.class_names)
+        if prepared.splits.multi_label:
+            multilabel.check(config.decision, config.train)
+        else:
+            decision_lib.check(config.decision, prepared.class_names, config.train.monitor)
         phases.reached("prepared")
         staging = rundir.open_staging(config.out, config.digest(), overwrite, prepared.data_digest())
         try:
@@ -100,7 +104,8 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
 
     progress.say(f"evaluating the {'best' if fitted.best and config.train.restore_best else 'last'} epoch's weights "
                  f"on {len(splits.val)} validation and {len(splits.test)} test texts")
-    metrics, page = _evaluate(run_dir, prepared, model)
+    evaluate = _evaluate_multi_label if splits.multi_label else _evaluate
+    metrics, page = evaluate(run_dir, prepared, model)
     phases.reached("evaluated")
     metrics.update({
         "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test),
@@ -165,9 +170,39 @@ def _evaluate(run_dir: str, prepared: stages.Prepared, model):
     return metrics, page
 
 
-def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_column: str, out: str) -> dict:
+def _evaluate_multi_label(run_dir: str, prepared: stages.Prepared, model):
+    """_evaluate for label sets: one temperature and a threshold per label fitted on validation, the
+    multi-label metrics of validation and test, test artifacts. Returns (metrics, the report page's rows)."""
+    config, splits = prepared.config, prepared.splits
+    logits = {name: stages.score_logits(model, prepared, name) for name in ("val", "test")}
+    targets = {name: splits.targets(name) for name in ("val", "test")}
+    decision = multilabel.MultiLabelDecision.fit(config.decision, logits["val"], targets["val"], splits.class_names,
+                                                 splits.label_separator)
+    unseen = [name for i, name in enumerate(splits.class_names) if not targets["val"][:, i].any()]
+    if unseen:
+        progress.say(f"thresholds: label(s) {unseen[:5]} have no validation text; they keep "
+                     f"{multilabel.DEFAULT_THRESHOLD}")
+    metrics, probabilities = {}, {}
+    for name in ("val", "test"):
+        probabilities[name] = decision.probabilities(logits[name])
+        metrics[name] = multilabel.metrics(targets[name], probabilities[name], decision.predict(probabilities[name]),
+                                           splits.class_names,
+                                           multilabel.binary_cross_entropy(logits[name], targets[name]))
+    metrics["decision"] = decision.report(logits["test"], targets["test"])
+    panels = [(f"test, temperature {decision.temperature:.3f}", probabilities["test"])]
+    if config.decision.calibration != "none":
+        panels.insert(0, ("test, before scaling (T = 1)", multilabel.sigmoid(logits["test"])))
+    page = multilabel_report.write_artifacts(
+        run_dir, splits.test, targets["test"], probabilities["test"], decision.predict(probabilities["test"]),
+        metrics["test"], metrics["decision"], splits.class_names, "test", decision.separator, panels)
+    return metrics, page
+
+
+def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_column: str, out: str,
+                    label_separator: str = None, label_columns: tuple = None) -> dict:
     """Scores a labelled file with an exported model and writes the report a run writes for its test set,
-    in `<out>.partial` renamed to `<out>` when complete; an existing non-empty `out` is never touched."""
+    in `<out>.partial` renamed to `<out>` when complete; an existing non-empty `out` is never touched.
+    A multi-label model reads label sets (`label_separator` / `label_columns`; None: as the model was trained)."""
     if rundir.occupied(out):
         raise ValueError(f"--out {out}: exists and is not an empty directory (a run or an earlier evaluation?); "
                          "choose another --out")
@@ -175,6 +210,26 @@ def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_c
     serve = export.load(model_dir)
     with open(os.path.join(model_dir, export.EXTRA, "labels.json"), encoding="utf-8") as handle:
         class_names = json.load(handle)
+    if "label_names" in serve.structured_outputs:
+        table = _label_sets(model_dir, data_path, text_columns, label_column, label_separator, label_columns,
+                            class_names)
+        score_and_report = _score_and_report_multi_label
+    else:
+        table = _labelled(data_path, text_columns, label_column, class_names)
+        score_and_report = _score_and_report
+    with rundir.locked(out):
+        staging = rundir.staging_dir(out)
+        if rundir.occupied(out) or rundir.resumable(staging):
+            raise ValueError(f"--out {out}: holds a run or an interrupted run ({staging}); choose another --out")
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(staging)
+        metrics = score_and_report(staging, serve, model_dir, data_path, table, class_names)
+        rundir.finish(staging, out)
+    return metrics
+
+
+def _labelled(data_path: str, text_columns: tuple, label_column: str, class_names) -> "pd.DataFrame":
+    """A labelled file's table with each label's id among the model's classes."""
     table, _ = readers.read(data_path, text_columns, label_column)
     table, _ = splits_lib.validate(table, data_path, drop_invalid=False, min_classes=1)
     unknown = sorted(set(table["label"]) - set(class_names))
@@ -183,14 +238,52 @@ def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_c
                          f"{class_names}; check --label-column")
     index = {name: i for i, name in enumerate(class_names)}
     table["label_id"] = table["label"].map(index).astype("int32")
-    with rundir.locked(out):
-        staging = rundir.staging_dir(out)
-        if rundir.occupied(out) or rundir.resumable(staging):
-            raise ValueError(f"--out {out}: holds a run or an interrupted run ({staging}); choose another --out")
-        shutil.rmtree(staging, ignore_errors=True)
-        os.makedirs(staging)
-        metrics = _score_and_report(staging, serve, model_dir, data_path, table, class_names)
-        rundir.finish(staging, out)
+    return table
+
+
+def _label_sets(model_dir: str, data_path: str, text_columns: tuple, label_column: str, separator, columns,
+                class_names) -> "pd.DataFrame":
+    """A labelled file's table of label sets (column `labels`) for a multi-label model; the separator and
+    0/1 columns default to the ones the model was trained with."""
+    trained = export.read_extra(model_dir, "config.json", {}).get("data", {})
+    separator = trained.get("label_separator", "") if separator is None else separator
+    columns = tuple(trained.get("label_columns", ())) if columns is None else tuple(columns)
+    table, _ = readers.read(data_path, text_columns, label_column, separator, columns)
+    if "labels" not in table.columns:  # one label per row: each a set of one
+        table["labels"] = [None if label is None or label != label else (str(label).strip(),)
+                           for label in table["label"]]
+    table, _ = splits_lib.validate_multi_label(table, data_path, drop_invalid=False)
+    unknown = sorted({label for labels in table["labels"] for label in labels} - set(class_names))
+    if unknown:
+        raise ValueError(f"{data_path}: labels {unknown[:5]} are not among the model's labels {class_names[:10]}; "
+                         "check --label-column / --label-separator / --label-columns")
+    return table
+
+
+def _score_and_report_multi_label(staging: str, serve, model_dir: str, data_path: str, table, class_names) -> dict:
+    """_score_and_report for a multi-label export: its probabilities and label sets (its per-label thresholds
+    apply), the multi-label metrics and the run's test artifacts in `staging`."""
+    scored = predict.predict(serve, table["text"].tolist(), progress=True)
+    probabilities, mask = scored["probabilities"], scored["label_mask"]
+    targets = label_sets.targets(table["labels"], class_names)
+    decision = export.read_extra(model_dir, export.CALIBRATION, {})
+    decision = {key: decision.get(key) for key in ("multi_label", "temperature", "threshold", "thresholds",
+                                                   "threshold_mode", "label_separator")}
+    served = multilabel.as_binary(probabilities, targets)
+    decision["served"] = {"ece": calibration.expected_calibration_error(*served),
+                          "brier": calibration.brier_score(*served)}
+    # The loss is the model's own: the export's temperature undone on the logits log(p / (1 - p)).
+    clipped = np.clip(probabilities.astype(np.float64), 1e-7, 1 - 1e-7)
+    logits = (decision["temperature"] or 1.0) * np.log(clipped / (1.0 - clipped))
+    metrics = multilabel.metrics(targets, probabilities, mask, class_names,
+                                 multilabel.binary_cross_entropy(logits, targets))
+    title = os.path.basename(data_path)
+    page = multilabel_report.write_artifacts(staging, table, targets, probabilities, mask, metrics, decision,
+                                             class_names, title, decision.get("label_separator") or "|",
+                                             [(f"{title}, as served", probabilities)])
+    summary = {"test": metrics, "decision": decision, "model": model_dir, "data": data_path, "num_test": len(table)}
+    report_page.write_evaluation(staging, summary, page["wrong"], page["explanations"])
+    report.write_json(os.path.join(staging, "metrics.json"), summary)
     return metrics
 
 

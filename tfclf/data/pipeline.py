@@ -40,7 +40,8 @@ def make_dataset(texts, labels, batch_size: int, shuffle: bool = False, seed: in
                  map_fn=None, sample_weights=None, lengths=None, pool_batches: int = 32,
                  window_fn=None) -> tf.data.Dataset:
     """(text, label[, weight]) batches: optional per-batch `map_fn` in parallel, cached, shuffled,
-    prefetched. `labels` are class ids, or float rows [label, teacher probabilities...] (distillation).
+    prefetched. `labels` are class ids, or float rows [label, teacher probabilities...] (distillation), or
+    multi-hot float rows [labels] (multi-label data; length grouping then keeps the first label's mix).
 
     With `lengths` (tokens per text), batches are length-grouped: each pool of `pool_batches` batches
     (after shuffling) is cut into batches of similar lengths and the pool's class mix (_grouped_by_length),

@@ -15,6 +15,8 @@ import re
 
 import pandas as pd
 
+from tfclf.data import multilabel
+
 FOLDER_SPLITS = ("train", "test")
 IGNORED_FOLDERS = ("unsup",)
 TEXT_SUFFIXES = (".txt",)  # class folders: only text files are read; others are counted as skipped
@@ -63,10 +65,11 @@ def _read_delimited(path: str, text: str, separator: str) -> pd.DataFrame:
 
 
 def _json_value(value):
-    """A JSON value as a string; null and NaN (Python's json reads NaN) are missing values."""
+    """A JSON value as a string; null and NaN (Python's json reads NaN) are missing values; a list stays a
+    list (a multi-label set; as text it reads as before, str(list))."""
     if value is None or (isinstance(value, float) and value != value):
         return None
-    return str(value)
+    return value if isinstance(value, list) else str(value)
 
 
 def _read_jsonl(path: str, text: str) -> pd.DataFrame:
@@ -85,8 +88,11 @@ def _read_jsonl(path: str, text: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def read_file(path: str, text_columns: tuple, label_column: str) -> tuple:
-    """Reads a CSV/TSV/JSONL file; returns (table, stats)."""
+def read_file(path: str, text_columns: tuple, label_column: str, label_separator: str = "",
+              label_columns: tuple = ()) -> tuple:
+    """Reads a CSV/TSV/JSONL file; returns (table, stats). Multi-label (a separator, 0/1 columns or JSONL
+    label lists) adds column `labels`: each row's label set, a tuple (None where missing); `label` then shows
+    the set as one string."""
     with open(path, "rb") as handle:
         raw = handle.read()
     if not raw.strip():
@@ -103,8 +109,16 @@ def read_file(path: str, text_columns: tuple, label_column: str) -> tuple:
         rows = pd.Series([f"data row {i + 1}" for i in range(len(frame))], dtype=str)
     if frame.empty:
         raise ValueError(f"{path}: file has no data rows; add rows under the header")
+    text = _join_columns(frame, text_columns, path).to_numpy()
+    if label_columns or label_separator or (label_column in frame.columns and multilabel.has_lists(frame[label_column])):
+        if not label_columns:
+            _require_label(frame, label_column, path)
+        sets = multilabel.read_sets(frame, label_column, label_separator, label_columns, path, rows)
+        shown = [None if labels is None else multilabel.display(labels, label_separator) for labels in sets]
+        table = pd.DataFrame({"text": text, "label": shown, "labels": sets, "row": rows.to_numpy()})
+        return table, {"decode_replacements": replaced, "label_separator": label_separator}
     table = pd.DataFrame({
-        "text": _join_columns(frame, text_columns, path).to_numpy(),
+        "text": text,
         "label": frame[_require_label(frame, label_column, path)].to_numpy(),
         "row": rows.to_numpy(),
     })
@@ -173,10 +187,14 @@ def read_folders(root: str) -> tuple:
     return table, {"decode_replacements": replaced, "skipped_files": skipped}
 
 
-def read(path: str, text_columns: tuple, label_column: str) -> tuple:
+def read(path: str, text_columns: tuple, label_column: str, label_separator: str = "",
+         label_columns: tuple = ()) -> tuple:
     """Dispatches on the path: a directory of class folders or a delimited/JSON-lines file."""
     if not os.path.exists(path):
         raise ValueError(f"{path}: no such file or directory; check --data")
     if os.path.isdir(path):
+        if label_separator or label_columns:
+            raise ValueError(f"{path}: class folders are single-label; drop --label-separator / --label-columns, "
+                             "or give a CSV/TSV/JSONL file")
         return read_folders(path)
-    return read_file(path, text_columns, label_column)
+    return read_file(path, text_columns, label_column, label_separator, label_columns)

@@ -12,19 +12,27 @@ import numpy as np
 import pandas as pd
 from sklearn import model_selection
 
-from tfclf.data import datasets, readers
+from tfclf.data import datasets, multilabel, readers
 
 MIN_PER_CLASS = 3  # one example each for train, validation and test
 
 
 @dataclasses.dataclass
 class Splits:
-    """Texts and integer labels per split, plus the label vocabulary and a summary."""
+    """Texts and integer labels per split, plus the label vocabulary and a summary. Multi-label splits
+    (`multi_label`) carry each text's label set in column `labels` instead of `label_id`; `targets(name)` is
+    the split's multi-hot matrix."""
     train: pd.DataFrame
     val: pd.DataFrame
     test: pd.DataFrame
     class_names: list
     summary: dict
+    multi_label: bool = False
+    label_separator: str = ""      # multi-label: how the data joined labels ("" : JSONL lists or 0/1 columns)
+
+    def targets(self, name: str) -> np.ndarray:
+        """Multi-hot float32 [texts, labels] of split `name` (multi-label splits only)."""
+        return multilabel.targets(getattr(self, name)["labels"], self.class_names)
 
 
 def _columns(data_config) -> tuple:
@@ -39,7 +47,8 @@ def load(data_config) -> tuple:
     path = data_config.data
     if path in datasets.DATASETS:
         path = datasets.locate(path)
-    table, stats = readers.read(path, *_columns(data_config))
+    table, stats = readers.read(path, *_columns(data_config), data_config.label_separator,
+                                data_config.label_columns)
     stats["source"] = path
     return table, stats
 
@@ -170,11 +179,8 @@ def _remove_leaks(earlier: list, later: pd.DataFrame) -> tuple:
     return later[~leaked], int(leaked.sum())
 
 
-def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", clean_texts=None) -> Splits:
-    """Validates, cleans, samples, splits, removes cross-split duplicates, encodes labels. Each frame keeps
-    the text as read in `raw_text` (what an exported model takes). `clean_texts(texts, steps) -> texts`
-    runs data_config.clean (models.cleaning.clean_texts: the cleaning inside the export)."""
-    table, dropped = validate(table, source, data_config.drop_invalid)
+def _cleaned(table: pd.DataFrame, data_config, source: str, clean_texts) -> pd.DataFrame:
+    """The table with the text as read in `raw_text` and `text` cleaned by data_config.clean."""
     table["raw_text"] = table["text"]
     if data_config.clean:
         if clean_texts is None:
@@ -187,6 +193,17 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
                              f"{','.join(data_config.clean)} ({_rows(table[emptied])}); fix them, remove them, or "
                              "pass --drop-invalid")
         table = table[~emptied].reset_index(drop=True)
+    return table
+
+
+def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", clean_texts=None) -> Splits:
+    """Validates, cleans, samples, splits, removes cross-split duplicates, encodes labels. Each frame keeps
+    the text as read in `raw_text` (what an exported model takes). `clean_texts(texts, steps) -> texts`
+    runs data_config.clean (models.cleaning.clean_texts: the cleaning inside the export)."""
+    if "labels" in table.columns:
+        return _split_multi_label(table, data_config, seed, source, clean_texts)
+    table, dropped = validate(table, source, data_config.drop_invalid)
+    table = _cleaned(table, data_config, source, clean_texts)
     if data_config.max_examples and data_config.max_examples < len(table):
         classes = table["label"].nunique()
         if data_config.max_examples < 2 * classes:
@@ -221,3 +238,78 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
                          for name, frame in frames.items()},
     }
     return Splits(frames["train"], frames["val"], frames["test"], class_names, summary)
+
+
+# --- multi-label ---
+
+def validate_multi_label(table: pd.DataFrame, source: str, drop_invalid: bool) -> tuple:
+    """validate() for label sets: missing sets and empty texts refused (or dropped), label names checked
+    alike; an empty set (a text with no label) is valid. Returns (table, dropped_count)."""
+    missing_label = table["labels"].isna()
+    empty_text = table["text"].isna() | (table["text"].astype(str).str.strip() == "")
+    if not drop_invalid:
+        if missing_label.any():
+            raise ValueError(f"{source}: {missing_label.sum()} row(s) have no label ({_rows(table[missing_label])}); "
+                             "fill them (an empty JSONL list [] or all-0 --label-columns mean no label), remove "
+                             "them, or pass --drop-invalid")
+        if empty_text.any():
+            raise ValueError(f"{source}: {empty_text.sum()} row(s) have empty text ({_rows(table[empty_text])}); "
+                             "fix them, remove them, or pass --drop-invalid")
+    keep = ~(missing_label | empty_text)
+    table = table[keep].reset_index(drop=True)
+    names = pd.Series(sorted({label for labels in table["labels"] for label in labels}), dtype=object)
+    normalize_labels(names, source) if len(names) else None  # refuses labels that differ only in case/spaces
+    table["labels"] = table["labels"].map(lambda labels: tuple(sorted(set(labels))))
+    return table, int((~keep).sum())
+
+
+def _check_label_counts(targets: np.ndarray, names: list, source: str, where: str = "the data") -> None:
+    counts = targets.sum(axis=0).astype(int)
+    if len(names) < 1 or not counts.any():
+        raise ValueError(f"{source}: no text carries a label; check --label-column / --label-columns")
+    rare = int(np.argmin(counts))
+    if counts[rare] < multilabel.MIN_PER_LABEL:
+        raise ValueError(f"{source}: label '{names[rare]}' occurs in {counts[rare]} text(s) of {where}; every "
+                         f"label needs at least {multilabel.MIN_PER_LABEL} to reach train, validation and test; "
+                         "add texts with it or remove the label")
+
+
+def _split_multi_label(table: pd.DataFrame, data_config, seed: int, source: str, clean_texts) -> Splits:
+    """split() for label sets: iterative stratification (multilabel.iterative_split) instead of scikit-learn's
+    stratified split, the same cleaning and leakage guard; every label must occur in training."""
+    table, dropped = validate_multi_label(table, source, data_config.drop_invalid)
+    table = _cleaned(table, data_config, source, clean_texts)
+    names = multilabel.vocabulary(table["labels"], data_config.label_columns)
+    targets = multilabel.targets(table["labels"], names)
+    _check_label_counts(targets, names, source)
+    if data_config.max_examples and data_config.max_examples < len(table):
+        share = data_config.max_examples / len(table)
+        kept, _ = multilabel.iterative_split(targets, (share, 1 - share), seed)
+        table, targets = table.iloc[kept].reset_index(drop=True), targets[kept]
+        _check_label_counts(targets, names, source, f"the --max-examples {data_config.max_examples} sample")
+    val, test = data_config.val_fraction, data_config.test_fraction
+    parts = multilabel.iterative_split(targets, (1 - val - test, val, test), seed)
+    train, val, test = (table.iloc[part] for part in parts)
+    val, val_leaks = _remove_leaks([train], val)
+    test, test_leaks = _remove_leaks([train, val], test)
+    for name, frame, leaks in (("validation", val, val_leaks), ("test", test, test_leaks)):
+        if frame.empty:
+            raise ValueError(f"{source}: the {name} split is empty after removing {leaks} exact duplicate(s) of "
+                             "training texts; the data has too few distinct texts: add different texts")
+    frames = {name: frame[["text", "raw_text", "label", "labels"]].reset_index(drop=True)
+              for name, frame in (("train", train), ("val", val), ("test", test))}
+    never = [label for label in names if not any(label in labels for labels in frames["train"]["labels"])]
+    if never:
+        raise ValueError(f"{source}: label(s) {never[:5]} never occur in the training split (only in validation "
+                         "or test), so the model could never learn them; add texts with them or remove them")
+    summary = {
+        "num_rows_read": int(len(table) + dropped),
+        "dropped_invalid_rows": dropped,
+        "duplicates_removed": {"val": val_leaks, "test": test_leaks},
+        "class_counts": {name: {label: int(sum(label in labels for labels in frame["labels"])) for label in names}
+                         for name, frame in frames.items()},
+        "texts_without_labels": {name: int((frame["labels"].map(len) == 0).sum()) for name, frame in frames.items()},
+        "label_cardinality": {name: float(frame["labels"].map(len).mean()) for name, frame in frames.items()},
+    }
+    return Splits(frames["train"], frames["val"], frames["test"], names, summary, multi_label=True,
+                  label_separator=data_config.label_separator)

@@ -52,22 +52,24 @@ def negative_log_likelihood(logits, labels, temperature: float = 1.0) -> float:
     return float(-log_p[np.arange(len(labels)), np.asarray(labels)].mean())
 
 
-def fit_temperature(logits, labels, iterations: int = 80) -> float:
-    """The temperature minimising the NLL of `labels` under softmax(logits / T), T in [0.25, 20]."""
+def fit_temperature(logits, labels, iterations: int = 80, loss=None) -> float:
+    """The temperature minimising the NLL of `labels` under softmax(logits / T), T in [0.25, 20]; or
+    `loss(logits, labels, T)` when given (multi-label: the binary cross-entropy of sigmoid(logits / T))."""
+    objective = loss or negative_log_likelihood
     low, high = LOG_T_RANGE
     ratio = (np.sqrt(5.0) - 1.0) / 2.0
     a, b = high - ratio * (high - low), low + ratio * (high - low)
-    loss_a = negative_log_likelihood(logits, labels, np.exp(a))
-    loss_b = negative_log_likelihood(logits, labels, np.exp(b))
+    loss_a = objective(logits, labels, np.exp(a))
+    loss_b = objective(logits, labels, np.exp(b))
     for _ in range(iterations):  # each step keeps the bracket that holds the minimum (0.618x narrower)
         if loss_a < loss_b:
             high, b, loss_b = b, a, loss_a
             a = high - ratio * (high - low)
-            loss_a = negative_log_likelihood(logits, labels, np.exp(a))
+            loss_a = objective(logits, labels, np.exp(a))
         else:
             low, a, loss_a = a, b, loss_b
             b = low + ratio * (high - low)
-            loss_b = negative_log_likelihood(logits, labels, np.exp(b))
+            loss_b = objective(logits, labels, np.exp(b))
     return float(np.exp((low + high) / 2.0))
 
 

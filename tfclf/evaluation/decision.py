@@ -15,6 +15,7 @@ import dataclasses
 
 import numpy as np
 
+from tfclf import tables
 from tfclf.config import DecisionConfig, threshold_value
 from tfclf.evaluation import calibration, thresholds
 
@@ -24,8 +25,11 @@ def minority_class(class_names, train_label_ids) -> int:
     return int(np.argmin(np.bincount(np.asarray(train_label_ids), minlength=len(class_names))))
 
 
-def check(config: DecisionConfig, class_names) -> None:
-    """ValueError for a threshold that cannot apply to these classes."""
+def check(config: DecisionConfig, class_names, monitor: str = "val_macro_f1") -> None:
+    """ValueError for a threshold that cannot apply to these classes (or a multi-label --monitor)."""
+    if monitor not in tables.SINGLE_LABEL_MONITORS:
+        raise ValueError(f"--monitor {monitor}: a multi-label metric, and the data is single-label; choose one "
+                         f"of: {', '.join(tables.SINGLE_LABEL_MONITORS)}")
     if config.threshold != "argmax" and len(class_names) != 2:
         raise ValueError(f"--threshold {config.threshold}: thresholds apply to binary tasks, and the data has "
                          f"{len(class_names)} classes ({', '.join(class_names[:5])}); use --threshold argmax")

@@ -62,7 +62,22 @@ def _figures(run_dir: str, *names) -> str:
         else ""
 
 
-def metrics_section(test: dict, title: str = "Test metrics", argmax: dict = None) -> str:
+def multi_label_section(test: dict, title: str, thresholds: dict) -> str:
+    """Multi-label metrics: the averages, then per label precision / recall / F1 / support, its confusion
+    counts (TP / FP / FN / TN) and its threshold."""
+    headline = [("micro-F1", test["micro_f1"]), ("macro-F1", test["macro_f1"]), ("samples-F1", test["samples_f1"]),
+                ("subset accuracy", test["subset_accuracy"]), ("Hamming loss", test["hamming_loss"]),
+                ("loss", test["loss"])]
+    per_label = [[name, row["precision"], row["recall"], row["f1"], row["support"], row["tp"], row["fp"], row["fn"],
+                  row["tn"], float(thresholds.get(name, float("nan")))] for name, row in test["per_class"].items()]
+    return _section(title, _table([name for name, _ in headline], [[value for _, value in headline]]),
+                    _table(["label", "precision", "recall", "F1", "support", "TP", "FP", "FN", "TN", "threshold"],
+                           per_label))
+
+
+def metrics_section(test: dict, title: str = "Test metrics", argmax: dict = None, thresholds: dict = None) -> str:
+    if "micro_f1" in test:
+        return multi_label_section(test, title, thresholds or {})
     headline = [("accuracy", test["accuracy"]), ("macro-F1", test["macro_f1"]),
                 ("weighted-F1", test["weighted_f1"]), ("loss", test["loss"])]
     rows = [["served decision", *(value for _, value in headline)]]
@@ -190,8 +205,10 @@ def write_run(run_dir: str, metrics: dict, wrong, explanations, config: dict) ->
         f'{html.escape(str(model))}, {metrics.get("wall_seconds", 0):.0f} s</p>',
         _data_section(run_dir, metrics),
         _section("Training", chosen, _figures(run_dir, "curves.png")),
-        metrics_section(metrics["test"], argmax=metrics.get("test_argmax")),
-        _section("Confusion matrix (test)", _figures(run_dir, "confusion_matrix.png")),
+        metrics_section(metrics["test"], argmax=metrics.get("test_argmax"),
+                        thresholds=metrics.get("decision", {}).get("thresholds")),
+        _section("Confusion matrix (test)", _figures(run_dir, "confusion_matrix.png"))
+        if os.path.isfile(os.path.join(run_dir, "confusion_matrix.png")) else "",  # multi-label: in the metrics
         decision_section(metrics.get("decision", {}), run_dir),
         wrong_section(wrong, explanations),
         _section("Config", "<details><summary>config.json</summary><pre>"
@@ -204,8 +221,10 @@ def write_evaluation(out: str, summary: dict, wrong, explanations) -> str:
     """report.html of `tfclf.evaluate`: an exported model on a labelled file."""
     sections = [f'<p class="meta">model {html.escape(summary["model"])}, data {html.escape(summary["data"])}, '
                 f'{summary["num_test"]} texts</p>',
-                metrics_section(summary["test"], "Metrics"),
-                _section("Confusion matrix", _figures(out, "confusion_matrix.png")),
+                metrics_section(summary["test"], "Metrics",
+                                thresholds=summary.get("decision", {}).get("thresholds")),
+                _section("Confusion matrix", _figures(out, "confusion_matrix.png"))
+                if os.path.isfile(os.path.join(out, "confusion_matrix.png")) else "",
                 decision_section(summary.get("decision", {}), out),
                 wrong_section(wrong, explanations)]
     return write(os.path.join(out, "report.html"), f"tfclf evaluation: {_name(out)}", sections)

@@ -85,10 +85,12 @@ class Family:
         return keras.Model(texts, logits, name="document_classifier")
 
     # --- what training and export ask of the family's Keras (tf-keras here; models/kerashub.py: Keras 3) ---
-    def compile(self, model, train_config, num_classes: int, learning_rate: float, total_steps: int):
-        """Compiles `model` with the configured optimizer, loss and metrics; returns the (head's) schedule."""
+    def compile(self, model, train_config, num_classes: int, learning_rate: float, total_steps: int,
+                label_weights=None):
+        """Compiles `model` with the configured optimizer, loss and metrics; returns the (head's) schedule.
+        `label_weights` (multi-label: [labels, 2] negative/positive weights) selects sigmoid outputs."""
         from tfclf.training import fit
-        return fit.compile_model(model, train_config, num_classes, learning_rate, total_steps)
+        return fit.compile_model(model, train_config, num_classes, learning_rate, total_steps, label_weights)
 
     def keras_callbacks(self):
         """The `callbacks` module of the model's Keras (BackupAndRestore, TensorBoard, EarlyStopping)."""

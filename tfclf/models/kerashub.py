@@ -286,6 +286,31 @@ class MacroF1(keras.metrics.Metric):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
+class MultiLabel(keras.metrics.Metric):
+    """training/metrics.MultiLabel in Keras 3: per-label counts and per-text totals summed across replicas."""
+
+    def __init__(self, num_labels: int, kind: str, name=None, **kwargs):
+        super().__init__(name=name or kind, **kwargs)
+        self.num_labels, self.kind = num_labels, kind
+        self.counts = self.add_variable(shape=(3, num_labels), initializer="zeros", dtype="float64", name="counts")
+        self.totals = self.add_variable(shape=(3,), initializer="zeros", dtype="float64", name="totals")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        counts, totals = metrics.multi_label_counts(y_true, y_pred)
+        self.counts.assign_add(counts)
+        self.totals.assign_add(totals)
+
+    def result(self):
+        return metrics.multi_label_result(self.kind, self.counts.value, self.totals.value)
+
+    def reset_state(self):
+        self.counts.assign(tf.zeros((3, self.num_labels), tf.float64))
+        self.totals.assign(tf.zeros((3,), tf.float64))
+
+    def get_config(self):
+        return {**super().get_config(), "num_labels": self.num_labels, "kind": self.kind}
+
+
 # === Export ===
 
 
@@ -331,7 +356,7 @@ class KerasHubTransformer(family.TokenizingFamily):
             raise ValueError(f"--seq-len {seq_len}: the backbone has {longest} positions; give --seq-len {longest}")
         return build_classifier(backbone, model_config, num_classes)
 
-    def compile(self, model, train_config, num_classes, learning_rate, total_steps):
+    def compile(self, model, train_config, num_classes, learning_rate, total_steps, label_weights=None):
         policy = _policy_of(model)
         if train_config.encoder_lr:
             learning_rate = train_config.head_lr or learning_rate
@@ -341,8 +366,10 @@ class KerasHubTransformer(family.TokenizingFamily):
             model.encoder_optimizer.build(encoder)
         optimizer, schedule = build_optimizer(train_config, learning_rate, total_steps, model.trainable_variables,
                                               policy)
-        model.compile(optimizer=optimizer, loss=Loss(losses.build_training(train_config, num_classes)),
-                      metrics=[Accuracy(), MacroF1(num_classes)], jit_compile=bool(train_config.xla))
+        tracked = [Accuracy(), MacroF1(num_classes)] if label_weights is None \
+            else [MultiLabel(num_classes, kind) for kind in metrics.MULTI_LABEL]
+        model.compile(optimizer=optimizer, loss=Loss(losses.build_training(train_config, num_classes, label_weights)),
+                      metrics=tracked, jit_compile=bool(train_config.xla))
         return schedule
 
     def keras_callbacks(self):

@@ -3,7 +3,9 @@
 The serving signature `serving_default(text: string[batch])` returns
 `probabilities` float32[batch, classes], `class_id` int32[batch] and
 `class_name` string[batch]: calibrated probabilities (logits divided by the run's
-temperature) and, for a binary task with a threshold, the thresholded class. The
+temperature) and, for a binary task with a threshold, the thresholded class.
+A multi-label model returns `probabilities` float32[batch, labels], `label_mask`
+int32[batch, labels] and `label_names` string[batch] instead (MultiLabelServing). The
 label names, config.json, metrics.json and calibration.json sit in `assets.extra/`
 beside it. Loading needs only `tensorflow` and
 `tensorflow_text` (BERT preprocessing ops):
@@ -49,6 +51,42 @@ class Serving(tf.Module):
                 "class_name": tf.gather(self.class_names, class_id)}
 
 
+class MultiLabelServing(tf.Module):
+    """The multi-label serving signature: `probabilities` float32[batch, labels] (sigmoid of the logits
+    divided by the temperature), `label_mask` int32[batch, labels] (p >= the label's threshold) and
+    `label_names` string[batch], the predicted set joined by `separator` ("" for an empty set); the
+    temperature and the per-label thresholds are constants in the graph."""
+
+    def __init__(self, model, class_names, temperature: float, thresholds, separator: str):
+        super().__init__()
+        self.model = model
+        self.class_names = tf.constant(list(class_names))
+        self.temperature = tf.constant(float(temperature), tf.float32)
+        self.thresholds = tf.constant([float(value) for value in thresholds], tf.float32)
+        self.separator = separator
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve(self, text):
+        logits = tf.cast(self.model(text, training=False), tf.float32)
+        probabilities = tf.sigmoid(logits / self.temperature)
+        label_mask = tf.cast(probabilities >= self.thresholds, tf.int32)
+        names = tf.broadcast_to(self.class_names, tf.shape(label_mask))
+        kept = tf.ragged.boolean_mask(names, label_mask > 0)  # each text's chosen labels, in label order
+        return {"probabilities": probabilities, "label_mask": label_mask,
+                "label_names": tf.strings.reduce_join(kept, axis=1, separator=self.separator)}
+
+
+def serving_module(model, class_names, decision: dict) -> tf.Module:
+    """The Serving module a decision record asks for: multi-label when it holds per-label thresholds."""
+    if decision.get("multi_label"):
+        return MultiLabelServing(model, class_names, decision.get("temperature", 1.0),
+                                 [decision["thresholds"][name] for name in class_names],
+                                 decision.get("label_separator") or "|")
+    positive = decision.get("positive_class")
+    return Serving(model, class_names, decision.get("temperature", 1.0), decision.get("threshold"),
+                   list(class_names).index(positive) if positive else 1)
+
+
 def next_version(model_root: str) -> int:
     versions = [int(name) for name in os.listdir(model_root) if name.isdigit()] if os.path.isdir(model_root) else []
     return max(versions, default=0) + 1
@@ -77,9 +115,7 @@ def export(model, class_names, model_root: str, extra_files: dict, decision: dic
     shutil.rmtree(staging, ignore_errors=True)
     try:
         decision = decision or {}
-        positive = decision.get("positive_class")
-        module = Serving(model, class_names, decision.get("temperature", 1.0), decision.get("threshold"),
-                         list(class_names).index(positive) if positive else 1)
+        module = serving_module(model, class_names, decision)
         tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
         os.makedirs(os.path.join(staging, EXTRA))
         files = {**extra_files, "labels.json": list(class_names), **({CALIBRATION: decision} if decision else {})}

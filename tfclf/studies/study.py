@@ -20,7 +20,8 @@ import yaml
 from tfclf import config as config_lib
 
 SPEC_KEYS = {"name", "description", "base", "variants", "grid", "select", "seeds", "top_k", "top_seeds"}
-METRICS = ("accuracy", "macro_f1", "weighted_f1", "loss")
+METRICS = ("accuracy", "macro_f1", "weighted_f1", "loss",
+           "micro_f1", "samples_f1", "subset_accuracy", "hamming_loss")  # the last four: multi-label data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Study:
 
     @property
     def higher_is_better(self) -> bool:
-        return self.metric != "loss"
+        return not self.metric.endswith("loss")  # loss, hamming_loss
 
 
 def read_spec(path: str) -> dict:
@@ -164,8 +165,8 @@ def entry_from_metrics(trial: Trial, metrics: dict) -> dict:
     history = metrics.get("history", {})
     return {"trial": trial.digest, "setting": trial.setting, "params": trial.params, "seed": trial.seed,
             "status": "ok", "error": "", "run_dir": trial.config["out"],
-            "val": {key: metrics["val"][key] for key in METRICS},
-            "test": {key: metrics["test"][key] for key in METRICS},
+            "val": {key: metrics["val"][key] for key in METRICS if key in metrics["val"]},
+            "test": {key: metrics["test"][key] for key in METRICS if key in metrics["test"]},
             "train_examples_per_sec": metrics.get("train_examples_per_sec", 0.0),
             "wall_seconds": metrics.get("wall_seconds", 0.0),
             "history": {key: values for key, values in history.items() if key.startswith("val_")}}
@@ -186,7 +187,8 @@ def table(study: Study, trials: list, entries: dict) -> pd.DataFrame:
         row = {"setting": entry["setting"], **{k: str(v) for k, v in entry["params"].items()}, "seed": entry["seed"],
                "status": entry["status"]}
         for split in ("val", "test"):
-            row.update({f"{split}_{key}": entry.get(split, {}).get(key, np.nan) for key in METRICS})
+            row.update({f"{split}_{key}": entry.get(split, {}).get(key, np.nan) for key in METRICS
+                        if key in METRICS[:4] or key in entry.get(split, {})})  # multi-label columns when present
         row.update({"train_examples_per_sec": entry.get("train_examples_per_sec", np.nan),
                     "wall_seconds": entry.get("wall_seconds", np.nan), "error": entry["error"],
                     "trial": entry["trial"], "host": entry.get("host", "")})
@@ -194,6 +196,8 @@ def table(study: Study, trials: list, entries: dict) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    for split in ("val", "test"):  # a multi-label metric's column, even when no trial finished
+        frame[f"{split}_{study.metric}"] = frame.get(f"{split}_{study.metric}", np.nan)
     # Ties on the metric (small validation sets) go to the lower validation loss, as in BestCheckpoint.
     frame = frame.sort_values([f"val_{study.metric}", "val_loss", "setting", "seed"],
                               ascending=[not study.higher_is_better, True, True, True], na_position="last",

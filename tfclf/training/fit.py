@@ -85,16 +85,34 @@ def graph_mixed_precision(policy: str):
         tf.config.optimizer.set_experimental_options({option: before})
 
 
-def compile_model(model, train_config, num_classes: int, learning_rate: float, total_steps: int):
+def label_weights(targets, mode: str) -> np.ndarray:
+    """Multi-label: per label, the (negative, positive) weights of its binary cross-entropy [labels, 2]:
+    ones for 'none'; for 'balanced', each label's two outcomes weigh n / (2 n_outcome), as
+    compute_class_weight on that label alone (a rare label's positives weigh more)."""
+    targets = np.asarray(targets, dtype=np.float64)
+    if mode == "none":
+        return np.ones((targets.shape[1], 2), dtype=np.float32)
+    positives = targets.sum(axis=0)
+    negatives = len(targets) - positives
+    return np.stack([len(targets) / (2.0 * np.maximum(negatives, 1)),
+                     len(targets) / (2.0 * np.maximum(positives, 1))], axis=1).astype(np.float32)
+
+
+def compile_model(model, train_config, num_classes: int, learning_rate: float, total_steps: int,
+                  label_weights=None):
     """Compiles with the configured optimizer and loss; returns the (head's) learning-rate schedule.
-    With `encoder_lr`, `model` must be a transformer.DiscriminativeModel: its encoder gets its own optimizer."""
+    With `encoder_lr`, `model` must be a transformer.DiscriminativeModel: its encoder gets its own optimizer.
+    With `label_weights` (multi-label, see `label_weights`): binary cross-entropy per label and the
+    multi-label metrics."""
     if train_config.encoder_lr:
         learning_rate = train_config.head_lr or learning_rate
         model.encoder_optimizer, _ = optimizers.build(train_config, train_config.encoder_lr, total_steps)
     optimizer, schedule = optimizers.build(train_config, learning_rate, total_steps)
+    tracked = [metrics.Accuracy(), metrics.MacroF1(num_classes)] if label_weights is None \
+        else metrics.multi_label_metrics(num_classes)
     # Under mixed_float16, tf-keras' compile wraps the optimizer in a LossScaleOptimizer itself.
-    model.compile(optimizer=optimizer, loss=losses.build_training(train_config, num_classes),
-                  metrics=[metrics.Accuracy(), metrics.MacroF1(num_classes)], jit_compile=train_config.xla)
+    model.compile(optimizer=optimizer, loss=losses.build_training(train_config, num_classes, label_weights),
+                  metrics=tracked, jit_compile=train_config.xla)
     return schedule
 
 

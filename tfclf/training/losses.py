@@ -54,9 +54,50 @@ class Distillation(keras.losses.Loss):
         return self.alpha * self.temperature ** 2 * kl + (1.0 - self.alpha) * hard
 
 
-def build_training(train_config, num_classes: int) -> keras.losses.Loss:
-    """The loss the model is fitted with: `build`'s, inside Distillation when a teacher is given."""
+def build_training(train_config, num_classes: int, label_weights=None) -> keras.losses.Loss:
+    """The loss the model is fitted with: `build`'s, inside Distillation when a teacher is given; with
+    `label_weights` (multi-label), `build_multi_label`'s."""
+    if label_weights is not None:
+        return build_multi_label(train_config, label_weights)
     hard = build(train_config, num_classes)
     if not train_config.teacher:
         return hard
     return Distillation(hard, train_config.distill_alpha, train_config.temperature)
+
+
+# --- multi-label: one sigmoid per label ---
+
+class SigmoidLoss(keras.losses.Loss):
+    """Binary cross-entropy per label on logits, averaged over labels: for each label
+    -(w+ y log sigmoid(z) + w- (1 - y) log sigmoid(-z)), with per-label positive / negative weights
+    (`label_weights` [labels, 2]: negative, positive). With `gamma` (focal, Lin et al. 2017) each term is
+    multiplied by alpha_t (1 - p_t)^gamma, alpha_t = alpha for positives, 1 - alpha for negatives.
+    Label smoothing moves targets to y (1 - s) + s / 2."""
+
+    def __init__(self, label_weights, label_smoothing: float = 0.0, gamma: float = 0.0, alpha: float = 0.25,
+                 name: str = "binary_crossentropy"):
+        super().__init__(name=name)
+        weights = tf.constant(label_weights, tf.float32)
+        self.negative_weights, self.positive_weights = weights[:, 0], weights[:, 1]
+        self.label_smoothing, self.gamma, self.alpha = label_smoothing, gamma, alpha
+
+    def call(self, y_true, y_pred):
+        targets, logits = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
+        smoothed = targets * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        per_label = -(self.positive_weights * smoothed * tf.math.log_sigmoid(logits)
+                      + self.negative_weights * (1.0 - smoothed) * tf.math.log_sigmoid(-logits))
+        if self.gamma:
+            probability = tf.sigmoid(logits)
+            p_t = targets * probability + (1.0 - targets) * (1.0 - probability)
+            alpha_t = targets * self.alpha + (1.0 - targets) * (1.0 - self.alpha)
+            per_label = alpha_t * tf.pow(1.0 - p_t, self.gamma) * per_label
+        return tf.reduce_mean(per_label, axis=-1)
+
+
+def build_multi_label(train_config, label_weights) -> keras.losses.Loss:
+    """The multi-label counterpart of `build`: --loss crossentropy is binary cross-entropy per label, focal
+    its binary focal form; `label_weights` [labels, 2] (negative, positive) from fit.label_weights."""
+    if train_config.loss == "focal":
+        return SigmoidLoss(label_weights, train_config.label_smoothing, train_config.focal_gamma,
+                           train_config.focal_alpha, name="binary_focal")
+    return SigmoidLoss(label_weights, train_config.label_smoothing)

@@ -1,0 +1,155 @@
+"""Multi-label decisions and metrics, NumPy only: sigmoid probabilities, one temperature, a threshold per label.
+
+`MultiLabelDecision.fit` uses the validation split only. The temperature divides every label's logit
+(fitted by minimising the validation binary cross-entropy, as softmax temperature scaling minimises the NLL);
+then each label gets the threshold that maximises its validation F1 (thresholds.choose; or the most recall at
+--target-precision / the most precision at --target-recall), never below MIN_THRESHOLD; a label without
+validation positives keeps 0.5. `--threshold <number>` fixes every label's threshold instead.
+
+    >>> import numpy as np
+    >>> from tfclf.config import DecisionConfig
+    >>> logits = np.array([[2.0, -1.0], [1.0, -3.0], [-2.0, -0.5], [-1.0, 1.0]])
+    >>> targets = np.array([[1, 0], [1, 0], [0, 1], [0, 1]])
+    >>> decision = MultiLabelDecision.fit(DecisionConfig(calibration="none"), logits, targets, ["a", "b"])
+    >>> decision.predict(decision.probabilities(logits)).tolist()      # b's threshold sits below 0.5
+    [[1, 0], [1, 0], [0, 1], [0, 1]]
+"""
+import dataclasses
+
+import numpy as np
+from sklearn import metrics as sk_metrics
+
+from tfclf import tables
+from tfclf.config import DecisionConfig, threshold_value
+from tfclf.evaluation import calibration, thresholds
+
+MIN_THRESHOLD = 0.05  # a label's threshold is never below this: a near-zero one would tag almost every text
+DEFAULT_THRESHOLD = 0.5  # a label with no positive in validation has nothing to choose its threshold on
+
+
+def sigmoid(logits) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -logits))
+
+
+def binary_cross_entropy(logits, targets, temperature: float = 1.0) -> float:
+    """Mean over texts and labels of -[y log sigmoid(z / T) + (1 - y) log sigmoid(-z / T)]."""
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    targets = np.asarray(targets, dtype=np.float64)
+    return float((targets * np.logaddexp(0.0, -scaled) + (1.0 - targets) * np.logaddexp(0.0, scaled)).mean())
+
+
+def as_binary(probabilities, targets) -> tuple:
+    """Every (text, label) pair as a two-class prediction, [pairs, 2] probabilities and [pairs] labels: what
+    the calibration figures (ECE, Brier, reliability diagram) of calibration.py take."""
+    positive = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    return np.stack([1.0 - positive, positive], axis=1), np.asarray(targets).reshape(-1).astype(int)
+
+
+def check(config: DecisionConfig, train_config) -> None:
+    """ValueError for what multi-label data cannot do."""
+    if config.positive_class:
+        raise ValueError(f"--positive-class {config.positive_class!r}: multi-label data has a threshold per label, "
+                         "chosen on validation; drop --positive-class")
+    if train_config.monitor not in tables.MULTI_LABEL_MONITORS:
+        raise ValueError(f"--monitor {train_config.monitor}: not a multi-label metric; choose one of: "
+                         f"{', '.join(tables.MULTI_LABEL_MONITORS)}")
+    if train_config.teacher:
+        raise ValueError("--teacher: distillation is for single-label (softmax) tasks and this data is "
+                         "multi-label; drop --teacher")
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiLabelDecision:
+    temperature: float
+    thresholds: tuple               # one per label, in class_names order
+    class_names: tuple
+    mode: str = "best F1"
+    validation: dict = None         # label -> the threshold's validation precision, recall, F1
+    separator: str = "|"            # joins the served label set (the data's --label-separator, else "|")
+
+    @classmethod
+    def fit(cls, config: DecisionConfig, val_logits, val_targets, class_names,
+            separator: str = "") -> "MultiLabelDecision":
+        val_targets = np.asarray(val_targets) > 0.5
+        temperature = 1.0
+        if config.calibration == "temperature":
+            temperature = calibration.fit_temperature(val_logits, val_targets, loss=binary_cross_entropy)
+        decision = cls(temperature, (), tuple(class_names), separator=separator or "|")
+        scores = decision.probabilities(val_logits)
+        fixed = threshold_value(config)
+        chosen, validation = [], {}
+        for index, name in enumerate(class_names):
+            positives = val_targets[:, index]
+            if fixed is not None:
+                point = {**thresholds.point(scores[:, index], positives, fixed), "reached": True}
+            elif not positives.any():
+                point = {**thresholds.point(scores[:, index], positives, DEFAULT_THRESHOLD), "reached": False}
+            else:
+                point = thresholds.choose(scores[:, index], positives, config.target_precision, config.target_recall)
+                if point["threshold"] < MIN_THRESHOLD:
+                    point = {**thresholds.point(scores[:, index], positives, MIN_THRESHOLD),
+                             "reached": point["reached"]}
+            chosen.append(point["threshold"])
+            validation[name] = point
+        mode = ("fixed" if fixed is not None else f"precision >= {config.target_precision:g}"
+                if config.target_precision else f"recall >= {config.target_recall:g}" if config.target_recall
+                else "best F1")
+        return dataclasses.replace(decision, thresholds=tuple(chosen), mode=mode, validation=validation)
+
+    @property
+    def temperature_at_bound(self) -> bool:
+        return self.temperature != 1.0 and calibration.at_bound(self.temperature)
+
+    def probabilities(self, logits) -> np.ndarray:
+        """Calibrated per-label probabilities (float32, as the export serves them)."""
+        return sigmoid(np.asarray(logits, dtype=np.float64) / self.temperature).astype(np.float32)
+
+    def predict(self, probabilities) -> np.ndarray:
+        """The label mask, int32 [texts, labels]: p >= the label's threshold."""
+        return (np.asarray(probabilities) >= np.asarray(self.thresholds, dtype=np.float32)).astype(np.int32)
+
+    def export_record(self) -> dict:
+        """What the export's calibration.json says (beside the numbers inside its graph)."""
+        return {"multi_label": True, "temperature": self.temperature, "threshold": None,
+                "thresholds": dict(zip(self.class_names, self.thresholds)), "threshold_mode": self.mode,
+                "label_separator": self.separator}
+
+    def report(self, test_logits, test_targets) -> dict:
+        """metrics.json's "decision": temperature and thresholds, calibration figures of the (text, label)
+        pairs on test before and after the temperature, each threshold's validation figures."""
+        test_targets = np.asarray(test_targets)
+        before = as_binary(sigmoid(test_logits), test_targets)
+        after = as_binary(self.probabilities(test_logits), test_targets)
+        test = {"ece_before": calibration.expected_calibration_error(*before),
+                "ece_after": calibration.expected_calibration_error(*after),
+                "brier_before": calibration.brier_score(*before), "brier_after": calibration.brier_score(*after),
+                "nll_before": binary_cross_entropy(test_logits, test_targets),
+                "nll_after": binary_cross_entropy(test_logits, test_targets, self.temperature)}
+        return {**self.export_record(), "fitted_on": "val", "temperature_at_bound": self.temperature_at_bound,
+                "test": test, "threshold_validation": self.validation}
+
+
+def metrics(targets, probabilities, predicted, class_names, loss: float) -> dict:
+    """The multi-label metrics of a label mask: micro-, macro-, weighted- and samples-F1 (a text with no true
+    and no predicted label scores 1), subset accuracy (also as `accuracy`), Hamming loss, and per label
+    precision / recall / F1 / support with its confusion counts TP / FP / FN / TN."""
+    targets, predicted = np.asarray(targets).astype(int), np.asarray(predicted).astype(int)
+    precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(targets, predicted, zero_division=0)
+    per_class = {}
+    for i, name in enumerate(class_names):
+        truth, guess = targets[:, i] == 1, predicted[:, i] == 1
+        per_class[name] = {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                           "support": int(support[i]), "tp": int((truth & guess).sum()),
+                           "fp": int((~truth & guess).sum()), "fn": int((truth & ~guess).sum()),
+                           "tn": int((~truth & ~guess).sum())}
+    subset = float(sk_metrics.accuracy_score(targets, predicted))
+    return {
+        "micro_f1": float(sk_metrics.f1_score(targets, predicted, average="micro", zero_division=0)),
+        "macro_f1": float(sk_metrics.f1_score(targets, predicted, average="macro", zero_division=0)),
+        "weighted_f1": float(sk_metrics.f1_score(targets, predicted, average="weighted", zero_division=0)),
+        "samples_f1": float(sk_metrics.f1_score(targets, predicted, average="samples", zero_division=1)),
+        "subset_accuracy": subset, "accuracy": subset,
+        "hamming_loss": float(sk_metrics.hamming_loss(targets, predicted)),
+        "loss": float(loss), "per_class": per_class,
+    }
