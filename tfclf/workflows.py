@@ -174,7 +174,8 @@ def _evaluate_multi_label(run_dir: str, prepared: stages.Prepared, model):
     """_evaluate for label sets: one temperature and a threshold per label fitted on validation, the
     multi-label metrics of validation and test, test artifacts. Returns (metrics, the report page's rows)."""
     config, splits = prepared.config, prepared.splits
-    logits = {name: stages.score_logits(model, prepared, name) for name in ("val", "test")}
+    scorer = stages.text_scorer(model, prepared)
+    logits = {name: stages.score_logits(model, prepared, name, scorer) for name in ("val", "test")}
     targets = {name: splits.targets(name) for name in ("val", "test")}
     decision = multilabel.MultiLabelDecision.fit(config.decision, logits["val"], targets["val"], splits.class_names,
                                                  splits.label_separator)

@@ -179,9 +179,23 @@ def _data_section(run_dir: str, metrics: dict) -> str:
     text = (f"<p>{metrics.get('num_train')} train / {metrics.get('num_val')} validation / "
             f"{metrics.get('num_test')} test texts; duplicates of earlier splits removed: "
             f"{removed.get('val', 0)} validation, {removed.get('test', 0)} test. Sequence length cap "
-            f"{metrics.get('seq_len')} {html.escape(str(eda.get('length_unit', '')))}.</p>")
+            f"{metrics.get('seq_len')} {html.escape(str(eda.get('length_unit', '')))}.{_long_text(eda)}</p>")
     return _section("Data", text, _table(["class", "train", "validation", "test"], rows),
                     _figures(run_dir, "class_distribution.png", "length_histogram.png"))
+
+
+def _long_text(eda: dict) -> str:
+    """What happened to the texts longer than the cap (eda.json's `lengths`), or ''."""
+    lengths = eda.get("lengths", {})
+    train = lengths.get("train", {})
+    if not train.get("over_cap"):
+        return ""
+    what = (f"chunked into overlapping windows, {train['windows_per_text_mean']:.1f} per training text on average "
+            f"(at most {train['windows_per_text_max']}); the epochs' validation figures are of windows, the test "
+            "report's of whole texts" if lengths.get("long_text") == "chunk"
+            else f"cut to their {html.escape(str(lengths.get('truncate', 'head')))}")
+    return (f" {train['share_over_cap']:.1%} of the training texts are longer (by {train['excess_p50']:.0f} at the "
+            f"median, {train['excess_max']} at most): {what}.")
 
 
 def _name(directory: str) -> str:
