@@ -1,5 +1,6 @@
 """Scores a finished run's trained weights on its own validation and test texts under other long-text
-settings: truncation sides, and windows aggregated by mean or max (so that one trained model answers
+settings: truncation sides (transformers only: a recurrent model's side is one of its layers), and windows
+aggregated by mean or max (so that one trained model answers
 "which aggregation?" and "does chunking help a model trained on the first window?" without retraining).
 
     python experiments/long_text_eval.py runs/imdb-head runs/imdb-chunk
@@ -36,6 +37,9 @@ def evaluate(run_dir: str) -> list:
         raise SystemExit(f"{run_dir}: no trained/ weights (an unfinished run?)")
     rows = []
     for name, changes in SETTINGS.items():
+        if (not prepared.family.tokenized and changes["long_text"] == "truncate"
+                and changes["truncate"] != config.model.truncate):
+            continue  # a recurrent model's truncation side is a layer of the trained model: not re-scorable
         model_config = dataclasses.replace(config.model, **changes)
         variant = dataclasses.replace(prepared, config=dataclasses.replace(config, model=model_config))
         row = {"run": os.path.basename(run_dir.rstrip("/")), "trained": _trained(config.model), "scored": name}
