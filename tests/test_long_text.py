@@ -176,3 +176,20 @@ def test_long_text_flags_fail_in_one_line(tmp_path, small_config):
         "tfclf: error: --chunk-stride 9 is longer than the window (8 words: --seq-len 8), so parts of texts would "
         "be skipped; give at most 8"]
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_multi_label_texts_chunk_into_windows_and_the_export_aggregates_before_the_sigmoid(tmp_path, small_config):
+    from conftest import write_jsonl
+    from test_export import _fresh_process_predictions
+    from test_multilabel import WORDS, label_rows
+    path = write_jsonl(tmp_path / "tags.jsonl", label_rows(84))
+    result = workflows.train(small_config(path, encoder="lstm", rnn_units=8, embedding_dim=8, epochs=1, seq_len=3,
+                                          long_text="chunk", chunk_aggregate="max"))
+    lengths = json.load(open(os.path.join(result.run_dir, "eda.json")))["lengths"]
+    assert lengths["train"]["windows_per_text_max"] >= 3  # texts of 3-7 words, windows of 3 every 2
+    predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
+    fresh = _fresh_process_predictions(result.export_path, predictions["text"].tolist(), tmp_path)
+    np.testing.assert_allclose(np.array(fresh["p"]),
+                               predictions[[f"p_{name}" for name in sorted(WORDS)]].to_numpy(), atol=1e-5)
+    assert fresh["name"] == predictions["predicted"].tolist()
