@@ -150,6 +150,8 @@ def wrong_section(wrong, explanations) -> str:
         else:
             body = f'<div class="text">{html.escape(str(row["text"]))}</div>'
         items.append(f'<div class="wrong">{head}{body}</div>')
+    if not len(explanations):  # multi-label runs: no word explanations
+        return _section("Most confidently wrong texts", *items)
     return _section("Most confidently wrong texts, explained",
                     "<p>Red words raised the predicted class's probability, blue ones lowered it (word "
                     "occlusion: how much the class's log-odds drop when the word is removed; hover a word for "
