@@ -52,7 +52,7 @@ def test_keep_units_sides():
     assert windows.keep_units(units, 8, "tail").to_list() == [list(range(12, 20)), [7, 8]]
     assert windows.keep_units(units, 8, "head+tail").to_list() == [[0, 1] + list(range(14, 20)), [7, 8]]
     words = tf.constant(["a b c d e f g h i j", "x y"])
-    assert [t.decode() for t in windows.KeepWords(4, "head+tail")(words).numpy()] == ["a h i j", "x y"]
+    assert [t.decode() for t in windows.KeepUnits(4, "head+tail")(words).numpy()] == ["a h i j", "x y"]
 
 
 def test_aggregate_mean_and_max():

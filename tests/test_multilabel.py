@@ -15,7 +15,7 @@ from sklearn import metrics as sk_metrics
 from conftest import FILLER, write_csv, write_jsonl
 from test_export import _fresh_process_predictions
 from tfclf import config as config_lib, evaluate, grid, predict as predict_cli, workflows
-from tfclf.data import multilabel as label_sets, readers, splits as splits_lib
+from tfclf.data import readers, splits as splits_lib
 from tfclf.evaluation import multilabel
 
 WORDS = {"sports": "goal match team score league coach".split(),

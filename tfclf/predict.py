@@ -32,6 +32,8 @@ def main(argv=None) -> int:
         for flag, value in (("--batch-size", args.batch_size), ("--top-words", args.top_words)):
             if value < 1:
                 raise ValueError(f"{flag} {value}: must be >= 1")
+        if args.input and not args.output:
+            raise ValueError("--input needs --output FILE.csv for the scored rows")
         if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
             raise ValueError(f"--output {args.output}: its directory does not exist; create it or choose another path")
         from tfclf.data import readers
@@ -45,10 +47,7 @@ def main(argv=None) -> int:
             return explain.occlusion(lambda batch: predict.predict(serve, batch, args.batch_size)["probabilities"],
                                      texts, top=args.top_words, predicted=class_ids)
         if args.input:
-            if not args.output:
-                raise ValueError("--input needs --output FILE.csv for the scored rows")
-            frame = readers.read_texts(args.input, tuple(args.text_column.split(",")))
-            result = predict.predict(serve, frame["text"].tolist(), args.batch_size, progress=True)
+            frame, result = _score_input(serve, args, predict, readers)
             frame["predicted"] = [name.decode() for name in result["class_name"]]
             frame["confidence"] = result["probabilities"][range(len(frame)), result["class_id"]]
             if args.explain:
@@ -66,6 +65,12 @@ def main(argv=None) -> int:
     return cli.run_main(job)
 
 
+def _score_input(serve, args, predict, readers) -> tuple:
+    """--input's rows (its text columns joined in `text`) and the export's outputs for them."""
+    frame = readers.read_texts(args.input, tuple(args.text_column.split(",")))
+    return frame, predict.predict(serve, frame["text"].tolist(), args.batch_size, progress=True)
+
+
 def _print_label_sets(serve, args, export, predict, readers) -> None:
     """A multi-label model's predicted sets: one line per text (the set, each chosen label's probability, the
     text; `{}` for an empty set), or --input's rows with columns `predicted` and `p_<label>`."""
@@ -73,10 +78,7 @@ def _print_label_sets(serve, args, export, predict, readers) -> None:
         raise ValueError("--explain explains one predicted class and this model predicts label sets; drop --explain")
     class_names = export.read_extra(args.model, "labels.json", [])
     if args.input:
-        if not args.output:
-            raise ValueError("--input needs --output FILE.csv for the scored rows")
-        frame = readers.read_texts(args.input, tuple(args.text_column.split(",")))
-        result = predict.predict(serve, frame["text"].tolist(), args.batch_size, progress=True)
+        frame, result = _score_input(serve, args, predict, readers)
         frame["predicted"] = [names.decode() for names in result["label_names"]]
         for index, name in enumerate(class_names):
             frame[f"p_{name}"] = result["probabilities"][:, index]

@@ -229,7 +229,7 @@ def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_c
     return metrics
 
 
-def _labelled(data_path: str, text_columns: tuple, label_column: str, class_names) -> "pd.DataFrame":
+def _labelled(data_path: str, text_columns: tuple, label_column: str, class_names):
     """A labelled file's table with each label's id among the model's classes."""
     table, _ = readers.read(data_path, text_columns, label_column)
     table, _ = splits_lib.validate(table, data_path, drop_invalid=False, min_classes=1)
@@ -243,7 +243,7 @@ def _labelled(data_path: str, text_columns: tuple, label_column: str, class_name
 
 
 def _label_sets(model_dir: str, data_path: str, text_columns: tuple, label_column: str, separator, columns,
-                class_names) -> "pd.DataFrame":
+                class_names):
     """A labelled file's table of label sets (column `labels`) for a multi-label model; the separator and
     0/1 columns default to the ones the model was trained with."""
     trained = export.read_extra(model_dir, "config.json", {}).get("data", {})

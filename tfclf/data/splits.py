@@ -62,22 +62,29 @@ def _rows(frame: pd.DataFrame, limit: int = 5) -> str:
 def validate(table: pd.DataFrame, source: str, drop_invalid: bool, min_classes: int = 2) -> tuple:
     """Checks labels and texts; returns (table, dropped_count). Raises ValueError for bad rows."""
     missing_label = table["label"].isna() | (table["label"].astype(str).str.strip() == "")
-    empty_text = table["text"].isna() | (table["text"].astype(str).str.strip() == "")
-    if not drop_invalid:
-        if missing_label.any():
-            raise ValueError(f"{source}: {missing_label.sum()} row(s) have no label ({_rows(table[missing_label])}); "
-                             "fill them, remove them, or pass --drop-invalid")
-        if empty_text.any():
-            raise ValueError(f"{source}: {empty_text.sum()} row(s) have empty text ({_rows(table[empty_text])}); "
-                             "fix them, remove them, or pass --drop-invalid")
-    keep = ~(missing_label | empty_text)
-    table = table[keep].reset_index(drop=True)
+    table, dropped = _without_invalid_rows(table, missing_label, source, drop_invalid, "fill them")
     table["label"] = normalize_labels(table["label"].astype(str).str.strip(), source)
     counts = table["label"].value_counts()
     if len(counts) < min_classes:
         only = f"only '{counts.index[0]}'" if len(counts) else "none"
         raise ValueError(f"{source}: needs at least {min_classes} classes, found {only}; check --label-column")
-    return table, int((~keep).sum())
+    return table, dropped
+
+
+def _without_invalid_rows(table: pd.DataFrame, missing_label, source: str, drop_invalid: bool,
+                          fill_hint: str) -> tuple:
+    """The rows with a label and a non-empty text, and how many were dropped; without `drop_invalid`, a
+    ValueError naming the first bad rows instead (`fill_hint` says how to supply a missing label)."""
+    empty_text = table["text"].isna() | (table["text"].astype(str).str.strip() == "")
+    if not drop_invalid:
+        if missing_label.any():
+            raise ValueError(f"{source}: {missing_label.sum()} row(s) have no label ({_rows(table[missing_label])}); "
+                             f"{fill_hint}, remove them, or pass --drop-invalid")
+        if empty_text.any():
+            raise ValueError(f"{source}: {empty_text.sum()} row(s) have empty text ({_rows(table[empty_text])}); "
+                             "fix them, remove them, or pass --drop-invalid")
+    keep = ~(missing_label | empty_text)
+    return table[keep].reset_index(drop=True), int((~keep).sum())
 
 
 def normalize_labels(labels: pd.Series, source: str) -> pd.Series:
@@ -245,22 +252,12 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
 def validate_multi_label(table: pd.DataFrame, source: str, drop_invalid: bool) -> tuple:
     """validate() for label sets: missing sets and empty texts refused (or dropped), label names checked
     alike; an empty set (a text with no label) is valid. Returns (table, dropped_count)."""
-    missing_label = table["labels"].isna()
-    empty_text = table["text"].isna() | (table["text"].astype(str).str.strip() == "")
-    if not drop_invalid:
-        if missing_label.any():
-            raise ValueError(f"{source}: {missing_label.sum()} row(s) have no label ({_rows(table[missing_label])}); "
-                             "fill them (an empty JSONL list [] or all-0 --label-columns mean no label), remove "
-                             "them, or pass --drop-invalid")
-        if empty_text.any():
-            raise ValueError(f"{source}: {empty_text.sum()} row(s) have empty text ({_rows(table[empty_text])}); "
-                             "fix them, remove them, or pass --drop-invalid")
-    keep = ~(missing_label | empty_text)
-    table = table[keep].reset_index(drop=True)
+    table, dropped = _without_invalid_rows(table, table["labels"].isna(), source, drop_invalid,
+                                           "fill them (an empty JSONL list [] or all-0 --label-columns mean no label)")
     names = pd.Series(sorted({label for labels in table["labels"] for label in labels}), dtype=object)
     normalize_labels(names, source) if len(names) else None  # refuses labels that differ only in case/spaces
     table["labels"] = table["labels"].map(lambda labels: tuple(sorted(set(labels))))
-    return table, int((~keep).sum())
+    return table, dropped
 
 
 def _check_label_counts(targets: np.ndarray, names: list, source: str, where: str = "the data") -> None:

@@ -57,8 +57,8 @@ class Family:
         width, stride = windows.window_geometry(seq_len, self.reserved_tokens, model_config.chunk_stride)
 
         def split(texts, *columns):
-            pieces, text_ids = windows.split_windows(windows.words(texts), width, stride)
-            return (windows.join_words(pieces),) + tuple(tf.gather(column, text_ids) for column in columns)
+            pieces, text_ids = windows.window(texts, width, stride)
+            return (pieces,) + tuple(tf.gather(column, text_ids) for column in columns)
         return split
 
     def build(self, model_config, train_config, num_classes: int, seq_len: int, train_texts):
@@ -79,7 +79,7 @@ class Family:
         from tfclf.models import windows
         width, stride = windows.window_geometry(seq_len, self.reserved_tokens, model_config.chunk_stride)
         texts = keras.Input(shape=(), dtype=tf.string, name="text")
-        pieces, text_ids = windows.WordWindows(width, stride, name="word_windows")(texts)
+        pieces, text_ids = windows.Windows(width, stride, name="word_windows")(texts)
         logits = windows.Aggregate(model_config.chunk_aggregate, name="aggregate_windows")(
             [model(pieces), text_ids, texts])
         return keras.Model(texts, logits, name="document_classifier")

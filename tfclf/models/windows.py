@@ -82,64 +82,51 @@ def join_words(ragged_words):
     return tf.strings.reduce_join(ragged_words, axis=1, separator=" ")
 
 
-class KeepWords(keras.layers.Layer):
-    """Strings -> strings of at most `width` whitespace words (`keep_units`): truncation for models that
-    take raw text, inside the model so that training, evaluation and the export cut texts alike."""
-
-    def __init__(self, width: int, side: str, **kwargs):
-        super().__init__(**kwargs)
-        self.width, self.side = width, side
-
-    def call(self, texts):
-        return join_words(keep_units(words(texts), self.width, self.side))
-
-    def get_config(self):
-        return {**super().get_config(), "width": self.width, "side": self.side}
-
-
-class WordWindows(keras.layers.Layer):
-    """Strings -> (window strings, text index per window): `split_windows` over whitespace words."""
-
-    def __init__(self, width: int, stride: int, **kwargs):
-        super().__init__(**kwargs)
-        self.width, self.stride = width, stride
-
-    def call(self, texts):
-        windows, text_ids = split_windows(words(texts), self.width, self.stride)
-        return join_words(windows), text_ids
-
-    def get_config(self):
-        return {**super().get_config(), "width": self.width, "stride": self.stride}
-
-
 def _flat_tokens(tokens):
     """[texts, (words), (wordpieces)] (a BERT tokenizer's output) -> [texts, (tokens)]."""
     return tokens.merge_dims(-2, -1) if tokens.ragged_rank > 1 else tokens
 
 
+def keep(inputs, width: int, side: str):
+    """`keep_units` on strings (their whitespace words, joined again) or on ragged token ids."""
+    if isinstance(inputs, tf.RaggedTensor):
+        return keep_units(_flat_tokens(inputs), width, side)
+    return join_words(keep_units(words(inputs), width, side))
+
+
+def window(inputs, width: int, stride: int):
+    """`split_windows` on strings (-> window strings) or on ragged token ids (-> ragged windows); with the text
+    index of each window."""
+    if isinstance(inputs, tf.RaggedTensor):
+        return split_windows(_flat_tokens(inputs), width, stride)
+    pieces, text_ids = split_windows(words(inputs), width, stride)
+    return join_words(pieces), text_ids
+
+
 class KeepUnits(keras.layers.Layer):
-    """Ragged token ids -> at most `width` per text (`keep_units`), for the exported transformer model."""
+    """`keep` as a layer: strings for the models that take raw text (in front of their vocabulary layer, so
+    training, evaluation and the export cut alike), ragged token ids in the exported transformer model."""
 
     def __init__(self, width: int, side: str, **kwargs):
         super().__init__(**kwargs)
         self.width, self.side = width, side
 
-    def call(self, tokens):
-        return keep_units(_flat_tokens(tokens), self.width, self.side)
+    def call(self, inputs):
+        return keep(inputs, self.width, self.side)
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "side": self.side}
 
 
 class Windows(keras.layers.Layer):
-    """Ragged token ids -> (windows [windows, (<= width)], text index per window): `split_windows`."""
+    """`window` as a layer: (windows, text index per window) of strings or ragged token ids."""
 
     def __init__(self, width: int, stride: int, **kwargs):
         super().__init__(**kwargs)
         self.width, self.stride = width, stride
 
-    def call(self, tokens):
-        return split_windows(_flat_tokens(tokens), self.width, self.stride)
+    def call(self, inputs):
+        return window(inputs, self.width, self.stride)
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "stride": self.stride}
