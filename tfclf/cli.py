@@ -54,6 +54,7 @@ LISTS = {
     "long-texts": lambda: tables.LONG_TEXTS,
     "chunk-aggregates": lambda: tables.CHUNK_AGGREGATES,
     "chunk-trainings": lambda: tables.CHUNK_TRAININGS,
+    "streams": lambda: tables.STREAMS,
 }
 
 

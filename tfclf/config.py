@@ -10,6 +10,7 @@ override the file, the file overrides the defaults below.
 """
 import dataclasses
 import difflib
+import glob
 import hashlib
 import json
 import math
@@ -19,7 +20,7 @@ from typing import Any
 import yaml
 
 from tfclf import tables
-from tfclf.data import clean, datasets
+from tfclf.data import clean, datasets, sources
 
 
 def _field(default, help_text, **extra):
@@ -41,6 +42,10 @@ class DataConfig:
     drop_invalid: bool = _field(False, "drop rows with missing labels or empty texts instead of failing")
     max_examples: int = _field(0, "use a stratified sample of at most this many rows before splitting (0: all)")
     seq_len: int = _field(0, "sequence length in model tokens (0: 95th percentile of training lengths)")
+    stream: str = _field("auto", "read the data as a stream in bounded memory with the hash split (`tfclf list "
+                                 "streams`; auto: data over 64 MB on disk)")
+    max_eval_examples: int = _field(0, "streamed data: score at most this many validation and test texts, the "
+                                       "first of each split in file order (0: all)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +98,10 @@ class TrainConfig:
     focal_alpha: float = _field(0.25, "focal loss weight (seed 002: 0.2)")
     class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class) (seed 001)")
     seed: int = _field(42, "seed for splits, shuffling and initialisation")
+    shuffle_buffer: int = _field(10000, "streamed data: examples in the shuffle buffer (memory grows with it)")
+    max_steps: int = _field(0, "stop training after this many steps, also within an epoch (0: --epochs decide)")
+    backup_every: int = _field(0, "also back up the training state every N steps, so that a killed run resumes "
+                                  "there instead of at the epoch's start (0: at each epoch's end only)")
     strategy: str = _field("auto", "tf.distribute strategy")
     mixed_precision: bool = _field(False, "mixed_float16 on GPUs, mixed_bfloat16 on CPUs with bf16 support; "
                                           "logits and loss stay float32")
@@ -150,7 +159,8 @@ class RunConfig:
 
 # Fields added after runs were recorded: left out of the digest while at their default, so the digest (and
 # the default run directory, which a killed run is resumed from) of every earlier config stays the same.
-LATER_FIELDS = {"data": {"label_separator": "", "label_columns": ()},
+LATER_FIELDS = {"data": {"label_separator": "", "label_columns": (), "stream": "auto", "max_eval_examples": 0},
+                "train": {"shuffle_buffer": 10000, "max_steps": 0, "backup_every": 0},
                 "model": {"truncate": "head", "long_text": "truncate", "chunk_stride": 0, "chunk_aggregate": "mean",
                           "chunk_train": "all"}}
 
@@ -193,6 +203,7 @@ CHOICES = {
     "long_text": tables.LONG_TEXTS,
     "chunk_aggregate": tables.CHUNK_AGGREGATES,
     "chunk_train": tables.CHUNK_TRAININGS,
+    "stream": tables.STREAMS,
 }
 
 
@@ -307,8 +318,10 @@ def validate(config: RunConfig) -> None:
                          f"lemmatizer in Python); add --skip-export or drop {python_only[0]}")
     data = config.data
     if data.data not in datasets.DATASETS and not os.path.exists(data.data):
-        raise ValueError(f"--data {data.data!r} is neither a dataset name ({', '.join(datasets.DATASETS)}) "
-                         "nor an existing file or directory; check the path")
+        if not glob.has_magic(data.data) and "," not in data.data:
+            raise ValueError(f"--data {data.data!r} is neither a dataset name ({', '.join(datasets.DATASETS)}) "
+                             "nor an existing file or directory; check the path")
+        sources.expand(data.data)  # a glob or a list of shards: each part must name files
     for name, low, high in (("val_fraction", 0.0, 0.5), ("test_fraction", 0.0, 0.5),
                             ("dropout", 0.0, 0.95), ("label_smoothing", 0.0, 0.5),
                             ("warmup_ratio", 0.0, 0.9), ("distill_alpha", 0.0, 1.0)):
@@ -325,7 +338,10 @@ def validate(config: RunConfig) -> None:
     for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
-    for name in ("epochs", "seq_len", "max_examples", "early_stopping"):
+    if config.train.shuffle_buffer < 1:
+        raise ValueError(f"--shuffle-buffer {config.train.shuffle_buffer} must be a positive integer")
+    for name in ("epochs", "seq_len", "max_examples", "early_stopping", "max_eval_examples", "max_steps",
+                 "backup_every"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0 picks the default)")
     tokenized = tables.family_of(config.model.encoder)["tokenized"]

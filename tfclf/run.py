@@ -70,7 +70,9 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
     seconds = metrics["wall_seconds"]
     lines = ["\n== done in " + (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"),
              f"data     {metrics['num_train']} train / {metrics['num_val']} validation / {metrics['num_test']} test "
-             f"texts ({removed['val'] + removed['test']} duplicates of earlier splits removed)",
+             + (f"texts by the hash split (exact duplicates share a split)" if metrics.get("split_rule") == "hash" else
+                f"texts by the {metrics.get('split_rule', 'stratified')} split ({removed['val'] + removed['test']} "
+                "duplicates of earlier splits removed)"),
              f"weights  {chosen}",
              f"test     accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, loss {test['loss']:.4f}"]
     if "micro_f1" in test:

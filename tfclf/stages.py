@@ -18,13 +18,14 @@ import os
 import shutil
 
 import numpy as np
+import pandas as pd
 
 from tfclf import config as config_lib, phases, progress
-from tfclf.data import pipeline, splits as splits_lib
+from tfclf.data import pipeline, sources, splits as splits_lib, stream
 from tfclf.evaluation import calibration, report, scoring
 from tfclf.models import cleaning, family as family_lib, windows
 from tfclf.serving import export
-from tfclf.training import distill, fit as fit_lib, hparams
+from tfclf.training import distill, distribute, fit as fit_lib, hparams
 
 
 @dataclasses.dataclass
@@ -34,8 +35,13 @@ class Prepared:
     family: family_lib.Family
     splits: splits_lib.Splits
     stats: dict                    # what the reader saw: source path, decode replacements
-    lengths: dict                  # split name -> text lengths in family.length_unit
+    lengths: dict                  # split name -> text lengths in family.length_unit (streamed: of the samples)
     seq_len: int
+    corpus: stream.Corpus = None   # streamed data: what the splits are read from, pass after pass
+
+    @property
+    def streamed(self) -> bool:
+        return self.corpus is not None
 
     @property
     def class_names(self) -> list:
@@ -49,6 +55,8 @@ class Prepared:
     def train_examples(self) -> int:
         """Examples per training epoch: the training texts, or their windows (--long-text chunk, training on
         every window)."""
+        if self.streamed:
+            return self.splits.counts["train"]
         if not family_lib.trains_on_windows(self.config.model):
             return len(self.splits.train)
         return int(self.windows_per_text("train").sum())
@@ -61,10 +69,24 @@ class Prepared:
 
     @property
     def steps_per_epoch(self) -> int:
-        return int(np.ceil(self.train_examples / self.config.train.batch_size))
+        steps = int(np.ceil(self.train_examples / self.config.train.batch_size))
+        return min(steps, self.config.train.max_steps) if self.config.train.max_steps else steps
+
+    @property
+    def total_steps(self) -> int:
+        """Training steps of the whole run: --epochs epochs, or --max-steps when fewer."""
+        steps = self.steps_per_epoch * self.config.train.epochs
+        return min(steps, self.config.train.max_steps) if self.config.train.max_steps else steps
+
+    @property
+    def epochs(self) -> int:
+        """Epochs model.fit runs: --epochs, fewer when --max-steps ends training earlier."""
+        return int(np.ceil(self.total_steps / self.steps_per_epoch))
 
     def data_digest(self) -> str:
         """Hash of the split texts and labels: a resumed run must see the data it was trained on."""
+        if self.streamed:
+            return self.splits.digest
         digest = hashlib.sha256()
         for name in ("train", "val", "test"):
             frame = getattr(self.splits, name)
@@ -145,19 +167,26 @@ def choose_seq_len(train_lengths, requested: int, maximum: int = 0, unit: str = 
 
 def prepare(config, family=None) -> Prepared:
     """Reads and splits the data (I/O; every data error before any directory exists) and measures
-    lengths in the family's unit. `config` must be resolved."""
+    lengths in the family's unit. `config` must be resolved. Large data (stream.wanted) is scanned once
+    and streamed; smaller data is read whole and split exactly."""
     phases.reached("loading")
     family = family or family_lib.family_for(config.model.encoder)
-    progress.say(f"reading {config.data.data}")
-    table, stats = splits_lib.load(config.data)
-    splits = splits_lib.split(table, config.data, config.train.seed, source=stats["source"],
-                              clean_texts=cleaning.clean_texts)
-    removed = splits.summary["duplicates_removed"]
-    progress.say(f"{len(table)} rows, {len(splits.class_names)} classes: {len(splits.train)} train / "
-                 f"{len(splits.val)} validation / {len(splits.test)} test texts ({removed['val'] + removed['test']} "
-                 "duplicates of earlier splits removed)")
+    source, files = splits_lib.locate(config.data)
+    corpus = None
+    if stream.wanted(config.data, files):
+        corpus, splits, stats = _scan(config, source, files)
+    else:
+        progress.say(f"reading {config.data.data}")
+        table, stats = splits_lib.load(config.data, files)
+        splits = splits_lib.split(table, config.data, config.train.seed, source=stats["source"],
+                                  clean_texts=cleaning.clean_texts)
+        removed = splits.summary["duplicates_removed"]
+        progress.say(f"{len(table)} rows, {len(splits.class_names)} classes: {len(splits.train)} train / "
+                     f"{len(splits.val)} validation / {len(splits.test)} test texts ({removed['val'] + removed['test']} "
+                     "duplicates of earlier splits removed)")
     if family.tokenized:
-        progress.say(f"tokenizing {len(table)} texts to measure their lengths in {family.length_unit}")
+        progress.say(f"tokenizing {sum(len(getattr(splits, name)) for name in ('train', 'val', 'test'))} texts"
+                     + (" (the samples)" if corpus else "") + f" to measure their lengths in {family.length_unit}")
     lengths = {name: family.text_lengths(config.model, getattr(splits, name)["text"])
                for name in ("train", "val", "test")}
     seq_len = choose_seq_len(lengths["train"], config.data.seq_len, family.max_seq_len, family.length_unit)
@@ -168,7 +197,7 @@ def prepare(config, family=None) -> Prepared:
     progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
                  + ("--seq-len" if config.data.seq_len else "95th percentile of the training texts")
                  + f"; {longer:.1%} of training texts are longer" + (f", {what})" if longer else ")"))
-    prepared = Prepared(config, family, splits, stats, lengths, seq_len)
+    prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus)
     if model.long_text == "chunk":
         width, stride = windows.window_geometry(seq_len, family.reserved_tokens, model.chunk_stride)
         if stride > width:
@@ -182,6 +211,29 @@ def prepare(config, family=None) -> Prepared:
     return prepared
 
 
+def _scan(config, source: str, files: list) -> tuple:
+    """The streamed path of prepare: one counting pass over the files -> (corpus, StreamSplits, stats)."""
+    data = config.data
+    refused = [flag for flag, given in (("--label-separator / --label-columns", config_lib.multi_label_flags(data)),
+                                        ("--long-text chunk", config.model.long_text == "chunk"),
+                                        ("--teacher", bool(config.train.teacher)),
+                                        ("--max-examples", bool(data.max_examples))) if given]
+    if refused:
+        raise ValueError(f"{refused[0]}: not available for streamed data (--stream on, or over 64 MB) in this "
+                         f"version; drop {refused[0]}, or read the data whole with --stream off")
+    size = sources.size_on_disk(files)
+    progress.say(f"scanning {source} ({len(files)} file(s), {size / 2 ** 20:.1f} MB) in one streamed pass")
+    corpus = stream.Corpus(files, data, config.train.seed, cleaning.clean_texts, distribute.worker())
+    splits = corpus.scan()
+    summary = splits.summary
+    progress.say(f"{summary['num_rows_read']} rows ({summary['dropped_invalid_rows']} invalid dropped, "
+                 f"{summary['exact_duplicates']} exact duplicates, each in one split), {len(splits.class_names)} "
+                 f"classes: {splits.counts['train']} train / {splits.counts['val']} validation / "
+                 f"{splits.counts['test']} test texts by the hash split")
+    stats = {"source": source, "decode_replacements": summary.pop("decode_replacements", 0)}
+    return corpus, splits, stats
+
+
 def build(prepared: Prepared, strategy):
     """The compiled model and its (head's) learning-rate schedule, under the configured precision."""
     config = prepared.config
@@ -189,7 +241,7 @@ def build(prepared: Prepared, strategy):
         model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
                                       prepared.splits.train["text"])
         schedule = prepared.family.compile(model, config.train, prepared.num_classes, config.train.lr,
-                                           prepared.steps_per_epoch * config.train.epochs,
+                                           prepared.total_steps,
                                            **_multi_label_compile(prepared))
     return model, schedule
 
@@ -205,6 +257,8 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     """model.fit on the training split (length-grouped batches for tokenized families), validated on the
     validation split; with a teacher, its probabilities travel with the labels (distillation)."""
     config, splits = prepared.config, prepared.splits
+    if prepared.streamed:
+        return _fit_streamed(model, schedule, prepared, run_dir, verbose)
     if splits.multi_label:  # multi-hot targets; label imbalance is in the loss (fit.label_weights)
         return _fit(model, schedule, prepared, run_dir, verbose, splits.targets("train"), splits.targets("val"), None)
     train_labels, val_labels = splits.train["label_id"], splits.val["label_id"]
@@ -224,9 +278,34 @@ def _fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool, train
     train_ds = pipeline.make_dataset(
         splits.train["text"], train_labels, batch, shuffle=True, seed=config.train.seed, map_fn=map_fn,
         sample_weights=sample_weights, lengths=prepared.lengths["train"] if grouped else None, window_fn=window_fn)
+    if config.train.max_steps:  # an epoch may be cut short: the data goes on where it stopped
+        train_ds = train_ds.repeat()
     # With windows, the epochs' validation metrics are the windows' (the held-out reports aggregate per text).
     val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
                                    lengths=prepared.lengths["val"] if grouped else None, window_fn=window_fn)
+    return _fit_datasets(model, schedule, prepared, run_dir, verbose, train_ds, val_ds)
+
+
+def _fit_streamed(model, schedule, prepared: Prepared, run_dir: str, verbose: bool) -> Fitted:
+    """fit on streamed splits: the training split shuffled in a buffer, length-grouped for token models,
+    repeated (fit counts an epoch's steps); a run resumed mid-epoch skips what its backup had seen."""
+    config, corpus = prepared.config, prepared.corpus
+    train, batch, map_fn = config.train, config.train.batch_size, prepared.input_fn()
+    weights = fit_lib.class_weights(train_label_ids(prepared), prepared.num_classes, train.class_weight)
+    done = fit_lib.backed_up_step(os.path.join(run_dir, "backup"), prepared.steps_per_epoch)
+    if done:
+        progress.say(f"resuming at step {done + 1} of an epoch (the last backup): the stream skips the "
+                     f"{done * batch} examples that epoch had seen")
+    train_ds = pipeline.stream_dataset(lambda: corpus.batches("train", shard=True), batch, train.shuffle_buffer,
+                                       train.seed, map_fn, weights, prepared.family.tokenized, repeat=True,
+                                       skip=done * batch)
+    val_ds = pipeline.stream_dataset(lambda: corpus.batches("val", limit=config.data.max_eval_examples), batch,
+                                     map_fn=map_fn)
+    return _fit_datasets(model, schedule, prepared, run_dir, verbose, train_ds, val_ds)
+
+
+def _fit_datasets(model, schedule, prepared: Prepared, run_dir: str, verbose: bool, train_ds, val_ds) -> Fitted:
+    config = prepared.config
     hparams.write_run(config, os.path.join(run_dir, "tensorboard"))
     policy = fit_lib.precision_policy(config.train.mixed_precision)
     # A SavedModel encoder ignores the Keras policy: TensorFlow's graph rewrite lowers it, during fit only
@@ -235,7 +314,9 @@ def _fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool, train
     with fit_lib.graph_mixed_precision(rewritten) as rewrite:
         history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, prepared.train_examples,
                                                 prepared.steps_per_epoch, schedule, run_dir, verbose=verbose,
-                                                keras_callbacks=prepared.family.keras_callbacks())
+                                                keras_callbacks=prepared.family.keras_callbacks(),
+                                                epochs=prepared.epochs, total_steps=prepared.total_steps,
+                                                repeated=prepared.streamed or bool(config.train.max_steps))
     # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.
     rate = throughput.examples_per_sec or float(np.mean(history.get("train_examples_per_sec") or [0.0]))
     return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"})
@@ -282,6 +363,50 @@ def score_logits(model, prepared: Prepared, split: str, scorer: tuple = None) ->
                                   prepared.lengths[split] if by_length else None)
 
 
+def score_split(model, prepared: Prepared, split: str, scorer: tuple = None) -> tuple:
+    """(logits, label ids) of one split in its order: the in-memory split's, or the streamed split's (read in
+    file order, at most --max-eval-examples texts)."""
+    if not prepared.streamed:
+        return score_logits(model, prepared, split, scorer), getattr(prepared.splits, split)["label_id"].to_numpy()
+    scoring_model, map_fn = scorer or text_scorer(model, prepared)
+    dataset = pipeline.stream_dataset(lambda: prepared.corpus.batches(split, limit=prepared.config.data.max_eval_examples),
+                                      prepared.config.train.batch_size, map_fn=map_fn)
+    logits, labels = [], []
+    for inputs, label_ids in dataset:
+        logits.append(np.asarray(scoring_model.predict_on_batch(inputs), dtype=np.float32))
+        labels.append(label_ids.numpy())
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def split_rows(prepared: Prepared, split: str):
+    """The split's rows (text, raw_text, label, row) in score_split's order: the table, or chunks of the stream."""
+    if not prepared.streamed:
+        return getattr(prepared.splits, split)
+    names = prepared.class_names
+    return (pd.DataFrame({"text": texts, "raw_text": raw, "label": [names[i] for i in ids], "row": rows})
+            for texts, ids, raw, rows in prepared.corpus.batches(split, batch_rows=20_000, with_rows=True,
+                                                                 limit=prepared.config.data.max_eval_examples))
+
+
+def split_sizes(prepared: Prepared) -> dict:
+    """num_train / num_val / num_test: the texts trained on and scored (streamed: --max-eval-examples caps
+    the scored ones)."""
+    if not prepared.streamed:
+        return {f"num_{name}": len(getattr(prepared.splits, name)) for name in ("train", "val", "test")}
+    cap = prepared.config.data.max_eval_examples
+    counts = prepared.splits.counts
+    return {"num_train": counts["train"], **{f"num_{name}": min(counts[name], cap) if cap else counts[name]
+                                             for name in ("val", "test")}}
+
+
+def train_label_ids(prepared: Prepared) -> np.ndarray:
+    """The training split's label ids (streamed: rebuilt from its class counts; the order is not kept)."""
+    if not prepared.streamed:
+        return prepared.splits.train["label_id"].to_numpy()
+    counts = prepared.splits.summary["class_counts"]["train"]
+    return np.repeat(np.arange(prepared.num_classes), [counts[name] for name in prepared.class_names])
+
+
 def probability_fn(model, prepared: Prepared, temperature: float):
     """texts -> calibrated probabilities with the in-memory model (what explanations call)."""
     scoring_model, map_fn = text_scorer(model, prepared)
@@ -309,17 +434,17 @@ def weights_digest(model) -> str:
                                    for w in model.trainable_weights)).hexdigest()
 
 
-def write_test_artifacts(run_dir: str, frame, probabilities, metrics: dict, class_names, title: str,
+def write_test_artifacts(run_dir: str, frames, label_ids, probabilities, metrics: dict, class_names, title: str,
                          predicted=None, explain_fn=None, decision: dict = None) -> dict:
-    """predictions.csv, confusion_matrix.png and report.txt for a scored, labelled table, with the most
-    confidently wrong texts explained by `explain_fn` (texts, class ids -> explanations) when given.
+    """predictions.csv, confusion_matrix.png and report.txt for scored, labelled texts (`frames`: a table or
+    chunks of one, in the order of `probabilities`; see report.write_predictions), with the most confidently
+    wrong texts explained by `explain_fn` (texts, class ids -> explanations) when given.
     Returns {"wrong": those rows, "explanations": theirs} for the report page."""
     predicted = probabilities.argmax(axis=1) if predicted is None else np.asarray(predicted)
-    predictions = report.write_predictions(frame, probabilities, class_names,
-                                           os.path.join(run_dir, "predictions.csv"), predicted)
-    report.confusion_matrix_plot(frame["label_id"], predicted, class_names,
+    wrong = report.write_predictions(frames, probabilities, class_names, os.path.join(run_dir, "predictions.csv"),
+                                     predicted, label_ids)
+    report.confusion_matrix_plot(label_ids, predicted, class_names,
                                  os.path.join(run_dir, "confusion_matrix.png"), title)
-    wrong = report.confidently_wrong(predictions)
     explanations = explain_fn(wrong["text"].tolist(), [class_names.index(name) for name in wrong["predicted"]]) \
         if explain_fn and len(wrong) else []
     report.text_report(metrics, wrong, explanations, class_names, os.path.join(run_dir, "report.txt"), decision)

@@ -197,6 +197,11 @@ CHUNK_AGGREGATES = {
     "mean": "mean of the windows' logits",
     "max": "element-wise maximum of the windows' logits",
 }
+STREAMS = {
+    "auto": "stream data over 64 MB on disk (compressed files count 4x their size); read smaller data whole",
+    "on": "stream: bounded memory, one counting pass, the hash split (exact duplicates share a split)",
+    "off": "read the data whole into memory: the exact stratified split (70/15/15 by default)",
+}
 CHUNK_TRAININGS = {
     "all": "every window is a training example with its text's label",
     "first": "only each text's first window (as --truncate head); windows are aggregated in evaluation and "

@@ -84,7 +84,8 @@ def _fit_or_resume(run_dir: str, prepared: stages.Prepared, strategy):
     model, schedule = stages.build(prepared, strategy)
     fitted = stages.load_trained(model, run_dir)
     if fitted is None:
-        progress.say(f"training {config.train.epochs} epoch(s) on {len(prepared.splits.train)} texts")
+        steps = f" ({prepared.total_steps} steps)" if config.train.max_steps else ""
+        progress.say(f"training {prepared.epochs} epoch(s){steps} on {prepared.train_examples} texts")
         fitted = stages.fit(model, schedule, prepared, run_dir)
         stages.save_trained(model, fitted, run_dir)
         shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # trained: nothing to resume
@@ -102,15 +103,17 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
     report.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"), config.train.monitor,
                        fitted.best.get("epoch", 0))
 
+    sizes = stages.split_sizes(prepared)
     progress.say(f"evaluating the {'best' if fitted.best and config.train.restore_best else 'last'} epoch's weights "
-                 f"on {len(splits.val)} validation and {len(splits.test)} test texts")
+                 f"on {sizes['num_val']} validation and {sizes['num_test']} test texts")
     evaluate = _evaluate_multi_label if splits.multi_label else _evaluate
     metrics, page = evaluate(run_dir, prepared, model)
     phases.reached("evaluated")
     metrics.update({
-        "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test),
+        **stages.split_sizes(prepared),
         "seq_len": prepared.seq_len,
         "duplicates_removed": splits.summary["duplicates_removed"],
+        "split_rule": splits.summary["split_rule"]["rule"],
         "train_examples_per_sec": fitted.examples_per_sec,
         "precision": fitted.precision,
         "best_checkpoint": {key: value for key, value in fitted.best.items() if key != "weights"},
@@ -136,9 +139,11 @@ def _evaluate(run_dir: str, prepared: stages.Prepared, model):
     fitted on validation), test artifacts and plots. Returns (metrics, the report page's wrong texts)."""
     config, splits = prepared.config, prepared.splits
     scorer = stages.text_scorer(model, prepared)
-    logits = {name: stages.score_logits(model, prepared, name, scorer) for name in ("val", "test")}
-    decision = decision_lib.Decision.fit(config.decision, logits["val"], splits.val["label_id"],
-                                         splits.class_names, splits.train["label_id"])
+    scored = {name: stages.score_split(model, prepared, name, scorer) for name in ("val", "test")}
+    logits = {name: logits for name, (logits, _) in scored.items()}
+    label_ids = {name: ids for name, (_, ids) in scored.items()}
+    decision = decision_lib.Decision.fit(config.decision, logits["val"], label_ids["val"],
+                                         splits.class_names, stages.train_label_ids(prepared))
     if decision.temperature_at_bound:
         progress.say(f"calibration: the temperature stopped at its bound {decision.temperature:g}: the validation "
                      "split's likelihood has no minimum inside (0.25, 20), e.g. every validation text is right")
@@ -148,25 +153,26 @@ def _evaluate(run_dir: str, prepared: stages.Prepared, model):
     metrics, probabilities = {}, {}
     for name in ("val", "test"):
         probabilities[name] = decision.probabilities(logits[name])
-        metrics[name] = stages.split_metrics(config.train, getattr(splits, name)["label_id"], probabilities[name],
+        metrics[name] = stages.split_metrics(config.train, label_ids[name], probabilities[name],
                                              splits.class_names, decision.predict(probabilities[name]),
                                              calibration.softmax(logits[name]))
     if decision.threshold is not None:  # the same test texts by argmax, beside the threshold's
-        metrics["test_argmax"] = stages.split_metrics(config.train, splits.test["label_id"], probabilities["test"],
+        metrics["test_argmax"] = stages.split_metrics(config.train, label_ids["test"], probabilities["test"],
                                                       splits.class_names,
                                                       loss_probabilities=calibration.softmax(logits["test"]))
-    metrics["decision"] = decision.report(logits["test"], splits.test["label_id"])
+    metrics["decision"] = decision.report(logits["test"], label_ids["test"])
     page = stages.write_test_artifacts(
-        run_dir, splits.test, probabilities["test"], metrics["test"], splits.class_names, "test",
+        run_dir, stages.split_rows(prepared, "test"), label_ids["test"], probabilities["test"], metrics["test"],
+        splits.class_names, "test",
         decision.predict(probabilities["test"]),
         lambda texts, ids: explain.occlusion(stages.probability_fn(model, prepared, decision.temperature), texts,
                                              predicted=ids), metrics["decision"])
     panels = [(f"test, temperature {decision.temperature:.3f}", probabilities["test"])]
     if config.decision.calibration != "none":
         panels.insert(0, ("test, before scaling (T = 1)", calibration.softmax(logits["test"])))
-    stages.write_decision_plots(run_dir, splits.test["label_id"], panels, metrics["decision"],
-                                [("validation", probabilities["val"], splits.val["label_id"]),
-                                 ("test", probabilities["test"], splits.test["label_id"])])
+    stages.write_decision_plots(run_dir, label_ids["test"], panels, metrics["decision"],
+                                [("validation", probabilities["val"], label_ids["val"]),
+                                 ("test", probabilities["test"], label_ids["test"])])
     return metrics, page
 
 
@@ -299,7 +305,7 @@ def _score_and_report(staging: str, serve, model_dir: str, data_path: str, table
                                    predicted, calibration.rescale(probabilities, decision["temperature"] or 1.0))
     title = os.path.basename(data_path)
     page = stages.write_test_artifacts(
-        staging, table, probabilities, metrics, class_names, title, predicted,
+        staging, table, table["label_id"], probabilities, metrics, class_names, title, predicted,
         lambda texts, ids: explain.occlusion(lambda batch: predict.predict(serve, batch)["probabilities"], texts,
                                              predicted=ids), decision)
     stages.write_decision_plots(staging, table["label_id"], [(f"{title}, as served", probabilities)], decision,

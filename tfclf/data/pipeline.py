@@ -77,3 +77,37 @@ def make_dataset(texts, labels, batch_size: int, shuffle: bool = False, seed: in
     if map_fn is not None:
         dataset = dataset.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def stream_dataset(batches_fn, batch_size: int, shuffle_buffer: int = 0, seed: int = 0, map_fn=None,
+                   class_weights=None, group_lengths: bool = False, repeat: bool = False, skip: int = 0,
+                   pool_batches: int = 32) -> tf.data.Dataset:
+    """(text, label[, weight]) batches from a streamed corpus: `batches_fn()` yields (texts, label ids) numpy
+    batches (data.stream.Corpus.batches), read anew each pass. Memory is bounded by the shuffle buffer and
+    the length-grouping pool, not the corpus.
+
+    `shuffle_buffer` (0: file order), `repeat` (endless: fit counts the steps of an epoch), `skip` (examples
+    to pass over first: a run resumed mid-epoch continues where its backup was taken), `class_weights` (a
+    per-class weight becomes each example's), `group_lengths` (pools of `pool_batches` batches cut into batches
+    of similar word counts, as make_dataset does with token lengths)."""
+    signature = (tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int32))
+    dataset = tf.data.Dataset.from_generator(batches_fn, output_signature=signature).unbatch()
+    if repeat:
+        dataset = dataset.repeat()
+    if skip:
+        dataset = dataset.skip(skip)
+    if shuffle_buffer:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if class_weights is not None:
+        table = tf.constant([class_weights[i] for i in range(len(class_weights))], tf.float32)
+        dataset = dataset.map(lambda text, label: (text, label, tf.gather(table, label)))
+    if group_lengths:
+        with_length = lambda *columns: (*columns, tf.size(tf.strings.split(columns[0])))
+        dataset = dataset.map(with_length, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.batch(batch_size * pool_batches).map(_grouped_by_length(batch_size)).unbatch()
+    dataset = dataset.batch(batch_size)
+    if map_fn is not None:
+        dataset = dataset.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF  # Corpus shards
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

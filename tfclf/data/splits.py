@@ -7,12 +7,13 @@ Cleaning is passed in: stages.prepare gives `models.cleaning.clean_texts`, the T
 cleaning that the export runs too, so this module needs no TensorFlow.
 """
 import dataclasses
+import os
 
 import numpy as np
 import pandas as pd
 from sklearn import model_selection
 
-from tfclf.data import datasets, multilabel, readers
+from tfclf.data import datasets, multilabel, readers, sources
 
 MIN_PER_CLASS = 3  # one example each for train, validation and test
 
@@ -42,13 +43,28 @@ def _columns(data_config) -> tuple:
     return text_columns, label_column
 
 
-def load(data_config) -> tuple:
-    """Reads the configured data; returns (table, stats)."""
+def locate(data_config) -> tuple:
+    """(source, files): the configured data's path (a named dataset located, downloaded if needed) and the
+    files it names (sources.expand: a glob or a comma-separated list names several)."""
     path = data_config.data
     if path in datasets.DATASETS:
         path = datasets.locate(path)
-    table, stats = readers.read(path, *_columns(data_config), data_config.label_separator,
-                                data_config.label_columns)
+    return path, [path] if os.path.exists(path) else sources.expand(path)
+
+
+def load(data_config, files: list = None) -> tuple:
+    """Reads the configured data whole; returns (table, stats). Compressed, Parquet and sharded data is
+    read through the streamed sources (single-label)."""
+    path, located = locate(data_config)
+    files = files or located
+    if sources.is_single_plain(files):
+        table, stats = readers.read(files[0], *_columns(data_config), data_config.label_separator,
+                                    data_config.label_columns)
+    else:
+        if data_config.label_separator or data_config.label_columns:
+            raise ValueError(f"{path}: multi-label data must be one uncompressed CSV/TSV/JSONL file; drop "
+                             "--label-separator / --label-columns or give such a file")
+        table, stats = sources.read_whole(files, *_columns(data_config))
     stats["source"] = path
     return table, stats
 
@@ -234,7 +250,7 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
     index = {name: i for i, name in enumerate(class_names)}
     frames = {}
     for name, frame in (("train", train), ("val", val), ("test", test)):
-        frame = frame[["text", "raw_text", "label"]].reset_index(drop=True)
+        frame = frame[["text", "raw_text", "label", "row"]].reset_index(drop=True)
         frame["label_id"] = frame["label"].map(index).astype("int32")
         frames[name] = frame
     summary = {
@@ -243,7 +259,14 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
         "duplicates_removed": {"val": val_leaks, "test": test_leaks},
         "class_counts": {name: {label: int(frame["label"].eq(label).sum()) for label in class_names}
                          for name, frame in frames.items()},
+        "split_rule": {"rule": "given" if "split" in table.columns else "stratified",
+                       "what": "the data's test split kept; train divided stratified into train and validation"
+                       if "split" in table.columns else "exact stratified split by the fractions (scikit-learn, "
+                       "seeded); exact duplicates of earlier splits removed", "seed": seed,
+                       "val_fraction": data_config.val_fraction, "test_fraction": data_config.test_fraction},
     }
+    summary["class_share"] = {name: {label: count / max(len(frames[name]), 1) for label, count in counts.items()}
+                              for name, counts in summary["class_counts"].items()}
     return Splits(frames["train"], frames["val"], frames["test"], class_names, summary)
 
 

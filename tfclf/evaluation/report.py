@@ -161,17 +161,40 @@ def curves_plot(history: dict, path: str, monitor: str = "val_macro_f1", best_ep
     _save_figure(curves_figure(history, monitor, best_epoch), path)
 
 
-def write_predictions(frame: pd.DataFrame, probabilities, class_names, path: str, predicted=None) -> pd.DataFrame:
-    """predictions.csv: text, true and predicted class, the predicted class's probability, every class's."""
+def write_predictions(frames, probabilities, class_names, path: str, predicted=None, label_ids=None,
+                      count: int = 10) -> pd.DataFrame:
+    """predictions.csv, written chunk by chunk: where each text came from (`row`: file and line or data row,
+    when known), the text as the user gave it (`raw_text`, else `text`), true and predicted class, the
+    predicted class's probability, every class's. `frames`: one table or an iterable of chunks in the order
+    of `probabilities`. Returns the `count` most confidently wrong rows (columns text: what the model read,
+    true, predicted, confidence), when `label_ids` are given."""
     predicted = probabilities.argmax(axis=1) if predicted is None else np.asarray(predicted)
-    table = pd.DataFrame({"text": frame["text"].to_numpy(), "true": frame["label"].to_numpy(),
-                          "predicted": [class_names[i] for i in predicted],
-                          "confidence": probabilities[np.arange(len(predicted)), predicted]})
-    for i, name in enumerate(class_names):
-        table[f"p_{name}"] = probabilities[:, i]
+    confidence = probabilities[np.arange(len(predicted)), predicted]
+    wanted = np.array([], dtype=np.int64)
+    if label_ids is not None:
+        wrong = np.flatnonzero(np.asarray(label_ids) != predicted)
+        wanted = wrong[np.argsort(-confidence[wrong], kind="stable")[:count]]
+    kept, start = {}, 0
     with atomic_write(path) as handle:
-        table.to_csv(handle, index=False)
-    return table
+        for frame in ([frames] if isinstance(frames, pd.DataFrame) else frames):
+            stop = start + len(frame)
+            part = slice(start, stop)
+            table = pd.DataFrame({"text": frame["raw_text" if "raw_text" in frame else "text"].to_numpy(),
+                                  "true": frame["label"].to_numpy(),
+                                  "predicted": [class_names[i] for i in predicted[part]],
+                                  "confidence": confidence[part]})
+            if "row" in frame:
+                table.insert(0, "row", frame["row"].to_numpy())
+            for i, name in enumerate(class_names):
+                table[f"p_{name}"] = probabilities[part, i]
+            table.to_csv(handle, index=False, header=start == 0)
+            for position in wanted[(wanted >= start) & (wanted < stop)]:
+                kept[int(position)] = {"text": frame["text"].iloc[position - start], **table.iloc[position - start][
+                    ["true", "predicted", "confidence"]].to_dict()}
+            start = stop
+    if start != len(predicted):
+        raise RuntimeError(f"{path}: {start} rows were written for {len(predicted)} predictions")
+    return pd.DataFrame([kept[int(position)] for position in wanted], columns=["text", "true", "predicted", "confidence"])
 
 
 def confidently_wrong(predictions: pd.DataFrame, count: int = 10) -> pd.DataFrame:

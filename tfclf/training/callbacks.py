@@ -224,3 +224,36 @@ def read_best(directory: str):
             with open(path, encoding="utf-8") as handle:
                 return {**json.load(handle), "weights": os.path.join(directory, name, "weights")}
     return None
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Ends training after `total_steps` steps (--max-steps), also within an epoch (which is then
+    validated and recorded as usual)."""
+
+    def __init__(self, total_steps: int, steps_per_epoch: int):
+        super().__init__()
+        self.total_steps, self.steps_per_epoch, self.epoch = total_steps, steps_per_epoch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch * self.steps_per_epoch + batch + 1 >= self.total_steps:
+            self.model.stop_training = True
+
+
+def backup(keras_callbacks, backup_dir: str, every: int, steps_per_epoch: int):
+    """The backup callback: at each epoch's end, and with `every` also every `every` steps, so that a run
+    killed mid-epoch resumes at its last backup (tf-keras: at each epoch's end too, as the epoch's last
+    step, so a resume starts the next epoch)."""
+    if not every:
+        return keras_callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)
+    if keras_callbacks is not keras.callbacks:  # Keras 3 (the kerashub family): its own step backups
+        return keras_callbacks.BackupAndRestore(backup_dir, save_freq=every, delete_checkpoint=False)
+
+    class StepBackup(keras.callbacks.BackupAndRestore):
+        def on_epoch_end(self, epoch, logs=None):
+            self._batches_count = 0
+            self._backup(epoch=epoch, batch=steps_per_epoch - 1)
+
+    return StepBackup(backup_dir, save_freq=every, delete_checkpoint=False)

@@ -37,6 +37,18 @@ def is_chief() -> bool:
     return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and "chief" not in config.get("cluster", {})
 
 
+def worker() -> tuple:
+    """(index, count) of this process among the TF_CONFIG cluster's training tasks (chief first, then the
+    workers); (0, 1) without TF_CONFIG. Streamed data is divided among workers by it."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    chiefs, workers = len(cluster.get("chief", [])), len(cluster.get("worker", []))
+    if not task or chiefs + workers <= 1:
+        return 0, 1
+    index = 0 if task.get("type") == "chief" else chiefs + int(task.get("index", 0))
+    return index, chiefs + workers
+
+
 def per_replica_batch(global_batch: int, strategy) -> int:
     replicas = strategy.num_replicas_in_sync
     if global_batch % replicas:

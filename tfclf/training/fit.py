@@ -124,14 +124,31 @@ def class_sample_weights(label_ids, weights):
     return np.array([weights[int(label)] for label in label_ids], dtype=np.float32)
 
 
+def backed_up_step(backup_dir: str, steps_per_epoch: int) -> int:
+    """The step within its epoch at which a mid-epoch backup (--backup-every) was taken, 0 when there is none
+    or it was taken at an epoch's end: the steps of that epoch the resumed fit does not repeat."""
+    directory = os.path.join(backup_dir, "chief")
+    if not tf.train.latest_checkpoint(directory):
+        return 0
+    reader = tf.train.load_checkpoint(directory)
+    names = reader.get_variable_to_shape_map()
+    key = next((name for name in names if name.startswith("ckpt_saved_batch")), None)
+    batch = int(reader.get_tensor(key)) if key else -1
+    return batch + 1 if 0 <= batch < steps_per_epoch - 1 else 0
+
+
 def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_per_epoch: int, schedule,
-        run_dir: str, verbose: bool = True, keras_callbacks=None):
+        run_dir: str, verbose: bool = True, keras_callbacks=None, epochs: int = 0, total_steps: int = 0,
+        repeated: bool = False):
     """model.fit with a backup every epoch (a killed run resumes from it), NaN guard, TensorBoard,
     learning-rate logging, throughput, a progress line, the best checkpoint by `train_config.monitor`
     and optional early stopping on the same metric. Returns (history, throughput, best) where `best`
     is read_best()'s record of the best checkpoint, whose weights the model holds when restore_best.
-    `keras_callbacks`: the model's Keras' callbacks module (the family's; default tf-keras')."""
+    `keras_callbacks`: the model's Keras' callbacks module (the family's; default tf-keras').
+    `epochs` (default train_config.epochs) and `total_steps` (stop there, also within an epoch); `repeated`:
+    the training dataset is endless, so fit counts `steps_per_epoch` steps an epoch."""
     keras_callbacks = keras_callbacks or keras.callbacks
+    epoch_count = epochs or train_config.epochs
     throughput = callbacks_lib.Throughput(num_train)
     backup_dir = os.path.join(run_dir, "backup")
     log_dir = os.path.join(run_dir, "tensorboard")
@@ -144,16 +161,19 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
     callbacks = [callbacks_lib.StopOnNonFinite(backup_dir), throughput,
                  callbacks_lib.LearningRateLogger(schedule, log_dir), epochs,
                  callbacks_lib.BestCheckpoint(checkpoint_dir, train_config.monitor),
-                 keras_callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+                 callbacks_lib.backup(keras_callbacks, backup_dir, train_config.backup_every, steps_per_epoch),
                  keras_callbacks.TensorBoard(log_dir, update_freq="epoch")]
     if train_config.early_stopping:
         mode = "min" if train_config.monitor.endswith("loss") else "max"
         callbacks.append(keras_callbacks.EarlyStopping(train_config.monitor, mode=mode,
                                                        patience=train_config.early_stopping, verbose=1))
     if verbose:
-        callbacks.append(callbacks_lib.Progress(train_config.epochs, steps_per_epoch, train_config.batch_size))
+        callbacks.append(callbacks_lib.Progress(epoch_count, steps_per_epoch, train_config.batch_size))
     callbacks.append(callbacks_lib.PhasePoints())
-    model.fit(train_dataset, validation_data=val_dataset, epochs=train_config.epochs, callbacks=callbacks, verbose=0,
+    if total_steps and total_steps < epoch_count * steps_per_epoch:
+        callbacks.append(callbacks_lib.StopAtStep(total_steps, steps_per_epoch))
+    model.fit(train_dataset, validation_data=val_dataset, epochs=epoch_count, callbacks=callbacks, verbose=0,
+              steps_per_epoch=steps_per_epoch if repeated else None,
               shuffle=False)  # the dataset shuffles itself (Keras 3 warns about the default otherwise)
     best = callbacks_lib.read_best(checkpoint_dir)
     if best and train_config.restore_best:
