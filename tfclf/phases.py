@@ -15,6 +15,7 @@ variables every call is a no-op.
     evaluated    validation and test scored and written
     exported     the export version was renamed into place
     finishing    metrics.json written, just before <out>.partial becomes <out>
+    step:N       the N-th training step of this process (mid-epoch kills, for --backup-every)
 """
 import os
 import signal
@@ -29,3 +30,9 @@ def reached(point: str) -> None:
             time.sleep(0.1)
     if os.environ.get("TFCLF_KILL_AT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def reached_step(step: int) -> None:
+    """The `step:N` point: the N-th training step this process ran."""
+    if os.environ.get("TFCLF_KILL_AT", "").startswith("step:"):
+        reached(f"step:{step}")

@@ -129,6 +129,7 @@ class Fitted:
     examples_per_sec: float
     best: dict                     # the best checkpoint's record (callbacks.read_best), or {}
     precision: dict = dataclasses.field(default_factory=dict)  # the policy, and the graph rewrite if one ran
+    steps: int = 0                 # optimizer steps the training took (a resumed run's included)
 
 
 def default_run_dir(config) -> str:
@@ -296,6 +297,11 @@ def _fit_streamed(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
     if done:
         progress.say(f"resuming at step {done + 1} of an epoch (the last backup): the stream skips the "
                      f"{done * batch} examples that epoch had seen")
+    files, stride = corpus.worker_files()
+    if corpus.worker[1] > 1:
+        progress.say(f"worker {corpus.worker[0]} of {corpus.worker[1]} trains on " +
+                     (f"{len(files)} of {len(corpus.files)} file(s)" if stride == 1 else f"every {stride}th row of "
+                      f"the {len(files)} file(s)"))
     train_ds = pipeline.stream_dataset(lambda: corpus.batches("train", shard=True), batch, train.shuffle_buffer,
                                        train.seed, map_fn, weights, prepared.family.tokenized, repeat=True,
                                        skip=done * batch)
@@ -319,7 +325,8 @@ def _fit_datasets(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
                                                 repeated=prepared.streamed or bool(config.train.max_steps))
     # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.
     rate = throughput.examples_per_sec or float(np.mean(history.get("train_examples_per_sec") or [0.0]))
-    return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"})
+    steps = int(np.asarray(model.optimizer.iterations))  # restored from a backup too: the run's whole count
+    return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"}, steps)
 
 
 def save_trained(model, fitted: Fitted, run_dir: str) -> None:
@@ -369,8 +376,11 @@ def score_split(model, prepared: Prepared, split: str, scorer: tuple = None) -> 
     if not prepared.streamed:
         return score_logits(model, prepared, split, scorer), getattr(prepared.splits, split)["label_id"].to_numpy()
     scoring_model, map_fn = scorer or text_scorer(model, prepared)
+    # String models: batches of at least 256 (a call costs about a millisecond, more than their compute).
+    batch = prepared.config.train.batch_size
+    batch = batch if prepared.family.tokenized else max(batch, 256)
     dataset = pipeline.stream_dataset(lambda: prepared.corpus.batches(split, limit=prepared.config.data.max_eval_examples),
-                                      prepared.config.train.batch_size, map_fn=map_fn)
+                                      batch, map_fn=map_fn)
     logits, labels = [], []
     for inputs, label_ids in dataset:
         logits.append(np.asarray(scoring_model.predict_on_batch(inputs), dtype=np.float32))

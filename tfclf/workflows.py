@@ -115,6 +115,7 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
         "duplicates_removed": splits.summary["duplicates_removed"],
         "split_rule": splits.summary["split_rule"]["rule"],
         "train_examples_per_sec": fitted.examples_per_sec,
+        "train_steps": fitted.steps,
         "precision": fitted.precision,
         "best_checkpoint": {key: value for key, value in fitted.best.items() if key != "weights"},
         "evaluated_weights": "best" if fitted.best and config.train.restore_best else "last",

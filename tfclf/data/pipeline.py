@@ -53,7 +53,8 @@ def make_dataset(texts, labels, batch_size: int, shuffle: bool = False, seed: in
     among a few batches when training) before `map_fn`."""
     labels = np.asarray(labels)
     labels = labels.astype(np.float32) if labels.ndim == 2 else labels.astype(np.int32)
-    columns = (np.asarray(texts, dtype=object).astype(str), labels)
+    # Python strings, not numpy's fixed-width astype(str): 4 bytes per character of the longest text, per text.
+    columns = (np.array([str(text) for text in texts], dtype=object), labels)
     if sample_weights is not None:
         columns += (np.asarray(sample_weights, dtype=np.float32),)
     if lengths is not None:

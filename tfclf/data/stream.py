@@ -166,9 +166,10 @@ class Corpus:
         index, done, position = self.worker[0], 0, 0
         for rows in self._rows(files):
             keep = rows.code == code
-            if stride > 1:
-                keep &= (position + np.arange(len(keep))) % stride == index
-            position += len(keep)
+            if stride > 1:  # every stride-th row of the split, counted across chunks and files
+                rank = position + np.cumsum(keep) - 1
+                position += int(keep.sum())
+                keep &= rank % stride == index
             part = rows.select(keep)
             if limit:
                 part = part.select(slice(0, max(0, limit - done)))

@@ -9,8 +9,14 @@ def text_vectorizer(model_config, seq_len: int, train_texts, ngrams=None) -> ker
     vectorizer = keras.layers.TextVectorization(
         max_tokens=model_config.vocab_size, output_mode="int", output_sequence_length=seq_len,
         ngrams=ngrams, name="vectorizer")
-    vectorizer.adapt(tf.constant(np.asarray(train_texts, dtype=object).astype(str)), batch_size=1024)
+    vectorizer.adapt(as_strings(train_texts), batch_size=1024)
     return vectorizer
+
+
+def as_strings(texts) -> tf.Tensor:
+    """A string tensor of `texts` (built from Python strings: numpy's fixed-width `astype(str)` would take
+    4 bytes per character of the longest text for every text)."""
+    return tf.constant(np.array([str(text) for text in texts], dtype=object))
 
 
 class MaskedMean(keras.layers.Layer):

@@ -117,7 +117,7 @@ def build_recurrent(model_config, num_classes: int, seq_len: int, train_texts, k
 
 
 def _token_counts(vectorizer, texts, size: int) -> np.ndarray:
-    ids = vectorizer(tf.constant(np.asarray(texts, dtype=object).astype(str))).numpy()
+    ids = vectorizer(layers.as_strings(texts)).numpy()
     return np.bincount(ids.ravel(), minlength=size).astype(np.float64)
 
 

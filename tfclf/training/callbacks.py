@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from tfclf import phases
+from tfclf import phases, progress
 from tfclf._backend import keras, tf
 
 
@@ -80,6 +80,8 @@ class PhasePoints(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.epoch == 1 and batch == 0:
             phases.reached("epoch_mid")
+        self.steps = getattr(self, "steps", 0) + 1
+        phases.reached_step(self.steps)
 
 
 class Throughput(keras.callbacks.Callback):
@@ -154,7 +156,13 @@ class Progress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.start, self.last = epoch, time.perf_counter(), time.perf_counter()
 
+    def on_train_begin(self, logs=None):
+        self.first = True
+
     def on_train_batch_end(self, batch, logs=None):
+        if getattr(self, "first", False):  # how long reading, scanning and building took to reach training
+            self.first = False
+            progress.say(f"first training step done (step {batch + 1} of epoch {self.epoch + 1})")
         now = time.perf_counter()
         if now - self.last < self.interval:
             return

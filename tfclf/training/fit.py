@@ -149,7 +149,7 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
     the training dataset is endless, so fit counts `steps_per_epoch` steps an epoch."""
     keras_callbacks = keras_callbacks or keras.callbacks
     epoch_count = epochs or train_config.epochs
-    throughput = callbacks_lib.Throughput(num_train)
+    throughput = callbacks_lib.Throughput(min(num_train, steps_per_epoch * train_config.batch_size))
     backup_dir = os.path.join(run_dir, "backup")
     log_dir = os.path.join(run_dir, "tensorboard")
     checkpoint_dir = os.path.join(run_dir, "checkpoints")
