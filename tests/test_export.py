@@ -170,7 +170,11 @@ def cleaned_run(tmp_path_factory):
 def test_export_cleans_raw_text_like_training(cleaned_run, tmp_path):
     """The run scored cleaned test texts; the export, given the raw ones, must score them the same."""
     result, predictions, raw_rows = cleaned_run
-    assert not any("<p>" in text or "http" in text or "ID" in text for text in predictions["text"])  # cleaned
+    rows_by_number = dict(enumerate(_raw_rows(80), start=1))
+    # predictions.csv holds each text as the user gave it (the model read it cleaned) and the data row it came
+    # from, so it joins back to the file.
+    assert all("<p>" in text or "http" in text or "ID" in text for text in predictions["text"])
+    assert [rows_by_number[int(row.split()[-1])]["text"] for row in predictions["row"]] == predictions["text"].tolist()
     assert json.load(open(os.path.join(result.export_path, export.EXTRA, "config.json")))["data"]["clean"] == \
         CLEAN_STEPS.split(",")
     fresh = _fresh_process_predictions(result.export_path, [row["text"] for row in raw_rows], tmp_path)
