@@ -248,3 +248,74 @@ def test_streamed_data_refuses_what_it_cannot_do_yet_in_one_line(tmp_path, capsy
     pattern = _write_gz_shards(tmp_path / "s", toy_rows(100), 2)
     code = run.main(["--data", pattern, *RUN, "--max-examples", "50", "--out", str(tmp_path / "run")])
     assert code == 2 and "--max-examples: not available for streamed data" in capsys.readouterr().err
+
+
+# --- named corpora and given splits -----------------------------------------------------
+
+def _fake_polarity_archive(path, folder, with_title: bool):
+    import io
+    import tarfile
+    with tarfile.open(path, "w:gz") as tar:
+        for split, count in (("train", 60), ("test", 20)):
+            lines = []
+            for i, row in enumerate(toy_rows(count, seed=len(split))):
+                label = "2" if row["label"] == "pos" else "1"
+                fields = [label, f"title {i}", row["text"] + "\\nsecond line"] if with_title else \
+                    [label, row["text"] + "\\nsecond line"]
+                lines.append(",".join(f'"{field}"' for field in fields))
+            payload = ("\n".join(lines) + "\n").encode()
+            info = tarfile.TarInfo(f"{folder}/{split}.csv")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+
+def test_polarity_corpora_download_check_convert_and_keep_their_splits(tmp_path, monkeypatch):
+    from tfclf.data import datasets
+    monkeypatch.setenv("TFCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "cache" / "datasets"
+    root.mkdir(parents=True)
+    archive = root / "amazon_review_polarity_csv.tar.gz"
+    _fake_polarity_archive(archive, "amazon_review_polarity_csv", with_title=True)
+    with pytest.raises(ValueError, match="MD5 mismatch"):  # not the real archive: refused, and kept aside
+        datasets.locate("amazon_polarity")
+    assert not archive.exists() and (root / "amazon_review_polarity_csv.tar.gz.bad").exists()
+    os.replace(root / "amazon_review_polarity_csv.tar.gz.bad", archive)
+    monkeypatch.setitem(datasets.POLARITY["amazon_polarity"], "md5", datasets.md5_of(archive))
+    path = datasets.locate("amazon_polarity")
+    table = pd.read_csv(path, keep_default_na=False)
+    assert list(table.columns) == ["label", "title", "text", "split"]
+    assert set(table["label"]) == {"negative", "positive"} and table["text"].str.contains("\nsecond line").all()
+    assert (table["split"] == "train").sum() == 60 and (table["split"] == "test").sum() == 20
+    corpus = stream.Corpus([path], _data_config("amazon_polarity", stream="on", text_column="title,text"), 42)
+    splits = corpus.scan()
+    assert splits.counts["test"] == 20 and splits.counts["train"] + splits.counts["val"] == 60  # the given test kept
+    assert splits.train["raw_text"].str.startswith("title ").all()  # title and text joined
+
+
+def test_named_corpora_fail_offline_with_one_line(tmp_path, monkeypatch, capsys):
+    from tfclf.data import datasets
+    monkeypatch.setenv("TFCLF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(datasets.POLARITY["yelp_polarity"], "url", "http://127.0.0.1:9/yelp_review_polarity_csv.tar.gz")
+    code = run.main(["--data", "yelp_polarity", *RUN, "--out", str(tmp_path / "run")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "download of http://127.0.0.1:9/yelp_review_polarity_csv.tar.gz failed" \
+        in lines[0] and "--data PATH" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_split_column_gives_the_splits_in_memory_and_streamed(tmp_path):
+    rows = [{**row, "split": "test" if i % 5 == 0 else "train"} for i, row in enumerate(toy_rows(200))]
+    path = write_csv(tmp_path / "given.csv", rows, columns=("text", "label", "split"))
+    for mode in ("off", "on"):
+        data = _data_config(path, stream=mode)
+        if mode == "off":
+            table, _ = splits_lib.load(data)
+            result = splits_lib.split(table, data, 42)
+            assert result.summary["split_rule"]["rule"] == "given"
+        else:
+            result = stream.Corpus([path], data, 42).scan()
+        assert sorted(result.test["text"]) == sorted(row["text"] for row in rows if row["split"] == "test")
+    bad = write_csv(tmp_path / "bad.csv", [{**row, "split": "dev"} for row in toy_rows(20)],
+                    columns=("text", "label", "split"))
+    with pytest.raises(ValueError, match="column 'split' holds 'dev'"):
+        splits_lib.load(_data_config(bad))

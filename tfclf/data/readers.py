@@ -122,6 +122,9 @@ def read_file(path: str, text_columns: tuple, label_column: str, label_separator
         "label": frame[_require_label(frame, label_column, path)].to_numpy(),
         "row": rows.to_numpy(),
     })
+    given = given_splits(frame, path, (*text_columns, label_column))
+    if given is not None:
+        table["split"] = given
     return table, {"decode_replacements": replaced}
 
 
@@ -142,6 +145,19 @@ def read_texts(path: str, text_columns: tuple) -> "pd.DataFrame":
         frame = _read_delimited(path, text, "\t" if lower.endswith((".tsv", ".tab")) else ",")
     frame["text"] = _join_columns(frame, text_columns, path).to_numpy()
     return frame
+
+
+def given_splits(frame: pd.DataFrame, path: str, used: tuple):
+    """The data's own splits: a column `split` (not a text or label column) of `train` / `test` values, as a
+    numpy array; None without one. Other values are refused, naming the row."""
+    if "split" not in frame.columns or "split" in used:
+        return None
+    values = frame["split"].fillna("").astype(str).str.strip().str.lower()
+    bad = values[~values.isin(FOLDER_SPLITS)]
+    if len(bad):
+        raise ValueError(f"{path}: column 'split' holds {bad.iloc[0]!r} (data row {bad.index[0] + 1}); give train or "
+                         "test in every row, or rename the column")
+    return values.to_numpy(dtype=object)
 
 
 def _require_label(frame: pd.DataFrame, label_column: str, path: str) -> str:

@@ -124,7 +124,8 @@ def _to_chunk(frame: pd.DataFrame, rows: np.ndarray, path: str, text_columns: tu
     label = frame[label_column].to_numpy(dtype=object)
     label = np.where(pd.isna(label), None, label)
     replaced = int(sum(str(value).count("\ufffd") for value in text))
-    return Chunk(text, label, rows, replaced=replaced)
+    split = readers.given_splits(frame.reset_index(drop=True), path, (*text_columns, label_column))
+    return Chunk(text, label, rows, split, replaced)
 
 
 def _open_text(path: str):
@@ -198,6 +199,7 @@ def _parquet_chunks(path: str, text_columns: tuple, label_column: str, chunk_row
     available = handle.schema_arrow.names
     wanted = list(dict.fromkeys((*text_columns, label_column)))
     missing = [column for column in wanted if column not in available]
+    wanted += ["split"] if "split" in available and "split" not in wanted else []
     if missing:
         raise ValueError(f"{path}: column '{missing[0]}' not found; available columns: {', '.join(available)}; "
                          "choose with --text-column / --label-column")
@@ -253,6 +255,6 @@ def read_whole(files: list, text_columns: tuple, label_column: str) -> tuple:
     table = pd.DataFrame({"text": np.concatenate([part.text for part in parts]),
                           "label": np.concatenate([part.label for part in parts]),
                           "row": np.concatenate([part.row for part in parts])})
-    if parts[0].split is not None:
+    if all(part.split is not None for part in parts):
         table["split"] = np.concatenate([part.split for part in parts])
     return table, {"decode_replacements": sum(part.replaced for part in parts)}
