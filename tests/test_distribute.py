@@ -71,11 +71,26 @@ def _free_ports(count):
     return ports
 
 
+def _gzip_shards(directory, rows, count: int) -> str:
+    import csv
+    import gzip
+    os.makedirs(directory)
+    for shard in range(count):
+        with gzip.open(os.path.join(directory, f"part-{shard}.csv.gz"), "wt", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "label"])
+            writer.writerows((row["text"], row["label"]) for row in rows[shard::count])
+    return os.path.join(str(directory), "part-*.csv.gz")
+
+
 @pytest.mark.slow
-def test_two_local_workers_agree_and_only_the_chief_writes(tmp_path):
-    data = write_csv(tmp_path / "toy.csv", toy_rows(64))
+@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "4 gzip shards streamed"])
+def test_two_local_workers_agree_and_only_the_chief_writes(tmp_path, streamed):
+    """Streamed: each worker trains on 2 of the 4 shards (its own half of the data), and they still agree."""
+    data = _gzip_shards(tmp_path / "shards", toy_rows(240), 4) if streamed else write_csv(tmp_path / "toy.csv",
+                                                                                          toy_rows(64))
     values = {"data": data, "encoder": "bow", "epochs": 1, "batch_size": 16, "embedding_dim": 8, "strategy": "multiworker",
-              "out": str(tmp_path / "run"), "export_dir": str(tmp_path / "models")}
+              "out": str(tmp_path / "run"), "export_dir": str(tmp_path / "models"), "stream": "on" if streamed else "off"}
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     processes = []
     for index in range(2):
@@ -90,5 +105,8 @@ def test_two_local_workers_agree_and_only_the_chief_writes(tmp_path):
         results.append(json.loads([l for l in stdout.splitlines() if l.startswith("RESULT ")][-1][7:]))
     assert results[0]["weights"] == results[1]["weights"]
     assert results[0]["test"] == results[1]["test"]
-    assert sorted(os.listdir(tmp_path)) == ["models", "run", "toy.csv"]
+    assert sorted(os.listdir(tmp_path)) == ["models", "run", "shards" if streamed else "toy.csv"]
+    if streamed:
+        for index, (stdout, _) in enumerate(outputs):
+            assert f"worker {index} of 2 trains on 2 of 4 file(s)" in stdout
     assert os.listdir(tmp_path / "models" / "run") == ["1"]
