@@ -305,8 +305,8 @@ def _fit_streamed(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
     train_ds = pipeline.stream_dataset(lambda: corpus.batches("train", shard=True), batch, train.shuffle_buffer,
                                        train.seed, map_fn, weights, prepared.family.tokenized, repeat=True,
                                        skip=done * batch)
-    val_ds = pipeline.stream_dataset(lambda: corpus.batches("val", limit=config.data.max_eval_examples), batch,
-                                     map_fn=map_fn)
+    val_ds = pipeline.stream_dataset(lambda: corpus.batches("val", limit=config.data.max_eval_examples),
+                                     scoring_batch(prepared), map_fn=map_fn)
     return _fit_datasets(model, schedule, prepared, run_dir, verbose, train_ds, val_ds)
 
 
@@ -376,16 +376,20 @@ def score_split(model, prepared: Prepared, split: str, scorer: tuple = None) -> 
     if not prepared.streamed:
         return score_logits(model, prepared, split, scorer), getattr(prepared.splits, split)["label_id"].to_numpy()
     scoring_model, map_fn = scorer or text_scorer(model, prepared)
-    # String models: batches of at least 256 (a call costs about a millisecond, more than their compute).
-    batch = prepared.config.train.batch_size
-    batch = batch if prepared.family.tokenized else max(batch, 256)
     dataset = pipeline.stream_dataset(lambda: prepared.corpus.batches(split, limit=prepared.config.data.max_eval_examples),
-                                      batch, map_fn=map_fn)
+                                      scoring_batch(prepared), map_fn=map_fn)
     logits, labels = [], []
     for inputs, label_ids in dataset:
         logits.append(np.asarray(scoring_model.predict_on_batch(inputs), dtype=np.float32))
         labels.append(label_ids.numpy())
     return np.concatenate(logits), np.concatenate(labels)
+
+
+def scoring_batch(prepared: Prepared) -> int:
+    """Batch size for scoring streamed splits: string models take at least 256 texts a call (a call costs
+    about a millisecond, more than their compute on 32 texts); token models the training batch."""
+    batch = prepared.config.train.batch_size
+    return batch if prepared.family.tokenized else max(batch, 256)
 
 
 def split_rows(prepared: Prepared, split: str):
