@@ -316,6 +316,7 @@ def validate(config: RunConfig) -> None:
         if not low <= value <= high:
             raise ValueError(f"--{name.replace('_', '-')} {value} is out of range; give a value in [{low}, {high}]")
     _validate_multi_label(config)
+    _validate_name("--export-name", config.export.export_name)
     if config.train.teacher and not os.path.exists(config.train.teacher):
         raise ValueError(f"--teacher {config.train.teacher}: no such run directory or exported model; check the path")
     if config.train.temperature <= 0:
@@ -344,6 +345,13 @@ def validate(config: RunConfig) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
     _validate_long_text(config.model)
     _validate_decision(config.decision)
+
+
+def _validate_name(flag: str, name: str) -> None:
+    """A name that becomes one directory under its parent: not a path, so it cannot leave the parent."""
+    if name and (name.strip() in (".", "..") or "/" in name or "\\" in name or "\0" in name or os.path.isabs(name)):
+        raise ValueError(f"{flag} {name!r}: a name, not a path (no '/', '\\', '..' or absolute path), so the "
+                         f"output stays inside its parent directory; give a plain name such as spam")
 
 
 def _validate_long_text(model: ModelConfig) -> None:
