@@ -233,6 +233,10 @@ def _flatten(raw: dict, source: str) -> dict:
         key = key.replace("-", "_")
         if key in SECTIONS and isinstance(value, dict):
             flat.update(_flatten(value, source))
+        elif key in SECTIONS and key not in FIELD_SECTION:  # `data` is a section and a field (the dataset)
+            names = [field.name for field in dataclasses.fields(SECTIONS[key])]
+            raise ValueError(f"{source}: section '{key}' holds {value!r}, but a section must be a mapping of its "
+                             f"keys ({', '.join(names)}); write e.g. {key}: {{{names[0]}: ...}}")
         elif key in FIELD_SECTION:
             flat[key] = value
         else:
@@ -254,19 +258,62 @@ def from_flat(values: dict, source: str = "config") -> RunConfig:
     return config
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key, line: int, first: int):
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping, at any depth (YAML's rule keeps the
+    last one silently: a grid axis written twice would lose its first values)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, line, seen[key])
+                seen[key] = line
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(path: str, where: str):
+    r"""A YAML (or JSON, its subset) file's content; `where` starts every error line (e.g. "--config x.yaml").
+
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        ...     _ = handle.write("grid:\n  lr: [0.1]\n  lr: [0.2]\n")
+        >>> load_yaml(handle.name, "spec")
+        Traceback (most recent call last):
+        ValueError: spec line 3: key 'lr' is given twice (first on line 2); YAML would keep only the last silently: remove one or merge their values
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.load(handle, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{where}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    except _DuplicateKey as error:
+        raise ValueError(f"{where} line {error.line}: key {error.key!r} is given twice (first on line "
+                         f"{error.first}); YAML would keep only the last silently: remove one or merge their "
+                         "values") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ValueError(f"{where}{line}: not valid YAML/JSON; fix the syntax") from None
+
+
 def read_file(path: str) -> dict:
     """Reads a YAML or JSON config file into a dict."""
     if not os.path.isfile(path):
         raise ValueError(f"--config {path}: no such file; give a YAML or JSON config file")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)  # YAML is a superset of JSON
-    except UnicodeDecodeError as error:
-        raise ValueError(f"--config {path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ValueError(f"--config {path}{where}: not valid YAML/JSON; fix the syntax") from None
+    raw = load_yaml(path, f"--config {path}")
     if raw is None:
         return {}
     if not isinstance(raw, dict):
