@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from tfclf import tables
-from tfclf.data import clean, datasets
+from tfclf.data import clean, datasets, multilabel as label_sets
 
 
 def _field(default, help_text, **extra):
@@ -196,9 +196,17 @@ CHOICES = {
 }
 
 
+COLUMN_FIELDS = ("text_column", "label_columns")  # comma-separated column names
+SEED_RANGE = (0, 2 ** 32 - 1)  # what NumPy's and scikit-learn's seeds accept
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Turns a flag string or a YAML value into the field's type."""
     kind = FIELDS[name].type if name in FIELDS else str
+    if name in COLUMN_FIELDS and isinstance(value, str) and not all(part.strip() for part in value.split(",")):
+        raise ValueError(f"--{name.replace('_', '-')} {value!r}: an empty column name; give the column names "
+                         "comma-separated, each once (e.g. title,body)" + (", or drop the flag" if not value.strip()
+                                                                            else ""))
     try:
         if kind is tuple:
             if isinstance(value, str):
@@ -362,6 +370,10 @@ def validate(config: RunConfig) -> None:
         value = getattr(getattr(config, FIELD_SECTION[name]), name)
         if not low <= value <= high:
             raise ValueError(f"--{name.replace('_', '-')} {value} is out of range; give a value in [{low}, {high}]")
+    low, high = SEED_RANGE
+    if not low <= config.train.seed <= high:
+        raise ValueError(f"--seed {config.train.seed} is out of range; give a whole number in [{low}, {high}]")
+    _validate_columns(config.data)
     _validate_multi_label(config)
     _validate_name("--export-name", config.export.export_name)
     if config.train.teacher and not os.path.exists(config.train.teacher):
@@ -392,6 +404,28 @@ def validate(config: RunConfig) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
     _validate_long_text(config.model)
     _validate_decision(config.decision)
+
+
+def _validate_columns(data: DataConfig) -> None:
+    """Column flags name each column once, and the text apart from the label (else the model reads the answer)."""
+    spec = datasets.DATASETS.get(data.data, {})
+    texts = data.text_column or tuple(spec.get("text_column", ("text",)))
+    label = data.label_column or spec.get("label_column", "label")
+    for flag, names in (("--text-column", texts), ("--label-columns", data.label_columns)):
+        twice = [name for index, name in enumerate(names) if name in names[:index]]
+        if twice:
+            raise ValueError(f"{flag} {','.join(names)}: names '{twice[0]}' twice; name each column once")
+    labels = data.label_columns or (label,)
+    shared = [name for name in texts if name in labels]
+    if shared:
+        flag = "--label-columns" if data.label_columns else "--label-column"
+        raise ValueError(f"--text-column {','.join(texts)}: '{shared[0]}' is also the label column ({flag}), so "
+                         "the model would read its answer; give the text column(s) and the label column(s) apart")
+    joined = [name for name in data.label_columns if label_sets.DISPLAY_SEPARATOR in name]
+    if joined:
+        raise ValueError(f"--label-columns {','.join(data.label_columns)}: label '{joined[0]}' contains "
+                         f"'{label_sets.DISPLAY_SEPARATOR}', which joins a predicted label set, so sets would be ambiguous; "
+                         "rename that column")
 
 
 def _validate_name(flag: str, name: str) -> None:
