@@ -174,11 +174,8 @@ def run_locations(config) -> list:
     if not config.export.skip_export:
         locations += [Location("--export-dir", config.export.export_dir, "root"),
                       Location("--export-dir/--export-name", export_root(config), "dir")]
-    if config.data.data and os.path.exists(config.data.data):
+    if config.data.data and os.path.exists(config.data.data):  # class folders: a run inside would be read back
         locations.append(Location("--data", config.data.data, "input"))
-    for flag, path in (("--teacher", config.train.teacher), ("--glove", config.model.glove)):
-        if path:
-            locations.append(Location(flag, path, "input"))
     return locations
 
 

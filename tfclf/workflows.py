@@ -17,7 +17,7 @@ from tfclf.data import multilabel as label_sets, readers, splits as splits_lib
 from tfclf.evaluation import calibration, decision as decision_lib, explain, report, report_page, thresholds
 from tfclf.evaluation import multilabel, multilabel_report
 from tfclf.serving import export, predict
-from tfclf.training import distribute, fit as fit_lib
+from tfclf.training import distill, distribute, fit as fit_lib
 
 
 @dataclasses.dataclass
@@ -59,6 +59,8 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
             multilabel.check(config.decision, config.train)
         else:
             decision_lib.check(config.decision, prepared.class_names, config.train.monitor)
+        if config.train.teacher:  # a damaged teacher is one line before the run directory exists
+            export.verify(distill.resolve(config.train.teacher))
         phases.reached("prepared")
         staging = rundir.open_staging(config.out, config.digest(), overwrite, prepared.data_digest())
         try:
