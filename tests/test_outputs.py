@@ -90,3 +90,15 @@ def test_grid_export_dir_inside_the_grid_dir_is_refused(tmp_path, capsys):
     assert grid.main([str(spec), "--out", str(tmp_path / "g")]) == 2
     assert f"--export-dir {tmp_path}/g/models: inside grid --out {tmp_path}/g" in _one_line(capsys)
     assert not (tmp_path / "g").exists()
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "holds"])
+def test_import_hf_never_replaces_its_source(where, tmp_path, capsys):
+    from tfclf import import_hf
+    source = tmp_path / "ckpt"
+    source.mkdir()
+    (source / "config.json").write_text("{}")
+    out = {"same": source, "inside": source / "hub", "holds": tmp_path}[where]
+    assert import_hf.main([str(source), "--out", str(out)]) == 2
+    assert f"--out {out}: " in _one_line(capsys)
+    assert (source / "config.json").read_text() == "{}"
