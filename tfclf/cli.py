@@ -4,7 +4,9 @@
     tfclf grid experiments/x.yaml        # = python -m tfclf.grid
     tfclf predict | evaluate | bench | import-hf | list
 """
+import errno
 import importlib
+import re
 import sys
 
 from tfclf import tables
@@ -73,8 +75,13 @@ def run_main(job) -> int:
     except ValueError as error:
         print(f"tfclf: error: {error}", file=sys.stderr)
         return USER_ERROR_EXIT
-    except OSError as error:
-        if error.filename is None:
+    except Exception as error:  # noqa: BLE001 (a full disk reaches us as OSError or as TensorFlow's errors)
+        full = disk_full(error)
+        if full:
+            print(f"tfclf: error: {full}: no space left on the device; free space (or choose another location) and "
+                  "run the same command again: a run resumes from its last complete epoch", file=sys.stderr)
+            return USER_ERROR_EXIT
+        if not isinstance(error, OSError) or error.filename is None:
             raise
         print(f"tfclf: error: {error.filename}: {error.strerror}; check the path and its permissions",
               file=sys.stderr)
@@ -83,6 +90,19 @@ def run_main(job) -> int:
         print("tfclf: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def disk_full(error: BaseException) -> str:
+    """The path (or "the disk") a write failed on for lack of space, or "" for any other error: an OSError
+    ENOSPC/EDQUOT, or a TensorFlow error whose message says so (TensorFlow's file writers raise their own)."""
+    for cause in (error, error.__cause__, error.__context__):
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return cause.filename or "the disk"
+        text = str(cause or "")
+        if "No space left on device" in text or "Disk quota exceeded" in text:
+            path = re.search(r"(/[^\s;:,'\"]+)", text)
+            return path.group(1) if path else "the disk"
+    return ""
 
 
 def _usage() -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from tfclf import tables
-from tfclf.data import clean, datasets, sources
+from tfclf.data import clean, datasets, multilabel as label_sets, sources
 
 
 def _field(default, help_text, **extra):
@@ -207,9 +207,17 @@ CHOICES = {
 }
 
 
+COLUMN_FIELDS = ("text_column", "label_columns")  # comma-separated column names
+SEED_RANGE = (0, 2 ** 32 - 1)  # what NumPy's and scikit-learn's seeds accept
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Turns a flag string or a YAML value into the field's type."""
     kind = FIELDS[name].type if name in FIELDS else str
+    if name in COLUMN_FIELDS and isinstance(value, str) and not all(part.strip() for part in value.split(",")):
+        raise ValueError(f"--{name.replace('_', '-')} {value!r}: an empty column name; give the column names "
+                         "comma-separated, each once (e.g. title,body)" + (", or drop the flag" if not value.strip()
+                                                                            else ""))
     try:
         if kind is tuple:
             if isinstance(value, str):
@@ -244,6 +252,10 @@ def _flatten(raw: dict, source: str) -> dict:
         key = key.replace("-", "_")
         if key in SECTIONS and isinstance(value, dict):
             flat.update(_flatten(value, source))
+        elif key in SECTIONS and key not in FIELD_SECTION:  # `data` is a section and a field (the dataset)
+            names = [field.name for field in dataclasses.fields(SECTIONS[key])]
+            raise ValueError(f"{source}: section '{key}' holds {value!r}, but a section must be a mapping of its "
+                             f"keys ({', '.join(names)}); write e.g. {key}: {{{names[0]}: ...}}")
         elif key in FIELD_SECTION:
             flat[key] = value
         else:
@@ -265,19 +277,62 @@ def from_flat(values: dict, source: str = "config") -> RunConfig:
     return config
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key, line: int, first: int):
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping, at any depth (YAML's rule keeps the
+    last one silently: a grid axis written twice would lose its first values)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, line, seen[key])
+                seen[key] = line
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(path: str, where: str):
+    r"""A YAML (or JSON, its subset) file's content; `where` starts every error line (e.g. "--config x.yaml").
+
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        ...     _ = handle.write("grid:\n  lr: [0.1]\n  lr: [0.2]\n")
+        >>> load_yaml(handle.name, "spec")
+        Traceback (most recent call last):
+        ValueError: spec line 3: key 'lr' is given twice (first on line 2); YAML would keep only the last silently: remove one or merge their values
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.load(handle, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{where}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    except _DuplicateKey as error:
+        raise ValueError(f"{where} line {error.line}: key {error.key!r} is given twice (first on line "
+                         f"{error.first}); YAML would keep only the last silently: remove one or merge their "
+                         "values") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ValueError(f"{where}{line}: not valid YAML/JSON; fix the syntax") from None
+
+
 def read_file(path: str) -> dict:
     """Reads a YAML or JSON config file into a dict."""
     if not os.path.isfile(path):
         raise ValueError(f"--config {path}: no such file; give a YAML or JSON config file")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)  # YAML is a superset of JSON
-    except UnicodeDecodeError as error:
-        raise ValueError(f"--config {path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ValueError(f"--config {path}{where}: not valid YAML/JSON; fix the syntax") from None
+    raw = load_yaml(path, f"--config {path}")
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -328,7 +383,12 @@ def validate(config: RunConfig) -> None:
         value = getattr(getattr(config, FIELD_SECTION[name]), name)
         if not low <= value <= high:
             raise ValueError(f"--{name.replace('_', '-')} {value} is out of range; give a value in [{low}, {high}]")
+    low, high = SEED_RANGE
+    if not low <= config.train.seed <= high:
+        raise ValueError(f"--seed {config.train.seed} is out of range; give a whole number in [{low}, {high}]")
+    _validate_columns(config.data)
     _validate_multi_label(config)
+    _validate_name("--export-name", config.export.export_name)
     if config.train.teacher and not os.path.exists(config.train.teacher):
         raise ValueError(f"--teacher {config.train.teacher}: no such run directory or exported model; check the path")
     if config.train.temperature <= 0:
@@ -360,6 +420,35 @@ def validate(config: RunConfig) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
     _validate_long_text(config.model)
     _validate_decision(config.decision)
+
+
+def _validate_columns(data: DataConfig) -> None:
+    """Column flags name each column once, and the text apart from the label (else the model reads the answer)."""
+    spec = datasets.DATASETS.get(data.data, {})
+    texts = data.text_column or tuple(spec.get("text_column", ("text",)))
+    label = data.label_column or spec.get("label_column", "label")
+    for flag, names in (("--text-column", texts), ("--label-columns", data.label_columns)):
+        twice = [name for index, name in enumerate(names) if name in names[:index]]
+        if twice:
+            raise ValueError(f"{flag} {','.join(names)}: names '{twice[0]}' twice; name each column once")
+    labels = data.label_columns or (label,)
+    shared = [name for name in texts if name in labels]
+    if shared:
+        flag = "--label-columns" if data.label_columns else "--label-column"
+        raise ValueError(f"--text-column {','.join(texts)}: '{shared[0]}' is also the label column ({flag}), so "
+                         "the model would read its answer; give the text column(s) and the label column(s) apart")
+    joined = [name for name in data.label_columns if label_sets.DISPLAY_SEPARATOR in name]
+    if joined:
+        raise ValueError(f"--label-columns {','.join(data.label_columns)}: label '{joined[0]}' contains "
+                         f"'{label_sets.DISPLAY_SEPARATOR}', which joins a predicted label set, so sets would be ambiguous; "
+                         "rename that column")
+
+
+def _validate_name(flag: str, name: str) -> None:
+    """A name that becomes one directory under its parent: not a path, so it cannot leave the parent."""
+    if name and (name.strip() in (".", "..") or "/" in name or "\\" in name or "\0" in name or os.path.isabs(name)):
+        raise ValueError(f"{flag} {name!r}: a name, not a path (no '/', '\\', '..' or absolute path), so the "
+                         f"output stays inside its parent directory; give a plain name such as spam")
 
 
 def _validate_long_text(model: ModelConfig) -> None:

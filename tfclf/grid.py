@@ -49,9 +49,11 @@ def main(argv=None) -> int:
         if args.parallel < 1 or args.cpus_per_trial < 0:
             raise ValueError("--parallel must be >= 1 and --cpus-per-trial >= 0")
         cpus_per_trial = args.cpus_per_trial or max(1, (os.cpu_count() or 1) // args.parallel)
+        out = args.out or os.path.join("runs", f"grid-{study.name}")
+        engines.check_locations(study, out)
         engine = engines.ray_engine(args.ray, cpus_per_trial) if args.ray else engines.local_engine(args.parallel)
         with engine as running:
-            engines.run_study(study, running, args.out or os.path.join("runs", f"grid-{study.name}"),
+            engines.run_study(study, running, out,
                               args.retry_failed, args.top_k, args.seeds)
 
     return cli.run_main(job)

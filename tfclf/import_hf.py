@@ -14,6 +14,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
+        from tfclf import rundir
+        rundir.check_locations([rundir.Location("--out", args.out, "dir"),  # --out is replaced: never the source
+                                rundir.Location("SOURCE", args.source, "input")])
         from tfclf.models import hf_import  # imports TensorFlow
         handles = hf_import.import_checkpoint(args.source, args.out, seq_length=args.seq_length)
         print(f"encoder: {handles['encoder']}\npreprocess: {handles['preprocess']}\n"

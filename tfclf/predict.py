@@ -21,6 +21,7 @@ def main(argv=None) -> int:
     parser.add_argument("--input", help="CSV/TSV/JSONL file to score")
     parser.add_argument("--text-column", default="text", help="text column(s) of --input, comma-separated")
     parser.add_argument("--output", help="where to write --input's rows with predictions (CSV)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--explain", action="store_true",
                         help="show the words that moved each prediction most (one extra model call per word)")
@@ -36,6 +37,11 @@ def main(argv=None) -> int:
             raise ValueError("--input needs --output FILE.csv for the scored rows")
         if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
             raise ValueError(f"--output {args.output}: its directory does not exist; create it or choose another path")
+        if args.output:
+            from tfclf import rundir
+            rundir.check_locations([rundir.Location("--output", args.output, "file", replace=args.overwrite),
+                                    *[rundir.Location(flag, path, "input") for flag, path in
+                                      (("--input", args.input), ("--model", args.model)) if path]])
         from tfclf.data import readers
         from tfclf.evaluation import explain
         from tfclf.serving import export, predict  # imports TensorFlow

@@ -8,6 +8,7 @@ from its last epoch backup while training, or straight to evaluation once traini
 `.partial` is only replaced with `--overwrite`.
 """
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -62,6 +63,120 @@ def check_writable(path: str, flag: str) -> None:
         raise ValueError(f"{flag} {path}: {probe} is a file, not a directory; give a directory path")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ValueError(f"{flag} {path}: {probe} is not writable; choose a directory you can write to")
+
+
+# --- output locations, checked as a set before any work ---
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """A path one command names. kind: "run" (a directory built in `<path>.partial`), "dir" (an output
+    directory), "root" (a shared output root such as --export-dir: it may hold other outputs, never be inside
+    one), "file" (an output file; an existing one is replaced only if `replace`), "input" (read, never written)."""
+    flag: str
+    path: str
+    kind: str = "dir"
+    replace: bool = False
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(os.path.abspath(path))
+
+
+def _within(inner: str, outer: str) -> bool:
+    return inner == outer or os.path.commonpath([inner, outer]) == outer
+
+
+def _export_version_of(path: str) -> str:
+    """The exported model directory (one holding saved_model.pb) that `path` is or lies inside, or ""."""
+    probe = path
+    while True:
+        if os.path.isfile(os.path.join(probe, "saved_model.pb")):
+            return probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return ""
+        probe = parent
+
+
+def _paths(location: Location) -> list:
+    real = _real(location.path)
+    return [real, real + ".partial"] if location.kind == "run" else [real]
+
+
+def check_locations(locations) -> None:
+    """ValueError, before any work, unless the outputs of one command are apart: no output equal to or
+    inside another (a "root" may hold others), none inside an input or holding one, none inside an exported
+    model, and no output file replaced without `replace` or written over an input.
+
+        >>> check_locations([Location("--out", "runs/a", "run"), Location("--export-dir", "runs/a/m", "root")])
+        Traceback (most recent call last):
+        ValueError: --export-dir runs/a/m: inside --out runs/a (the run directory); choose an --export-dir outside --out
+    """
+    outputs = [item for item in locations if item.kind != "input"]
+    inputs = [item for item in locations if item.kind == "input" and os.path.exists(item.path)]
+    for item in outputs:
+        model = _export_version_of(_real(item.path))
+        if model:
+            raise ValueError(f"{item.flag} {item.path}: inside the exported model {model}, which is never written "
+                             f"into; choose an {item.flag} outside it")
+        if item.kind == "file":
+            _check_file(item, inputs)
+    for index, item in enumerate(outputs):
+        for other in outputs[index + 1:]:
+            _check_apart(other, item)  # the later location is named first: --out is the one to keep
+            _check_apart(item, other)
+        for source in inputs:
+            _check_not_over_input(item, source)
+
+
+def _check_apart(item: Location, other: Location) -> None:
+    """`item` is neither `other` nor inside it (inside a "root" is allowed)."""
+    for mine in _paths(item):
+        for theirs in _paths(other):
+            if mine == theirs:
+                raise ValueError(f"{item.flag} {item.path}: the same place as {other.flag} {other.path}; give "
+                                 f"them different paths")
+            if _within(mine, theirs) and other.kind != "root":
+                what = " (the run directory)" if other.kind == "run" else ""
+                raise ValueError(f"{item.flag} {item.path}: inside {other.flag} {other.path}{what}; choose an "
+                                 f"{item.flag} outside {other.flag}")
+
+
+def _check_not_over_input(item: Location, source: Location) -> None:
+    real = _real(source.path)
+    for mine in _paths(item):
+        if _within(mine, real) or _within(real, mine):
+            how = "is" if mine == real else ("is inside" if _within(mine, real) else "holds")
+            raise ValueError(f"{item.flag} {item.path}: {how} {source.flag} {source.path}, which is read, "
+                             f"never written; choose an {item.flag} apart from it")
+
+
+def _check_file(item: Location, inputs: list) -> None:
+    if os.path.isdir(item.path):
+        raise ValueError(f"{item.flag} {item.path}: is a directory; give a file path")
+    for source in inputs:
+        if _real(item.path) == _real(source.path):
+            raise ValueError(f"{item.flag} {item.path}: is the {source.flag} file, which would be lost; write "
+                             f"to another file")
+    if os.path.exists(item.path) and not item.replace:
+        raise ValueError(f"{item.flag} {item.path}: exists; choose another file or pass --overwrite to replace it")
+
+
+def export_root(config) -> str:
+    """<export-dir>/<export-name>: where a run's export versions go (the name defaults to the run's)."""
+    name = config.export.export_name or os.path.basename(os.path.normpath(config.out))
+    return os.path.join(config.export.export_dir, name)
+
+
+def run_locations(config) -> list:
+    """Every path a run writes or reads, for check_locations."""
+    locations = [Location("--out", config.out, "run")]
+    if not config.export.skip_export:
+        locations += [Location("--export-dir", config.export.export_dir, "root"),
+                      Location("--export-dir/--export-name", export_root(config), "dir")]
+    if config.data.data and os.path.exists(config.data.data):  # class folders: a run inside would be read back
+        locations.append(Location("--data", config.data.data, "input"))
+    return locations
 
 
 def _has_backup(staging: str) -> bool:

@@ -20,7 +20,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from tfclf import config as config_lib, phases, progress
+from tfclf import config as config_lib, phases, progress, rundir
 from tfclf.data import pipeline, sources, splits as splits_lib, stream
 from tfclf.evaluation import calibration, report, scoring
 from tfclf.models import cleaning, family as family_lib, windows
@@ -481,8 +481,7 @@ def export_model(model, prepared: Prepared, metrics: dict, run_id: str, decision
     """Exports the raw-string model (the run's cleaning, then the family's preprocessing, then the model) as
     the next version, or returns the version this run (`run_id`) had already exported before it was killed."""
     config = prepared.config
-    name = config.export.export_name or os.path.basename(os.path.normpath(config.out))
-    model_root = os.path.join(config.export.export_dir, name)
+    model_root = rundir.export_root(config)
     done = export.find_version(model_root, run_id)
     if done:
         print(f"export: {done} is this run's own export, written before it was interrupted; kept")

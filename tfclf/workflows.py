@@ -17,7 +17,7 @@ from tfclf.data import multilabel as label_sets, readers, splits as splits_lib
 from tfclf.evaluation import calibration, decision as decision_lib, explain, report, report_page, thresholds
 from tfclf.evaluation import multilabel, multilabel_report
 from tfclf.serving import export, predict
-from tfclf.training import distribute, fit as fit_lib
+from tfclf.training import distill, distribute, fit as fit_lib
 
 
 @dataclasses.dataclass
@@ -48,6 +48,7 @@ def train(config, prepared: stages.Prepared = None, overwrite: bool = False) -> 
 
 
 def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
+    rundir.check_locations(rundir.run_locations(config))
     rundir.check_writable(os.path.dirname(os.path.abspath(config.out)), "--out")
     if not config.export.skip_export:
         rundir.check_writable(config.export.export_dir, "--export-dir")
@@ -58,6 +59,8 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
             multilabel.check(config.decision, config.train)
         else:
             decision_lib.check(config.decision, prepared.class_names, config.train.monitor)
+        if config.train.teacher:  # a damaged teacher is one line before the run directory exists
+            export.verify(distill.resolve(config.train.teacher))
         phases.reached("prepared")
         staging = rundir.open_staging(config.out, config.digest(), overwrite, prepared.data_digest())
         try:
@@ -211,6 +214,8 @@ def evaluate_export(model_dir: str, data_path: str, text_columns: tuple, label_c
     """Scores a labelled file with an exported model and writes the report a run writes for its test set,
     in `<out>.partial` renamed to `<out>` when complete; an existing non-empty `out` is never touched.
     A multi-label model reads label sets (`label_separator` / `label_columns`; None: as the model was trained)."""
+    rundir.check_locations([rundir.Location("--out", out, "run"), rundir.Location("--model", model_dir, "input"),
+                            rundir.Location("--data", data_path, "input")])
     if rundir.occupied(out):
         raise ValueError(f"--out {out}: exists and is not an empty directory (a run or an earlier evaluation?); "
                          "choose another --out")

@@ -33,6 +33,10 @@ def _from_column(values: pd.Series, separator: str, column: str, path: str, rows
             if any(item is None or isinstance(item, (list, dict)) for item in value):
                 raise ValueError(f"{path} {row}: label list {value!r} in column '{column}' holds a non-label; "
                                  "give a list of label strings")
+            bad = [item for item in value if not str(item).strip() or DISPLAY_SEPARATOR in str(item)]
+            if bad:  # an empty name is no label; one with the separator makes joined sets ambiguous
+                raise ValueError(f"{path} {row}: label {bad[0]!r} in column '{column}' is empty or contains "
+                                 f"'{DISPLAY_SEPARATOR}', which joins a label set; rename the label")
             sets.append(tuple(str(item).strip() for item in value if str(item).strip()))
         elif separator:
             sets.append(tuple(part.strip() for part in str(value).split(separator) if part.strip()))

@@ -79,7 +79,7 @@ def validate(table: pd.DataFrame, source: str, drop_invalid: bool, min_classes: 
     """Checks labels and texts; returns (table, dropped_count). Raises ValueError for bad rows."""
     missing_label = table["label"].isna() | (table["label"].astype(str).str.strip() == "")
     table, dropped = _without_invalid_rows(table, missing_label, source, drop_invalid, "fill them")
-    table["label"] = normalize_labels(table["label"].astype(str).str.strip(), source)
+    table["label"] = normalize_labels(table["label"].astype(str), source).str.strip()  # ' spam' / 'spam': refused
     counts = table["label"].value_counts()
     if len(counts) < min_classes:
         only = f"only '{counts.index[0]}'" if len(counts) else "none"

@@ -14,6 +14,7 @@ beside it. Loading needs only `tensorflow` and
     serve = tf.saved_model.load("saved_models/spam/1").signatures["serving_default"]
     serve(text=tf.constant(["WIN a prize now"]))["class_name"]
 """
+import hashlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from tfclf._backend import tf
 
 EXTRA = "assets.extra"
 CALIBRATION = "calibration.json"  # temperature, threshold, positive class and the run's test ECE figures
+MANIFEST = "manifest.json"  # every other file of the export with its size and SHA-256, checked by verify()
 
 
 class Serving(tf.Module):
@@ -122,6 +124,7 @@ def export(model, class_names, model_root: str, extra_files: dict, decision: dic
         for name, payload in files.items():
             with open(os.path.join(staging, EXTRA, name), "w", encoding="utf-8") as handle:
                 json.dump(payload, handle, indent=2)
+        write_manifest(staging)
         while True:  # another exporter may take a version number first: try the next one
             target = os.path.join(model_root, str(next_version(model_root)))
             try:
@@ -156,9 +159,79 @@ def read_extra(path: str, name: str, default=None):
         return json.load(handle)
 
 
-def load(path: str):
-    """The serving function of an exported model; a ValueError names a bad path."""
+# --- verifying an export before use ---
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(path: str) -> None:
+    """assets.extra/manifest.json: the size and SHA-256 of every file of the export at `path`."""
+    files = {}
+    for directory, _, names in os.walk(path):
+        for name in names:
+            relative = os.path.relpath(os.path.join(directory, name), path)
+            if relative != os.path.join(EXTRA, MANIFEST):
+                full = os.path.join(path, relative)
+                files[relative] = {"size": os.path.getsize(full), "sha256": _sha256(full)}
+    with open(os.path.join(path, EXTRA, MANIFEST), "w", encoding="utf-8") as handle:
+        json.dump({"files": dict(sorted(files.items()))}, handle, indent=1)
+
+
+_AGAIN = "export the model again or restore a complete copy of the version directory"
+
+
+def _missing(path: str, relative: str) -> ValueError:
+    """The highest missing directory of a missing file (e.g. variables/), or the file."""
+    missing = relative
+    parent = os.path.dirname(relative)
+    while parent and not os.path.isdir(os.path.join(path, parent)):
+        missing, parent = parent, os.path.dirname(parent)
+    return ValueError(f"{os.path.join(path, missing)}: missing from the export; {_AGAIN}")
+
+
+def verify(path: str) -> None:
+    """A ValueError naming the file and what is wrong unless `path` is a whole export: saved_model.pb and, per
+    its manifest (assets.extra/manifest.json, written at export), every file at its size and SHA-256. An
+    export from before manifests gets the structural checks only (saved_model.pb, variables/)."""
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ValueError(f"--model {path}: no exported model there (no saved_model.pb); pass a "
+        raise ValueError(f"{path}: no exported model there (no saved_model.pb); pass a "
                          "saved_models/<name>/<version> directory")
-    return tf.saved_model.load(path).signatures["serving_default"]
+    try:
+        manifest = read_extra(path, MANIFEST)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"{os.path.join(path, EXTRA, MANIFEST)}: damaged (not JSON); {_AGAIN}") from None
+    if manifest is None:
+        for relative in (os.path.join("variables", "variables.index"),):
+            if not os.path.isfile(os.path.join(path, relative)):
+                raise _missing(path, relative)
+        return
+    for relative, expected in manifest["files"].items():
+        file = os.path.join(path, relative)
+        if not os.path.isfile(file):
+            raise _missing(path, relative)
+        size = os.path.getsize(file)
+        if size != expected["size"]:
+            what = "cut short" if size < expected["size"] else "longer than written"
+            raise ValueError(f"{file}: {size} bytes where the export wrote {expected['size']} ({what}); {_AGAIN}")
+        if _sha256(file) != expected["sha256"]:
+            raise ValueError(f"{file}: its content differs from what the export wrote (damaged); {_AGAIN}")
+
+
+def load(path: str):
+    """The serving function of an exported model, verified first (verify); a ValueError names a bad path or
+    the damaged file, also when TensorFlow cannot read an export without a manifest."""
+    verify(path)
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as error:  # noqa: BLE001 (TensorFlow raises many kinds for a damaged file: IndexError, DecodeError, OpError)
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise ValueError(f"{path}: TensorFlow cannot load this export ({first}); {_AGAIN}") from None
+    if "serving_default" not in loaded.signatures:
+        raise ValueError(f"{path}: a SavedModel without a serving_default signature, not a tfclf export; pass a "
+                         "saved_models/<name>/<version> directory")
+    return loaded.signatures["serving_default"]

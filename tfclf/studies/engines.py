@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from tfclf import rundir
+from tfclf import config as config_lib, rundir
 from tfclf.studies import results, study as study_lib
 from tfclf.training import hparams
 
@@ -157,6 +157,20 @@ def run_all(trials, ledger, engine, retry_failed: bool = False) -> None:
                    else f"FAILED: {entry['error']}")
         print(f"[{time.strftime('%H:%M:%S')}] {number}/{len(todo)} {trial.setting} seed={trial.seed}: {outcome}",
               flush=True)
+
+
+def check_locations(study, out: str) -> None:
+    """The grid directory and every trial's outputs are apart (rundir.check_locations), before any trial:
+    no export directory equal to or inside the grid directory, and each trial's own run checks."""
+    trials = study_lib.expand(study, out)
+    configs = [config_lib.from_flat(trial.config, source=f"study {study.name}") for trial in trials]
+    roots = {config.export.export_dir for config in configs if not config.export.skip_export}
+    inputs = {config.data.data for config in configs if os.path.exists(config.data.data)}
+    rundir.check_locations([rundir.Location("grid --out", out, "dir"),
+                            *[rundir.Location("--export-dir", root, "root") for root in sorted(roots)],
+                            *[rundir.Location("--data", path, "input") for path in sorted(inputs)]])
+    for config in configs:
+        rundir.check_locations(rundir.run_locations(config))
 
 
 def run_study(study, engine, out: str, retry_failed: bool = False, top_k=None, seeds=None) -> str:

@@ -15,7 +15,6 @@ import threading
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from tfclf import config as config_lib
 
@@ -59,11 +58,7 @@ class Study:
 def read_spec(path: str) -> dict:
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such study file; give an experiments/*.yaml file")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle) or {}
-    except yaml.YAMLError:
-        raise ValueError(f"{path}: not valid YAML; fix the syntax") from None
+    raw = config_lib.load_yaml(path, path) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping with base, grid, select, seeds")
     return raw
@@ -74,14 +69,22 @@ def parse(raw: dict, source: str, overrides: dict = None) -> Study:
     unknown = set(raw) - SPEC_KEYS
     if unknown:
         raise ValueError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(SPEC_KEYS))}")
+    holds = {"base": (dict, "a mapping of run config keys to values, e.g. base: {encoder: bow}"),
+             "grid": (dict, "a mapping of config keys to lists of values, e.g. grid: {lr: [0.01, 0.1]}"),
+             "variants": (list, "a list of mappings of config keys, e.g. variants: [{encoder: bow}]")}
+    for section, (kind, what) in holds.items():
+        if raw.get(section) is not None and not isinstance(raw[section], kind):
+            raise ValueError(f"{source}: {section} holds {raw[section]!r}; it must be {what}")
     base = {**(raw.get("base") or {}), **(overrides or {})}
     grid = raw.get("grid") or {}
     variants = raw.get("variants") or [{}]
-    if not isinstance(base, dict) or not isinstance(grid, dict) or not isinstance(variants, list):
-        raise ValueError(f"{source}: base and grid must be mappings, variants a list of mappings")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ValueError(f"{source}: grid.{key} must be a non-empty list of values")
+        repeated = [value for index, value in enumerate(values) if value in values[:index]]
+        if repeated:  # refused, not removed: a repeat is more often a typo for another value than meant
+            raise ValueError(f"{source}: grid.{key} lists {repeated[0]!r} more than once, which would run once "
+                             "and be listed twice; remove the repeat (or correct it to the value you meant)")
     select = str(raw.get("select", "val.macro_f1"))
     split, _, metric = select.partition(".")
     if split != "val" or metric not in METRICS:
@@ -97,8 +100,12 @@ def parse(raw: dict, source: str, overrides: dict = None) -> Study:
             raise ValueError(f"{source}: {key} {value!r} must be a whole number >= 0 (0: off)")
     study = Study(name, base, tuple(variants), grid, select, tuple(seeds), int(raw.get("top_k", 0)),
                   int(raw.get("top_seeds", 0)))
+    seen = {}
     for trial in expand(study, "unused"):  # every trial's config is valid before anything runs
-        pass
+        other = seen.setdefault(trial.digest, trial)
+        if other is not trial:  # e.g. `lr: [0.001, 1e-3]`, or a variant equal to the base
+            raise ValueError(f"{source}: trials '{other.setting}' and '{trial.setting}' (seed {trial.seed}) are the "
+                             "same run config, which would run once and be listed twice; remove one of them")
     return study
 
 
