@@ -319,3 +319,23 @@ def test_a_split_column_gives_the_splits_in_memory_and_streamed(tmp_path):
                     columns=("text", "label", "split"))
     with pytest.raises(ValueError, match="column 'split' holds 'dev'"):
         splits_lib.load(_data_config(bad))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoder", ["bilstm", "transformer"])
+def test_token_families_train_on_a_stream_and_their_export_reproduces_the_run(encoder, tmp_path, tiny_hub):
+    """The recurrent family (vocabulary adapted on the training sample) and a TF Hub transformer (tokenized per
+    batch inside tf.data, batches grouped by length) on 4 gzip shards; the export scores the test texts as the
+    run did."""
+    from tfclf.serving import export, predict
+    pattern = _write_gz_shards(tmp_path / "shards", toy_rows(400, filler=1), 4)
+    model = ["--encoder", "bilstm", "--rnn-units", "8"] if encoder == "bilstm" else \
+        ["--encoder", "bert_small", "--encoder-handle", tiny_hub["encoder"], "--preprocess-handle",
+         tiny_hub["preprocess"], "--lr", "2e-3", "--epochs", "6", "--head-units", "32"]
+    out = tmp_path / "run"
+    assert run.main(["--data", pattern, *RUN, *model, "--out", str(out), "--export-dir", str(tmp_path / "m")]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["split_rule"] == "hash" and metrics["test"]["macro_f1"] > 0.8
+    predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    fresh = predict.predict(export.load(metrics["export_path"]), predictions["text"].tolist())["probabilities"]
+    np.testing.assert_allclose(fresh, predictions[["p_neg", "p_pos"]].to_numpy(), atol=1e-5)
