@@ -378,11 +378,15 @@ def score_split(model, prepared: Prepared, split: str, scorer: tuple = None) -> 
     scoring_model, map_fn = scorer or text_scorer(model, prepared)
     dataset = pipeline.stream_dataset(lambda: prepared.corpus.batches(split, limit=prepared.config.data.max_eval_examples),
                                       scoring_batch(prepared), map_fn=map_fn)
-    logits, labels = [], []
-    for inputs, label_ids in dataset:
-        logits.append(np.asarray(scoring_model.predict_on_batch(inputs), dtype=np.float32))
-        labels.append(label_ids.numpy())
-    return np.concatenate(logits), np.concatenate(labels)
+    logits = np.asarray(scoring_model.predict(dataset.map(lambda inputs, labels: inputs), verbose=0), np.float32)
+    # The labels in the same order from a pass without the model (reading is cheap beside scoring; Keras'
+    # predict is about 4x faster than a Python loop of predict_on_batch, measured on bow).
+    labels = [ids for _, ids in prepared.corpus.batches(split, limit=prepared.config.data.max_eval_examples)]
+    labels = np.concatenate(labels) if labels else np.zeros(0, np.int32)
+    if len(labels) != len(logits):
+        raise ValueError(f"{prepared.corpus.source}: {len(logits)} {split} texts scored but {len(labels)} labels read: "
+                         "the files changed during the run; keep them unchanged while a run reads them, then run again")
+    return logits, labels
 
 
 def scoring_batch(prepared: Prepared) -> int:
