@@ -56,10 +56,10 @@ def test_a_run_killed_at_any_phase_resumes_where_it_was_and_finishes_once(point,
     if point in ("trained", "evaluated", "exported", "finishing"):  # training had finished: no retraining
         assert "training had finished" in rerun.stdout and trained_epochs == []
     elif point in ("epoch_end", "epoch_mid"):  # resumed after epoch 1, which is not trained again
-        assert "resumes from its last epoch backup" in rerun.stdout
+        assert "resumes from its last backup" in rerun.stdout
         assert "epoch 1/3" not in rerun.stdout and "epoch 2/3" in rerun.stdout
     elif point == "fitted":  # every epoch is in the backup: the resumed fit trains none
-        assert "resumes from its last epoch backup" in rerun.stdout and trained_epochs == []
+        assert "resumes from its last backup" in rerun.stdout and trained_epochs == []
     else:  # killed before the run directory existed: a fresh start
         assert "resuming" not in rerun.stdout and "epoch 1/3" in rerun.stdout
     assert sorted(os.listdir(tmp_path / "models" / "run")) == ["1"]

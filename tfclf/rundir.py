@@ -224,7 +224,7 @@ def open_staging(path: str, digest: str, overwrite: bool = False, data_digest: s
         saved_config, saved_data = _interrupted_digests(staging)
         if saved_config == digest and saved_data in ("", data_digest):
             phase = "training had finished: evaluating its trained weights" \
-                if os.path.isdir(os.path.join(staging, TRAINED)) else "training resumes from its last epoch backup"
+                if os.path.isdir(os.path.join(staging, TRAINED)) else "training resumes from its last backup"
             print(f"resuming the interrupted run in {staging}: {phase}")
             return staging
         what = "a different config" if saved_config != digest else "the same config on data that has changed since"

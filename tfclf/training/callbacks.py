@@ -145,6 +145,7 @@ class Progress(keras.callbacks.Callback):
         self.stream = stream or sys.stdout
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.interval = 0.5 if self.tty else interval
+        self.first_step = None
 
     def _write(self, text: str, final: bool):
         if self.tty:
@@ -155,6 +156,7 @@ class Progress(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.start, self.last = epoch, time.perf_counter(), time.perf_counter()
+        self.first_step = None  # a resumed epoch starts at its backup's step
 
     def on_train_begin(self, logs=None):
         self.first = True
@@ -163,12 +165,15 @@ class Progress(keras.callbacks.Callback):
         if getattr(self, "first", False):  # how long reading, scanning and building took to reach training
             self.first = False
             progress.say(f"first training step done (step {batch + 1} of epoch {self.epoch + 1})")
+        if self.first_step is None:
+            self.first_step = batch
         now = time.perf_counter()
         if now - self.last < self.interval:
             return
         self.last, done, elapsed = now, batch + 1, now - self.start
-        rate = done * self.batch_size / elapsed
-        eta = (self.steps - done) * elapsed / done
+        ran = done - self.first_step
+        rate = ran * self.batch_size / elapsed
+        eta = (self.steps - done) * elapsed / max(ran, 1)
         metrics = "  ".join(f"{key} {value:.4f}" for key, value in (logs or {}).items())
         self._write(f"epoch {self.epoch + 1}/{self.epochs}  step {done}/{self.steps}  {metrics}  "
                     f"{rate:.1f} ex/s  ETA {eta:.0f}s", final=False)
