@@ -339,3 +339,18 @@ def test_token_families_train_on_a_stream_and_their_export_reproduces_the_run(en
     predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False)
     fresh = predict.predict(export.load(metrics["export_path"]), predictions["text"].tolist())["probabilities"]
     np.testing.assert_allclose(fresh, predictions[["p_neg", "p_pos"]].to_numpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_grid_over_streamed_shards_runs_every_trial_on_the_hash_split(tmp_path):
+    import yaml
+    from tfclf import grid
+    pattern = _write_gz_shards(tmp_path / "shards", toy_rows(300), 3)
+    spec = {"base": {"data": pattern, "stream": "on", "encoder": "bow", "epochs": 2, "batch_size": 16,
+                     "embedding_dim": 8, "vocab_size": 200}, "grid": {"lr": [0.02, 0.005]}, "seeds": [42]}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec))
+    assert grid.main([str(tmp_path / "study.yaml"), "--out", str(tmp_path / "grid")]) == 0
+    table = pd.read_csv(tmp_path / "grid" / "results.csv")
+    assert list(table["status"]) == ["ok", "ok"] and (table["val_macro_f1"] > 0.8).all()
+    for metrics in (tmp_path / "grid").rglob("metrics.json"):
+        assert json.loads(metrics.read_text())["split_rule"] == "hash"
