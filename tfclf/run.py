@@ -81,8 +81,9 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
     lines += [f"         {name:<{width}}  precision {row['precision']:.4f}  recall {row['recall']:.4f}  "
               f"F1 {row['f1']:.4f}  ({row['support']} texts)" for name, row in test["per_class"].items()]
     decision = metrics.get("decision") or {}
+    from tfclf.evaluation import report  # NumPy and matplotlib only, after training
     if decision.get("test"):
-        lines.append(f"calibr.  temperature {decision['temperature']:.3f} (fitted on validation): test ECE "
+        lines.append(f"calibr.  temperature {decision['temperature']:.3f} ({report.calibration_choice(decision)}): test ECE "
                      f"{decision['test']['ece_before']:.4f} -> {decision['test']['ece_after']:.4f}, Brier "
                      f"{decision['test']['brier_before']:.4f} -> {decision['test']['brier_after']:.4f}")
     if decision.get("threshold") is not None:

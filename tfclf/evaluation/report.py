@@ -228,13 +228,26 @@ def text_report(metrics: dict, wrong: pd.DataFrame, explanations, class_names, p
     return text
 
 
+def calibration_choice(decision: dict) -> str:
+    """Where the served temperature came from, in a few words (metrics.json's decision.calibration)."""
+    chosen = decision.get("calibration")
+    if not chosen:  # --calibration none, or a run from before the temperature was cross-validated
+        return "fitted on validation" if decision.get("temperature", 1.0) != 1.0 else "no calibration"
+    if chosen["kept"]:
+        return f"fitted on validation, kept: it lowered the NLL of {chosen['folds']} held-out folds"
+    return f"the fitted {chosen['fitted']:.3f} not kept: no held-out gain"
+
+
 def decision_lines(decision: dict) -> list:
     """The calibration and threshold figures of metrics.json's "decision", as report lines."""
     lines, test = [], decision.get("test")
     if test:
-        lines += ["", f"calibration: temperature {decision['temperature']:.3f} (fitted on validation); test ECE "
-                      f"{test['ece_before']:.4f} -> {test['ece_after']:.4f}, Brier {test['brier_before']:.4f} -> "
-                      f"{test['brier_after']:.4f}"]
+        lines += ["", f"calibration: temperature {decision['temperature']:.3f} ({calibration_choice(decision)}); "
+                      f"test ECE {test['ece_before']:.4f} -> {test['ece_after']:.4f}, Brier {test['brier_before']:.4f}"
+                      f" -> {test['brier_after']:.4f}"]
+        chosen = decision.get("calibration") or {}
+        if chosen.get("reason"):
+            lines.append(f"  fitted T = {chosen['fitted']:.3f} on validation, {chosen['reason']}")
     if decision.get("threshold") is not None and "threshold_test" in decision:
         at, argmax = decision["threshold_test"]["at_threshold"], decision["threshold_test"]["argmax"]
         lines += [f"threshold: {decision['positive_class']} when p >= {decision['threshold']:.4f} "
