@@ -27,7 +27,7 @@ def _overrides(pairs) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.grid", description=__doc__,
+    parser = argparse.ArgumentParser(prog=cli.prog("python -m tfclf.grid"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", help="experiments/NAME.yaml")
     parser.add_argument("--out", help="grid directory (default: runs/grid-<study name>)")

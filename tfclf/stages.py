@@ -492,5 +492,6 @@ def export_model(model, prepared: Prepared, metrics: dict, run_id: str, decision
         return done
     serving = prepared.family.raw_text_model(model, config.model, prepared.seq_len, config.data.clean)
     extra = {"config.json": config.to_dict(), "metrics.json": {k: v for k, v in metrics.items() if k != "history"},
-             "run.json": {"run_id": run_id, "run_dir": os.path.abspath(config.out)}}
+             "run.json": {"run_id": run_id, "run_dir": os.path.abspath(config.out),
+                          "environment": metrics.get("environment"), "precision": metrics.get("precision")}}
     return export.export(serving, prepared.class_names, model_root, extra, decision)

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from tfclf import config as config_lib, phases, progress, rundir, stages
+from tfclf import config as config_lib, phases, progress, provenance, rundir, stages
 from tfclf.data import multilabel as label_sets, readers, splits as splits_lib
 from tfclf.evaluation import calibration, decision as decision_lib, explain, report, report_page, thresholds
 from tfclf.evaluation import multilabel, multilabel_report
@@ -125,6 +125,7 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
         "wall_seconds": time.perf_counter() - started,
         "history": {key: [float(v) for v in values] for key, values in fitted.history.items()},
         "config_digest": config.digest(),
+        "environment": provenance.record(),
         "weights_sha256": stages.weights_digest(model),
         **getattr(model, "tfclf_info", {}),
     })
