@@ -166,6 +166,21 @@ def choose_seq_len(train_lengths, requested: int, maximum: int = 0, unit: str = 
     return min(length, maximum) if maximum else length
 
 
+def seq_len_source(train_lengths, requested: int, maximum: int = 0) -> str:
+    """Where choose_seq_len's cap came from, for the summary: --seq-len, the 95th percentile, or the encoder's
+    maximum when that is lower (then the percentile is given beside it).
+
+        >>> seq_len_source([10] * 90 + [900] * 10, 0, 512), seq_len_source([10] * 99 + [900], 0, 512)
+        ("the encoder's maximum; the 95th percentile of the training texts is 900", '95th percentile of the training texts')
+    """
+    percentile = max(1, int(np.ceil(np.percentile(train_lengths, 95))))
+    wanted = requested or percentile
+    if maximum and wanted > maximum:
+        return (f"--seq-len {requested} capped at the encoder's maximum" if requested else
+                f"the encoder's maximum; the 95th percentile of the training texts is {percentile}")
+    return "--seq-len" if requested else "95th percentile of the training texts"
+
+
 def prepare(config, family=None) -> Prepared:
     """Reads and splits the data (I/O; every data error before any directory exists) and measures
     lengths in the family's unit. `config` must be resolved. Large data (stream.wanted) is scanned once
@@ -200,7 +215,7 @@ def prepare(config, family=None) -> Prepared:
     what = (f"chunked into windows ({model.chunk_train} train, {model.chunk_aggregate} of logits)"
             if model.long_text == "chunk" else f"cut to their {model.truncate}")
     progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
-                 + ("--seq-len" if config.data.seq_len else "95th percentile of the training texts")
+                 + seq_len_source(lengths["train"], config.data.seq_len, family.max_seq_len)
                  + f"; {longer:.1%} of training texts are longer" + (f", {what})" if longer else ")"))
     prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus)
     if model.long_text == "chunk":

@@ -261,6 +261,11 @@ def reliability_plot(panels, label_ids, path: str) -> None:
     """Reliability diagrams side by side, one per (title, probabilities): accuracy per confidence bin (bars,
     texts per bin above them) against the diagonal; the hatched gap to the bin's mean confidence is the
     miscalibration. ECE in the title; the x axis starts at the lowest possible confidence, 1 / classes."""
+    _save_figure(reliability_figure(panels, label_ids), path)
+
+
+def reliability_figure(panels, label_ids):
+    """reliability_plot's figure; the legend sits below each diagram, clear of the bars and their counts."""
     figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.2), layout="constrained",
                                 squeeze=False)
     for axis, (title, probabilities) in zip(axes[0], panels):
@@ -279,8 +284,8 @@ def reliability_plot(panels, label_ids, path: str) -> None:
         lowest = np.floor(len(edges[:-1]) / probabilities.shape[1]) / len(edges[:-1])
         axis.set(title=f"{title}\nECE {ece:.4f} ({len(edges) - 1} bins, {len(label_ids)} texts)",
                  xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(lowest, 1), ylim=(0, 1.08))
-        axis.legend(fontsize=7, loc="upper left")
-    _save_figure(figure, path)
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    return figure
 
 
 def pr_curve_plot(curves, threshold: float, positive_class: str, path: str) -> None:
