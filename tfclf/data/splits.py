@@ -328,6 +328,9 @@ def _split_multi_label(table: pd.DataFrame, data_config, seed: int, source: str,
         "duplicates_removed": {"val": val_leaks, "test": test_leaks},
         "class_counts": {name: {label: int(sum(label in labels for labels in frame["labels"])) for label in names}
                          for name, frame in frames.items()},
+        "split_rule": {"rule": "iterative", "what": "iterative stratification of the label sets (seeded); exact "
+                       "duplicates of earlier splits removed", "seed": seed,
+                       "val_fraction": data_config.val_fraction, "test_fraction": data_config.test_fraction},
         "texts_without_labels": {name: int((frame["labels"].map(len) == 0).sum()) for name, frame in frames.items()},
         "label_cardinality": {name: float(frame["labels"].map(len).mean()) for name, frame in frames.items()},
     }
