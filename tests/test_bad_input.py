@@ -1,7 +1,9 @@
 """Every kind of bad input: one line naming the place and the fix, exit 2, no traceback, no run dir."""
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import toy_rows, write_csv, write_jsonl, repo_env
@@ -233,12 +235,23 @@ def test_ctrl_c_while_importing_is_one_line(delay, tmp_path):
     assert not (tmp_path / "r").exists() and not (tmp_path / "r.lock").exists()
 
 
-def test_texts_emptied_by_cleaning_are_refused_like_empty_texts(tmp_path, capsys):
-    rows = toy_rows(30) + [{"text": "https://example.com/only-a-link", "label": "pos"}]
+@pytest.mark.slow  # two short trainings, about 20 s each on 2 busy cores
+@pytest.mark.parametrize("stream", ["off", "on"])
+def test_texts_emptied_by_cleaning_are_dropped_and_counted_in_memory_and_streamed(stream, tmp_path, capsys):
+    """Two link-only texts clean to nothing: the run drops them with a count (eda.json, a progress line), in
+    memory and streamed alike, and the export still scores such a text."""
+    links = [{"text": "https://example.com/only-a-link", "label": "pos"},
+             {"text": "  http://example.org/x  ", "label": "neg"}]
     out = tmp_path / "run"
-    code = run.main(["--data", write_csv(tmp_path / "t.csv", rows), "--encoder", "bow", "--out", str(out),
-                     "--clean", "urls,whitespace"])
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(lines) == 1
-    assert "1 text(s) are empty after --clean urls,whitespace (data row 31)" in lines[0] and "--drop-invalid" in lines[0]
-    assert not out.exists() and not (tmp_path / "run.partial").exists()
+    code = run.main(["--data", write_csv(tmp_path / "t.csv", toy_rows(60) + links), "--encoder", "bow",
+                     "--out", str(out), "--clean", "urls,whitespace", "--epochs", "1", "--stream", stream,
+                     "--export-dir", str(tmp_path / "models")])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err[-800:]
+    assert "2 text(s) empty after --clean urls,whitespace: dropped from the run" in printed.out
+    eda = json.load(open(out / "eda.json"))
+    assert eda["emptied_by_cleaning"] == 2 and eda["num_rows_read"] == 62 and eda["dropped_invalid_rows"] == 0
+    from tfclf.serving import export, predict
+    export_path = json.load(open(out / "metrics.json"))["export_path"]
+    scored = predict.predict(export.load(export_path), [links[0]["text"], ""])
+    assert scored["probabilities"].shape == (2, 2) and np.allclose(scored["probabilities"].sum(axis=1), 1.0)

@@ -89,7 +89,7 @@ def test_predict_cli_scores_arguments_and_files(tmp_path, small_config, capsys):
     scored = pd.read_csv(tmp_path / "o.csv")
     assert len(scored) == 30 and (scored["predicted"] == scored["label"]).mean() > 0.8
     assert predict_cli.main(["--model", str(tmp_path), "x"]) == 2
-    assert "no exported model there" in capsys.readouterr().err
+    assert "not a tfclf run directory or exported model" in capsys.readouterr().err
 
 
 def test_evaluate_cli_reports_on_a_new_labelled_file(tmp_path, small_config, capsys):

@@ -29,3 +29,21 @@ def test_curves_with_a_loss_monitor_have_no_separate_metric_panel_and_no_mark_wi
     assert [axis.get_ylabel() for axis in figure.axes] == ["loss", "learning_rate"]
     assert not any(_best_epoch_lines(axis) for axis in figure.axes)
     report.plt.close(figure)
+
+
+def test_the_reliability_legend_is_clear_of_the_bars_and_their_counts():
+    """A poorly calibrated 3-class model fills the low-confidence bins on the left, where the legend used to be."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet([1.0, 1.0, 1.0], size=400)
+    labels = rng.integers(0, 3, size=400)
+    figure = report.reliability_figure([("before", probabilities), ("after", probabilities)], labels)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    for axis in figure.axes:
+        legend = axis.get_legend().get_window_extent(renderer)
+        plotted = [patch.get_window_extent(renderer) for patch in axis.patches] + \
+            [text.get_window_extent(renderer) for text in axis.texts]  # the bars and the counts above them
+        assert plotted and not any(legend.overlaps(box) for box in plotted)
+        assert legend.y1 <= axis.get_window_extent(renderer).y0  # below the diagram
+    report.plt.close(figure)

@@ -6,7 +6,7 @@ import sys
 
 from conftest import toy_rows, write_csv, repo_env
 from tfclf import config as config_lib
-from tfclf import stages, workflows
+from tfclf import provenance, stages, workflows
 
 ARTIFACTS = ("config.json", "metrics.json", "eda.json", "predictions.csv", "report.txt",
              "confusion_matrix.png", "curves.png", "class_distribution.png", "length_histogram.png")
@@ -25,6 +25,15 @@ def test_bow_learns_a_separable_toy_set_and_writes_artifacts(tmp_path, small_con
     assert set(metrics["test"]["per_class"]["pos"]) == {"precision", "recall", "f1", "support"}
     assert metrics["num_train"] + metrics["num_val"] + metrics["num_test"] == 120
     assert metrics["train_examples_per_sec"] > 0 and metrics["wall_seconds"] > 0
+    environment = metrics["environment"]  # what it ran on: versions, the CPU and its speed-relevant flags
+    import platform
+    import tensorflow
+    import tfclf
+    assert (environment["tfclf"], environment["tensorflow"], environment["python"]) == \
+        (tfclf.__version__, tensorflow.__version__, platform.python_version())
+    assert environment["cpu"]["model"] and set(environment["cpu"]["flags"]) <= set(provenance.SPEED_FLAGS)
+    run_json = json.load(open(os.path.join(result.export_path, "assets.extra", "run.json")))
+    assert run_json["environment"] == environment and run_json["precision"] == metrics["precision"]
     saved = config_lib.load(os.path.join(result.run_dir, "config.json"))
     assert saved.train.epochs == 6 and saved.train.lr == config.train.lr and saved.out == config.out
     eda = json.load(open(os.path.join(result.run_dir, "eda.json")))

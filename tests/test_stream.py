@@ -105,6 +105,22 @@ def test_streamed_statistics_equal_the_in_memory_ones_on_small_data(tmp_path):
         assert dict(frame["label"].value_counts()) == {k: v for k, v in streamed.summary["class_counts"][split].items() if v}
 
 
+def test_texts_emptied_by_cleaning_are_dropped_and_counted_alike_in_memory_and_streamed(tmp_path):
+    """Without --drop-invalid: the in-memory split and the streamed scan both drop the 3 texts that cleaning
+    empties, count them apart from invalid rows, and keep the other 300."""
+    from tfclf.models import cleaning
+    rows = toy_rows(300) + [{"text": "https://a.example/x", "label": "pos"}, {"text": "www.b.example", "label": "neg"},
+                            {"text": " http://c.example ", "label": "pos"}]
+    path = write_csv(tmp_path / "d.csv", rows)
+    data = _data_config(path, clean="urls,whitespace")
+    table, _ = splits_lib.load(data)
+    in_memory = splits_lib.split(table, data, 42, clean_texts=cleaning.clean_texts)
+    streamed = stream.Corpus([path], data, 42, cleaning.clean_texts).scan()
+    for summary in (in_memory.summary, streamed.summary):
+        assert (summary["emptied_by_cleaning"], summary["dropped_invalid_rows"], summary["num_rows_read"]) == (3, 0, 303)
+    assert len(in_memory.train) + len(in_memory.val) + len(in_memory.test) == sum(streamed.counts.values()) == 300
+
+
 def test_the_reservoir_is_bounded_and_uniform():
     reservoir = stream.Reservoir(1000, seed=0)
     for start in range(0, 100_000, 7_000):

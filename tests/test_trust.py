@@ -39,6 +39,43 @@ def test_temperature_recovers_the_scale_of_overconfident_logits():
     assert summary["ece_after"] < summary["ece_before"] / 3 and summary["nll_after"] < summary["nll_before"]
 
 
+def test_a_temperature_that_does_not_help_held_out_validation_texts_is_not_kept():
+    """Calibrated logits: a T fitted on 300 validation texts is a little off 1 by chance; cross-validation on
+    the validation split shows no held-out gain, so the decision serves T = 1 and says why."""
+    from tfclf.config import DecisionConfig
+    from tfclf.evaluation import decision as decision_lib
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 3, size=(300, 2))
+    labels = np.array([rng.choice(2, p=p) for p in calibration.softmax(logits)])
+    decision = decision_lib.Decision.fit(DecisionConfig(), logits, labels, ["ham", "spam"], [0, 1])
+    chosen = decision.calibration
+    assert chosen["fitted"] != pytest.approx(1.0, abs=1e-3)  # what was served before the rule
+    assert decision.temperature == 1.0 and not chosen["kept"] and chosen["reason"].startswith("not kept (T = 1)")
+    assert chosen["heldout"]["nll_after"] >= chosen["heldout"]["nll_before"] and chosen["folds"] == 5
+    record = decision.report(logits, labels)
+    assert record["calibration"]["fitted"] == chosen["fitted"] and record["test"]["ece_after"] == \
+        record["test"]["ece_before"]
+    # Four times too sharp: every fold's fit finds it, the held-out NLL drops, T is kept.
+    sharp = decision_lib.Decision.fit(DecisionConfig(), 4.0 * logits, labels, ["ham", "spam"], [0, 1])
+    assert sharp.calibration["kept"] and sharp.temperature == pytest.approx(4.0, rel=0.25)
+    assert all(t > 2.5 for t in sharp.calibration["fold_temperatures"])
+    # Too few validation texts to cross-validate: T = 1, said.
+    few = calibration.choose_temperature(4.0 * logits[:30], labels[:30])
+    assert few["temperature"] == 1.0 and "too few" in few["reason"]
+
+
+def test_the_multi_label_temperature_follows_the_same_rule():
+    from tfclf.config import DecisionConfig
+    from tfclf.evaluation import multilabel
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 2, size=(300, 3))
+    targets = (rng.random((300, 3)) < multilabel.sigmoid(logits)).astype(int)
+    calibrated = multilabel.MultiLabelDecision.fit(DecisionConfig(), logits, targets, ["a", "b", "c"])
+    assert calibrated.temperature == 1.0 and not calibrated.calibration["kept"]
+    sharp = multilabel.MultiLabelDecision.fit(DecisionConfig(), 3.0 * logits, targets, ["a", "b", "c"])
+    assert sharp.calibration["kept"] and sharp.temperature == pytest.approx(3.0, rel=0.25)
+
+
 def test_threshold_targets_and_decisions():
     rng = np.random.default_rng(1)
     positives = rng.random(2000) < 0.1
@@ -149,6 +186,8 @@ def overconfident_run(tmp_path_factory):
 def test_temperature_scaling_lowers_the_ece_of_an_overconfident_model(overconfident_run, tmp_path):
     decision = overconfident_run.metrics["decision"]
     assert decision["temperature"] > 1.5  # fitted on validation: the probabilities were too sharp
+    assert decision["calibration"]["kept"] and decision["calibration"]["heldout"]["nll_after"] < \
+        decision["calibration"]["heldout"]["nll_before"]  # and it helped held-out validation folds
     assert decision["test"]["ece_after"] < decision["test"]["ece_before"]
     assert decision["test"]["nll_after"] < decision["test"]["nll_before"]
     stored = export.read_extra(overconfident_run.export_path, export.CALIBRATION)
@@ -167,7 +206,8 @@ def test_the_report_explains_the_confidently_wrong_texts_as_the_export_does(over
     from tfclf.evaluation import report
     from tfclf.serving import predict
     text = open(os.path.join(overconfident_run.run_dir, "report.txt")).read()
-    assert "calibration: temperature" in text
+    assert "calibration: temperature" in text and "kept: it lowered the NLL of 5 held-out folds" in text \
+        and "fitted T = " in text
     in_report = [line.strip()[len("words: "):] for line in text.splitlines() if line.strip().startswith("words:")]
     predictions = pd.read_csv(os.path.join(overconfident_run.run_dir, "predictions.csv"), keep_default_na=False)
     wrong = report.confidently_wrong(predictions)

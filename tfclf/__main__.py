@@ -3,4 +3,4 @@ import sys
 
 from tfclf import cli
 
-sys.exit(cli.main())
+sys.exit(cli.main(command_name="python -m tfclf"))

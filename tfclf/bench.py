@@ -22,7 +22,7 @@ from tfclf import cli
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog=cli.prog("python -m tfclf.bench"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="minilm_l6", help="a transformer encoder name (default: minilm_l6)")
     parser.add_argument("--encoder-handle", default="", help="a local TF Hub encoder directory instead of the table's")

@@ -3,12 +3,14 @@
     tfclf train --data sms_spam          # = python -m tfclf.run
     tfclf grid experiments/x.yaml        # = python -m tfclf.grid
     tfclf predict | evaluate | bench | import-hf | list
+    tfclf --version
 """
 import errno
 import importlib
 import re
 import sys
 
+import tfclf
 from tfclf import tables
 
 USER_ERROR_EXIT = 2
@@ -60,6 +62,25 @@ LISTS = {
 }
 
 
+_invoked_as = ""  # "tfclf train" while `tfclf train ...` runs the module's main(): its usage line says so
+
+
+def prog(module_prog: str) -> str:
+    """The program name for a command's usage line: what the user typed (`tfclf train`, `python -m tfclf
+    train`), else the module's own (`python -m tfclf.run`)."""
+    return _invoked_as or module_prog
+
+
+def version() -> str:
+    """`tfclf --version`: tfclf's version (TensorFlow's and the rest are in every run's metrics.json)."""
+    return f"tfclf {tfclf.__version__}"
+
+
+def describe_tables() -> str:
+    """`tfclf list` without a table: the tables, one line each."""
+    return "\n".join(["tables (tfclf list TABLE describes one):"] + [f"  {name}" for name in LISTS])
+
+
 def describe(table: str) -> str:
     """One line per choice: name and description."""
     rows = LISTS[table]()
@@ -106,23 +127,33 @@ def disk_full(error: BaseException) -> str:
 
 
 def _usage() -> str:
-    lines = ["usage: tfclf COMMAND [options]   (tfclf COMMAND --help for its options)", "", "commands:"]
+    lines = ["usage: tfclf COMMAND [options]   (tfclf COMMAND --help for its options; tfclf --version)", "",
+             "commands:"]
     lines += [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def main(argv=None, command_name: str = "tfclf") -> int:
+    """The `tfclf` command (`command_name`: how it was started, for usage lines: `python -m tfclf`)."""
+    global _invoked_as
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else USER_ERROR_EXIT
+    if argv[0] in ("--version", "-V"):
+        print(version())
+        return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         print(f"tfclf: error: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
         return USER_ERROR_EXIT
     if command == "list":
+        if not rest:
+            print(describe_tables())
+            return 0
         if len(rest) != 1 or rest[0] not in LISTS:
-            print(f"tfclf: error: tfclf list TABLE: choose one of: {', '.join(LISTS)}", file=sys.stderr)
+            print(f"tfclf: error: tfclf list {' '.join(rest)}: not a table; choose one of: {', '.join(LISTS)}",
+                  file=sys.stderr)
             return USER_ERROR_EXIT
         print(describe(rest[0]))
         return 0
@@ -131,7 +162,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("tfclf: interrupted", file=sys.stderr)
         return 130
-    return module.main(rest)
+    _invoked_as = f"{command_name} {command}"
+    try:
+        return module.main(rest)
+    finally:
+        _invoked_as = ""
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ class TrainConfig:
     head_lr: float = _field(0.0, "head's own peak learning rate when --encoder-lr is set (0: --lr); seed 004: 1e-2")
     batch_size: int = _field(32, "global batch size")
     epochs: int = _field(0, "epochs (0: the encoder's default)")
-    weight_decay: float = _field(0.01, "decoupled weight decay (adamw) / L2-free decay factor")
+    weight_decay: float = _field(0.01, "decoupled weight decay of --opt adamw (refused with the other optimizers, "
+                                       "which do not apply it)")
     momentum: float = _field(0.9, "momentum for sgd")
     clip_norm: float = _field(1.0, "clip gradients to this global norm (0: off)")
     warmup_ratio: float = _field(0.1, "share of steps with linear warm-up")
@@ -351,6 +352,12 @@ def load(path: str) -> RunConfig:
         return from_flat(json.load(handle), source=path)
 
 
+def weight_decay_refusal(value, opt: str) -> str:
+    """The one-line refusal of a weight decay for an optimizer that does not apply it."""
+    return (f"--weight-decay {value}: only --opt adamw applies a weight decay, and --opt {opt} would ignore it; "
+            "use --opt adamw, or drop --weight-decay")
+
+
 def validate(config: RunConfig) -> None:
     """Raises ValueError naming the flag, the value and the valid choices."""
     for name, table in CHOICES.items():
@@ -418,6 +425,10 @@ def validate(config: RunConfig) -> None:
     for name in ("lr", "encoder_lr", "head_lr", "weight_decay", "clip_norm", "momentum"):
         if getattr(config.train, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
+    # Only adamw decays weights. Another optimizer with a weight decay other than the default (which every
+    # saved config.json carries) is refused rather than ignored; run.py also refuses the flag given explicitly.
+    if config.train.opt != "adamw" and config.train.weight_decay not in (0.0, TrainConfig.weight_decay):
+        raise ValueError(weight_decay_refusal(config.train.weight_decay, config.train.opt))
     _validate_long_text(config.model)
     _validate_decision(config.decision)
 

@@ -27,7 +27,7 @@ def _overrides(pairs) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.grid", description=__doc__,
+    parser = argparse.ArgumentParser(prog=cli.prog("python -m tfclf.grid"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", help="experiments/NAME.yaml")
     parser.add_argument("--out", help="grid directory (default: runs/grid-<study name>)")
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     parser.add_argument("--parallel", type=int, default=1, help="trials running at once on this machine")
     parser.add_argument("--ray", metavar="ADDRESS", default="",
                         help="run trials as Ray tasks: 'local' starts a Ray cluster on this machine, 'auto' or "
-                             "HOST:PORT joins a running one (pip install ray==2.60.0)")
+                             "HOST:PORT joins a running one (needs pip install 'tfclf[ray]')")
     parser.add_argument("--cpus-per-trial", type=int, default=0,
                         help="with --ray: CPUs each trial asks of Ray (default: this machine's CPUs / --parallel)")
     parser.add_argument("--top-k", type=int, help="rerun the K best settings with --seeds seeds (default: the spec's)")

@@ -7,7 +7,7 @@ from tfclf import cli
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.import_hf", description=__doc__)
+    parser = argparse.ArgumentParser(prog=cli.prog("python -m tfclf.import_hf"), description=__doc__)
     parser.add_argument("source", help="directory with config.json, model.safetensors, vocab.txt")
     parser.add_argument("--out", required=True, help="destination directory (replaced atomically)")
     parser.add_argument("--seq-length", type=int, default=128, help="default length of the preprocessor's output")

@@ -1,7 +1,12 @@
 """`python -m tfclf.predict --model DIR "text one" "text two"`, or a whole file in batches:
 
     python -m tfclf.predict --model saved_models/spam/1 --input new.csv --text-column text --output scored.csv
-    python -m tfclf.predict --model saved_models/spam/1 --explain "WIN a free prize, call now"
+    python -m tfclf.predict --model saved_models/spam --input new.csv > scored.csv   # the newest version
+    python -m tfclf.predict --model runs/spam --explain "WIN a free prize, call now"  # the run's export
+
+--model takes a version directory, a model directory (its newest version) or a run directory (its export).
+--input's rows come back once, with `predicted`, `confidence` and a `p_<class>` column per class (multi-label:
+`predicted` and `p_<label>`), as CSV in --output or, without it, on stdout.
 
 A multi-label model prints each text's predicted label set (`{}` when no label passes its threshold)
 with the chosen labels' probabilities. `--explain` adds, per text, the words whose removal changes the predicted class's probability most
@@ -14,13 +19,16 @@ from tfclf import cli
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.predict", description=__doc__,
+    parser = argparse.ArgumentParser(prog=cli.prog("python -m tfclf.predict"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("texts", nargs="*", help="texts to classify")
-    parser.add_argument("--model", required=True, help="an exported saved_models/<name>/<version> directory")
+    parser.add_argument("--model", required=True, help="an exported saved_models/<name>/<version> directory, "
+                        "saved_models/<name> (its newest version) or a run directory (its export)")
     parser.add_argument("--input", help="CSV/TSV/JSONL file to score")
     parser.add_argument("--text-column", default="text", help="text column(s) of --input, comma-separated")
-    parser.add_argument("--output", help="where to write --input's rows with predictions (CSV)")
+    parser.add_argument("--output", help="where to write --input's rows with predictions (CSV; default: stdout)")
+    parser.add_argument("--with-text", action="store_true",
+                        help="add a `text` column: the text as scored (--text-column's columns joined)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--explain", action="store_true",
@@ -33,8 +41,6 @@ def main(argv=None) -> int:
         for flag, value in (("--batch-size", args.batch_size), ("--top-words", args.top_words)):
             if value < 1:
                 raise ValueError(f"{flag} {value}: must be >= 1")
-        if args.input and not args.output:
-            raise ValueError("--input needs --output FILE.csv for the scored rows")
         if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
             raise ValueError(f"--output {args.output}: its directory does not exist; create it or choose another path")
         if args.output:
@@ -45,6 +51,7 @@ def main(argv=None) -> int:
         from tfclf.data import readers
         from tfclf.evaluation import explain
         from tfclf.serving import export, predict  # imports TensorFlow
+        args.model = export.resolve(args.model, "--model")
         serve = export.load(args.model)
         if "label_names" in serve.structured_outputs:  # a multi-label model: label sets
             return _print_label_sets(serve, args, export, predict, readers)
@@ -53,15 +60,14 @@ def main(argv=None) -> int:
             return explain.occlusion(lambda batch: predict.predict(serve, batch, args.batch_size)["probabilities"],
                                      texts, top=args.top_words, predicted=class_ids)
         if args.input:
-            frame, result = _score_input(serve, args, predict, readers)
+            frame, texts, result = _score_input(serve, args, predict, readers)
             frame["predicted"] = [name.decode() for name in result["class_name"]]
             frame["confidence"] = result["probabilities"][range(len(frame)), result["class_id"]]
+            for index, name in enumerate(export.read_extra(args.model, "labels.json", [])):
+                frame[f"p_{name}"] = result["probabilities"][:, index]
             if args.explain:
-                frame["explanation"] = [explain.format_words(e) for e in explained(frame["text"].tolist(),
-                                                                                   result["class_id"])]
-            frame.to_csv(args.output, index=False)
-            print(f"wrote {len(frame)} predictions to {args.output}")
-            return
+                frame["explanation"] = [explain.format_words(e) for e in explained(texts, result["class_id"])]
+            return _write(frame, args)
         result = predict.predict(serve, args.texts, args.batch_size)
         explanations = explained(args.texts, result["class_id"]) if args.explain else []
         for index, (text, name, class_id) in enumerate(zip(args.texts, result["class_name"], result["class_id"])):
@@ -72,9 +78,24 @@ def main(argv=None) -> int:
 
 
 def _score_input(serve, args, predict, readers) -> tuple:
-    """--input's rows (its text columns joined in `text`) and the export's outputs for them."""
-    frame = readers.read_texts(args.input, tuple(args.text_column.split(",")))
-    return frame, predict.predict(serve, frame["text"].tolist(), args.batch_size, progress=True)
+    """(--input's rows, the texts scored, the export's outputs for them); with --with-text the rows gain a
+    `text` column holding the text as scored."""
+    frame, texts = readers.read_texts(args.input, tuple(args.text_column.split(",")))
+    if args.with_text:
+        if "text" in frame.columns and args.text_column != "text":
+            raise ValueError(f"--with-text: {args.input} already has a column `text` that is not --text-column "
+                             f"{args.text_column}; rename that column, or drop --with-text")
+        frame["text"] = texts
+    return frame, texts, predict.predict(serve, texts, args.batch_size, progress=True)
+
+
+def _write(frame, args) -> None:
+    """The scored rows as CSV in --output (and a line saying so on stderr), or on stdout."""
+    if not args.output:
+        frame.to_csv(sys.stdout, index=False)
+        return
+    frame.to_csv(args.output, index=False)
+    print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)
 
 
 def _print_label_sets(serve, args, export, predict, readers) -> None:
@@ -84,12 +105,11 @@ def _print_label_sets(serve, args, export, predict, readers) -> None:
         raise ValueError("--explain explains one predicted class and this model predicts label sets; drop --explain")
     class_names = export.read_extra(args.model, "labels.json", [])
     if args.input:
-        frame, result = _score_input(serve, args, predict, readers)
+        frame, _, result = _score_input(serve, args, predict, readers)
         frame["predicted"] = [names.decode() for names in result["label_names"]]
         for index, name in enumerate(class_names):
             frame[f"p_{name}"] = result["probabilities"][:, index]
-        frame.to_csv(args.output, index=False)
-        print(f"wrote {len(frame)} predictions to {args.output}")
+        _write(frame, args)
         return
     result = predict.predict(serve, args.texts, args.batch_size)
     for index, text in enumerate(args.texts):

@@ -14,7 +14,7 @@ from tfclf.data import clean, datasets
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tfclf.run", description="Train and evaluate one text classifier.",
+        prog=cli.prog("python -m tfclf.run"), description="Train and evaluate one text classifier.",
         epilog="`tfclf list encoders|datasets|optimizers|schedules|losses|clean` describes every choice.")
     parser.add_argument("--config", help="YAML or JSON file of config keys; flags override it")
     parser.add_argument("--out", help="run directory (default: runs/<data>-<encoder>-<config digest>; the same "
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true",
                         help="discard an interrupted run of a different config in --out (default: refuse)")
     parser.add_argument("--list", choices=sorted(cli.LISTS), help="describe the choices of one table and exit")
+    parser.add_argument("--version", action="version", version=cli.version())
     for section, cls in config_lib.SECTIONS.items():
         group = parser.add_argument_group(section)
         for field in dataclasses.fields(cls):
@@ -56,7 +57,11 @@ def config_from_args(argv) -> config_lib.RunConfig:
     values = config_lib.read_file(args.config) if args.config else {}
     values.update({key: value for key, value in vars(args).items()
                    if value is not None and key not in ("config", "list", "overwrite")})
-    return config_lib.from_flat(values, source="--config " + args.config if args.config else "flags")
+    config = config_lib.from_flat(values, source="--config " + args.config if args.config else "flags")
+    train = config.train  # the default weight decay, given explicitly, would be ignored too (config.validate)
+    if args.weight_decay is not None and train.weight_decay > 0 and train.opt != "adamw":
+        raise ValueError(config_lib.weight_decay_refusal(args.weight_decay, train.opt))
+    return config
 
 
 def summary(metrics: dict, run_dir: str, export_path: str) -> str:
@@ -81,8 +86,9 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
     lines += [f"         {name:<{width}}  precision {row['precision']:.4f}  recall {row['recall']:.4f}  "
               f"F1 {row['f1']:.4f}  ({row['support']} texts)" for name, row in test["per_class"].items()]
     decision = metrics.get("decision") or {}
+    from tfclf.evaluation import report  # NumPy and matplotlib only, after training
     if decision.get("test"):
-        lines.append(f"calibr.  temperature {decision['temperature']:.3f} (fitted on validation): test ECE "
+        lines.append(f"calibr.  temperature {decision['temperature']:.3f} ({report.calibration_choice(decision)}): test ECE "
                      f"{decision['test']['ece_before']:.4f} -> {decision['test']['ece_after']:.4f}, Brier "
                      f"{decision['test']['brier_before']:.4f} -> {decision['test']['brier_after']:.4f}")
     if decision.get("threshold") is not None:

@@ -166,6 +166,21 @@ def choose_seq_len(train_lengths, requested: int, maximum: int = 0, unit: str = 
     return min(length, maximum) if maximum else length
 
 
+def seq_len_source(train_lengths, requested: int, maximum: int = 0) -> str:
+    """Where choose_seq_len's cap came from, for the summary: --seq-len, the 95th percentile, or the encoder's
+    maximum when that is lower (then the percentile is given beside it).
+
+        >>> seq_len_source([10] * 90 + [900] * 10, 0, 512), seq_len_source([10] * 99 + [900], 0, 512)
+        ("the encoder's maximum; the 95th percentile of the training texts is 900", '95th percentile of the training texts')
+    """
+    percentile = max(1, int(np.ceil(np.percentile(train_lengths, 95))))
+    wanted = requested or percentile
+    if maximum and wanted > maximum:
+        return (f"--seq-len {requested} capped at the encoder's maximum" if requested else
+                f"the encoder's maximum; the 95th percentile of the training texts is {percentile}")
+    return "--seq-len" if requested else "95th percentile of the training texts"
+
+
 def prepare(config, family=None) -> Prepared:
     """Reads and splits the data (I/O; every data error before any directory exists) and measures
     lengths in the family's unit. `config` must be resolved. Large data (stream.wanted) is scanned once
@@ -185,6 +200,10 @@ def prepare(config, family=None) -> Prepared:
         progress.say(f"{len(table)} rows, {len(splits.class_names)} classes: {len(splits.train)} train / "
                      f"{len(splits.val)} validation / {len(splits.test)} test texts ({removed['val'] + removed['test']} "
                      "duplicates of earlier splits removed)")
+    emptied = splits.summary.get("emptied_by_cleaning", 0)
+    if emptied:
+        progress.say(f"{emptied} text(s) empty after --clean {','.join(config.data.clean)}: dropped from the run "
+                     "(counted in eda.json as emptied_by_cleaning); an exported model still scores such texts")
     if family.tokenized:
         progress.say(f"tokenizing {sum(len(getattr(splits, name)) for name in ('train', 'val', 'test'))} texts"
                      + (" (the samples)" if corpus else "") + f" to measure their lengths in {family.length_unit}")
@@ -196,7 +215,7 @@ def prepare(config, family=None) -> Prepared:
     what = (f"chunked into windows ({model.chunk_train} train, {model.chunk_aggregate} of logits)"
             if model.long_text == "chunk" else f"cut to their {model.truncate}")
     progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
-                 + ("--seq-len" if config.data.seq_len else "95th percentile of the training texts")
+                 + seq_len_source(lengths["train"], config.data.seq_len, family.max_seq_len)
                  + f"; {longer:.1%} of training texts are longer" + (f", {what})" if longer else ")"))
     prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus)
     if model.long_text == "chunk":
@@ -492,5 +511,6 @@ def export_model(model, prepared: Prepared, metrics: dict, run_id: str, decision
         return done
     serving = prepared.family.raw_text_model(model, config.model, prepared.seq_len, config.data.clean)
     extra = {"config.json": config.to_dict(), "metrics.json": {k: v for k, v in metrics.items() if k != "history"},
-             "run.json": {"run_id": run_id, "run_dir": os.path.abspath(config.out)}}
+             "run.json": {"run_id": run_id, "run_dir": os.path.abspath(config.out),
+                          "environment": metrics.get("environment"), "precision": metrics.get("precision")}}
     return export.export(serving, prepared.class_names, model_root, extra, decision)

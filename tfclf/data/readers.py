@@ -128,8 +128,8 @@ def read_file(path: str, text_columns: tuple, label_column: str, label_separator
     return table, {"decode_replacements": replaced}
 
 
-def read_texts(path: str, text_columns: tuple) -> "pd.DataFrame":
-    """A file's rows with a `text` column (joined text columns) for scoring; no labels needed."""
+def read_texts(path: str, text_columns: tuple) -> tuple:
+    """(a file's rows as read, the texts to score: its text columns joined) for scoring; no labels needed."""
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file; check --input")
     with open(path, "rb") as handle:
@@ -143,8 +143,7 @@ def read_texts(path: str, text_columns: tuple) -> "pd.DataFrame":
         frame = _read_jsonl(path, text).drop(columns="__line__", errors="ignore")
     else:
         frame = _read_delimited(path, text, "\t" if lower.endswith((".tsv", ".tab")) else ",")
-    frame["text"] = _join_columns(frame, text_columns, path).to_numpy()
-    return frame
+    return frame, _join_columns(frame, text_columns, path).tolist()
 
 
 def given_splits(frame: pd.DataFrame, path: str, used: tuple):

@@ -202,21 +202,19 @@ def _remove_leaks(earlier: list, later: pd.DataFrame) -> tuple:
     return later[~leaked], int(leaked.sum())
 
 
-def _cleaned(table: pd.DataFrame, data_config, source: str, clean_texts) -> pd.DataFrame:
-    """The table with the text as read in `raw_text` and `text` cleaned by data_config.clean."""
+def _cleaned(table: pd.DataFrame, data_config, clean_texts) -> tuple:
+    """(the table with the text as read in `raw_text` and `text` cleaned by data_config.clean, without the
+    texts that cleaning empties; how many those were). An exported model still scores such a text (its
+    cleaning layer passes the empty string to the model), so they are dropped from the run, never refused."""
     table["raw_text"] = table["text"]
-    if data_config.clean:
-        if clean_texts is None:
-            raise ValueError(f"--clean {','.join(data_config.clean)}: split() needs clean_texts "
-                             "(models.cleaning.clean_texts, as stages.prepare passes it)")
-        table["text"] = clean_texts(table["text"].tolist(), data_config.clean)
-        emptied = table["text"].str.strip() == ""
-        if emptied.any() and not data_config.drop_invalid:
-            raise ValueError(f"{source}: {int(emptied.sum())} text(s) are empty after --clean "
-                             f"{','.join(data_config.clean)} ({_rows(table[emptied])}); fix them, remove them, or "
-                             "pass --drop-invalid")
-        table = table[~emptied].reset_index(drop=True)
-    return table
+    if not data_config.clean:
+        return table, 0
+    if clean_texts is None:
+        raise ValueError(f"--clean {','.join(data_config.clean)}: split() needs clean_texts "
+                         "(models.cleaning.clean_texts, as stages.prepare passes it)")
+    table["text"] = clean_texts(table["text"].tolist(), data_config.clean)
+    emptied = table["text"].str.strip() == ""
+    return table[~emptied].reset_index(drop=True), int(emptied.sum())
 
 
 def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", clean_texts=None) -> Splits:
@@ -226,7 +224,7 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
     if "labels" in table.columns:
         return _split_multi_label(table, data_config, seed, source, clean_texts)
     table, dropped = validate(table, source, data_config.drop_invalid)
-    table = _cleaned(table, data_config, source, clean_texts)
+    table, emptied = _cleaned(table, data_config, clean_texts)
     if data_config.max_examples and data_config.max_examples < len(table):
         classes = table["label"].nunique()
         if data_config.max_examples < 2 * classes:
@@ -254,8 +252,9 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
         frame["label_id"] = frame["label"].map(index).astype("int32")
         frames[name] = frame
     summary = {
-        "num_rows_read": int(len(table) + dropped),
+        "num_rows_read": int(len(table) + dropped + emptied),
         "dropped_invalid_rows": dropped,
+        "emptied_by_cleaning": emptied,
         "duplicates_removed": {"val": val_leaks, "test": test_leaks},
         "class_counts": {name: {label: int(frame["label"].eq(label).sum()) for label in class_names}
                          for name, frame in frames.items()},
@@ -298,7 +297,7 @@ def _split_multi_label(table: pd.DataFrame, data_config, seed: int, source: str,
     """split() for label sets: iterative stratification (multilabel.iterative_split) instead of scikit-learn's
     stratified split, the same cleaning and leakage guard; every label must occur in training."""
     table, dropped = validate_multi_label(table, source, data_config.drop_invalid)
-    table = _cleaned(table, data_config, source, clean_texts)
+    table, emptied = _cleaned(table, data_config, clean_texts)
     names = multilabel.vocabulary(table["labels"], data_config.label_columns)
     targets = multilabel.targets(table["labels"], names)
     _check_label_counts(targets, names, source)
@@ -323,11 +322,15 @@ def _split_multi_label(table: pd.DataFrame, data_config, seed: int, source: str,
         raise ValueError(f"{source}: label(s) {never[:5]} never occur in the training split (only in validation "
                          "or test), so the model could never learn them; add texts with them or remove them")
     summary = {
-        "num_rows_read": int(len(table) + dropped),
+        "num_rows_read": int(len(table) + dropped + emptied),
         "dropped_invalid_rows": dropped,
+        "emptied_by_cleaning": emptied,
         "duplicates_removed": {"val": val_leaks, "test": test_leaks},
         "class_counts": {name: {label: int(sum(label in labels for labels in frame["labels"])) for label in names}
                          for name, frame in frames.items()},
+        "split_rule": {"rule": "iterative", "what": "iterative stratification of the label sets (seeded); exact "
+                       "duplicates of earlier splits removed", "seed": seed,
+                       "val_fraction": data_config.val_fraction, "test_fraction": data_config.test_fraction},
         "texts_without_labels": {name: int((frame["labels"].map(len) == 0).sum()) for name, frame in frames.items()},
         "label_cardinality": {name: float(frame["labels"].map(len).mean()) for name, frame in frames.items()},
     }

@@ -194,7 +194,8 @@ class Corpus:
         def on_invalid(kind, rows, mask):
             invalid[kind][0] += int(mask.sum())
             invalid[kind][1].extend(rows[mask][:SHOWN_ROWS + 1 - len(invalid[kind][1])])
-            if invalid[kind][0] and not config.drop_invalid:
+            # A text that cleaning empties is dropped and counted, as in memory (splits._cleaned), never refused.
+            if invalid[kind][0] and not config.drop_invalid and kind != "cleaned":
                 raise self._invalid_error(kind, invalid[kind])
 
         counts, hashes, replaced = {}, [], 0
@@ -217,8 +218,7 @@ class Corpus:
     def _invalid_error(self, kind: str, seen: list) -> ValueError:
         count, rows = seen
         shown = ", ".join(str(row) for row in rows[:SHOWN_ROWS]) + (" and more" if count > SHOWN_ROWS else "")
-        what = {"label": "have no label", "text": "have empty text",
-                "cleaned": f"are empty after --clean {','.join(self.data_config.clean)}"}[kind]
+        what = {"label": "have no label", "text": "have empty text"}[kind]
         return ValueError(f"{self.source}: row(s) {what} ({shown}); fix them, remove them, or pass --drop-invalid")
 
     def _splits(self, counts: dict, hashes: list, samples: dict, invalid: dict, digest: str) -> StreamSplits:
@@ -243,9 +243,10 @@ class Corpus:
             frame["label_id"] = frame["label"].map(self.class_index).astype("int32")
             frames[split] = frame[["text", "raw_text", "label", "label_id", "row"]]
         sizes = {split: int(sum(table[split].values())) for split in SPLITS}
-        dropped = sum(kind[0] for kind in invalid.values())
+        dropped = invalid["label"][0] + invalid["text"][0]
         summary = {
-            "num_rows_read": int(len(every) + dropped), "dropped_invalid_rows": int(dropped),
+            "num_rows_read": int(len(every) + dropped + invalid["cleaned"][0]), "dropped_invalid_rows": int(dropped),
+            "emptied_by_cleaning": int(invalid["cleaned"][0]),
             "duplicates_removed": {"val": 0, "test": 0},
             "exact_duplicates": int(len(every) - len(np.unique(every))),
             "class_counts": table,

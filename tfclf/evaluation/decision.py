@@ -1,6 +1,7 @@
 """From logits to what a run reports and its export serves: calibrated probabilities, then classes.
 
-`Decision.fit` uses the validation split only: the temperature (calibration.py) and, for a binary task
+`Decision.fit` uses the validation split only: the temperature (calibration.py; kept only when it lowers the
+NLL of held-out validation folds, see calibration.choose_temperature) and, for a binary task
 with `--threshold auto`, the positive class's threshold (thresholds.py) on the calibrated probabilities.
 `check` refuses impossible requests (a threshold on a 3-class task, an unknown positive class) before a
 run directory exists. NumPy only; the export puts the same two numbers into its graph.
@@ -46,17 +47,18 @@ class Decision:
     positive_class: str = ""
     mode: str = "argmax"            # argmax | best F1 | precision >= x | recall >= x | fixed
     validation: dict = None         # the threshold's validation precision, recall, F1 (and target reached)
+    calibration: dict = None        # calibration.choose_temperature's record: fitted T, kept or not, and why
 
     @classmethod
     def fit(cls, config: DecisionConfig, val_logits, val_label_ids, class_names, train_label_ids) -> "Decision":
         check(config, class_names)
         val_label_ids = np.asarray(val_label_ids)
-        temperature = 1.0
-        if config.calibration == "temperature":
-            temperature = calibration.fit_temperature(val_logits, val_label_ids)
+        chosen = calibration.choose_temperature(val_logits, val_label_ids) \
+            if config.calibration == "temperature" else None
         positive_id = (class_names.index(config.positive_class) if config.positive_class
                        else minority_class(class_names, train_label_ids)) if len(class_names) == 2 else 1
-        decision = cls(temperature, None, positive_id, class_names[positive_id] if len(class_names) == 2 else "")
+        decision = cls(chosen["temperature"] if chosen else 1.0, None, positive_id,
+                       class_names[positive_id] if len(class_names) == 2 else "", calibration=chosen)
         if config.threshold == "argmax":
             return decision
         scores = decision.probabilities(val_logits)[:, positive_id]
@@ -92,6 +94,7 @@ class Decision:
         threshold's test precision, recall and F1 beside argmax's."""
         test_label_ids = np.asarray(test_label_ids)
         record = {**self.export_record(), "fitted_on": "val", "temperature_at_bound": self.temperature_at_bound,
+                  "calibration": self.calibration,
                   "test": calibration.summary(test_logits, test_label_ids, self.temperature)}
         if self.threshold is not None:
             scores = self.probabilities(test_logits)[:, self.positive_id]

@@ -1,7 +1,8 @@
 """Multi-label decisions and metrics, NumPy only: sigmoid probabilities, one temperature, a threshold per label.
 
 `MultiLabelDecision.fit` uses the validation split only. The temperature divides every label's logit
-(fitted by minimising the validation binary cross-entropy, as softmax temperature scaling minimises the NLL);
+(fitted by minimising the validation binary cross-entropy, as softmax temperature scaling minimises the NLL, and
+kept only when it lowers that loss on held-out validation folds: calibration.choose_temperature);
 then each label gets the threshold that maximises its validation F1 (thresholds.choose; or the most recall at
 --target-precision / the most precision at --target-recall), never below MIN_THRESHOLD; a label without
 validation positives keeps 0.5. `--threshold <number>` fixes every label's threshold instead.
@@ -39,6 +40,18 @@ def binary_cross_entropy(logits, targets, temperature: float = 1.0) -> float:
     return float((targets * np.logaddexp(0.0, -scaled) + (1.0 - targets) * np.logaddexp(0.0, scaled)).mean())
 
 
+def text_losses(logits, targets, temperature: float = 1.0) -> np.ndarray:
+    """Each text's binary cross-entropy, averaged over its labels (choose_temperature's per-text loss)."""
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    targets = np.asarray(targets, dtype=np.float64)
+    return (targets * np.logaddexp(0.0, -scaled) + (1.0 - targets) * np.logaddexp(0.0, scaled)).mean(axis=1)
+
+
+def logits_ece(logits, targets) -> float:
+    """The ECE of every (text, label) pair's sigmoid(logits)."""
+    return calibration.expected_calibration_error(*as_binary(sigmoid(logits), targets))
+
+
 def as_binary(probabilities, targets) -> tuple:
     """Every (text, label) pair as a two-class prediction, [pairs, 2] probabilities and [pairs] labels: what
     the calibration figures (ECE, Brier, reliability diagram) of calibration.py take."""
@@ -67,15 +80,16 @@ class MultiLabelDecision:
     mode: str = "best F1"
     validation: dict = None         # label -> the threshold's validation precision, recall, F1
     separator: str = "|"            # joins the served label set (the data's --label-separator, else "|")
+    calibration: dict = None        # calibration.choose_temperature's record: fitted T, kept or not, and why
 
     @classmethod
     def fit(cls, config: DecisionConfig, val_logits, val_targets, class_names,
             separator: str = "") -> "MultiLabelDecision":
         val_targets = np.asarray(val_targets) > 0.5
-        temperature = 1.0
-        if config.calibration == "temperature":
-            temperature = calibration.fit_temperature(val_logits, val_targets, loss=binary_cross_entropy)
-        decision = cls(temperature, (), tuple(class_names), separator=separator or "|")
+        chosen = calibration.choose_temperature(val_logits, val_targets, text_losses, logits_ece) \
+            if config.calibration == "temperature" else None
+        decision = cls(chosen["temperature"] if chosen else 1.0, (), tuple(class_names), separator=separator or "|",
+                       calibration=chosen)
         scores = decision.probabilities(val_logits)
         fixed = threshold_value(config)
         chosen, validation = [], {}
@@ -127,7 +141,7 @@ class MultiLabelDecision:
                 "nll_before": binary_cross_entropy(test_logits, test_targets),
                 "nll_after": binary_cross_entropy(test_logits, test_targets, self.temperature)}
         return {**self.export_record(), "fitted_on": "val", "temperature_at_bound": self.temperature_at_bound,
-                "test": test, "threshold_validation": self.validation}
+                "calibration": self.calibration, "test": test, "threshold_validation": self.validation}
 
 
 def metrics(targets, probabilities, predicted, class_names, loss: float) -> dict:

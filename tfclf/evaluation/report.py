@@ -228,13 +228,26 @@ def text_report(metrics: dict, wrong: pd.DataFrame, explanations, class_names, p
     return text
 
 
+def calibration_choice(decision: dict) -> str:
+    """Where the served temperature came from, in a few words (metrics.json's decision.calibration)."""
+    chosen = decision.get("calibration")
+    if not chosen:  # --calibration none, or a run from before the temperature was cross-validated
+        return "fitted on validation" if decision.get("temperature", 1.0) != 1.0 else "no calibration"
+    if chosen["kept"]:
+        return f"fitted on validation, kept: it lowered the NLL of {chosen['folds']} held-out folds"
+    return f"the fitted {chosen['fitted']:.3f} not kept: no held-out gain"
+
+
 def decision_lines(decision: dict) -> list:
     """The calibration and threshold figures of metrics.json's "decision", as report lines."""
     lines, test = [], decision.get("test")
     if test:
-        lines += ["", f"calibration: temperature {decision['temperature']:.3f} (fitted on validation); test ECE "
-                      f"{test['ece_before']:.4f} -> {test['ece_after']:.4f}, Brier {test['brier_before']:.4f} -> "
-                      f"{test['brier_after']:.4f}"]
+        lines += ["", f"calibration: temperature {decision['temperature']:.3f} ({calibration_choice(decision)}); "
+                      f"test ECE {test['ece_before']:.4f} -> {test['ece_after']:.4f}, Brier {test['brier_before']:.4f}"
+                      f" -> {test['brier_after']:.4f}"]
+        chosen = decision.get("calibration") or {}
+        if chosen.get("reason"):
+            lines.append(f"  fitted T = {chosen['fitted']:.3f} on validation, {chosen['reason']}")
     if decision.get("threshold") is not None and "threshold_test" in decision:
         at, argmax = decision["threshold_test"]["at_threshold"], decision["threshold_test"]["argmax"]
         lines += [f"threshold: {decision['positive_class']} when p >= {decision['threshold']:.4f} "
@@ -248,6 +261,11 @@ def reliability_plot(panels, label_ids, path: str) -> None:
     """Reliability diagrams side by side, one per (title, probabilities): accuracy per confidence bin (bars,
     texts per bin above them) against the diagonal; the hatched gap to the bin's mean confidence is the
     miscalibration. ECE in the title; the x axis starts at the lowest possible confidence, 1 / classes."""
+    _save_figure(reliability_figure(panels, label_ids), path)
+
+
+def reliability_figure(panels, label_ids):
+    """reliability_plot's figure; the legend sits below each diagram, clear of the bars and their counts."""
     figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.2), layout="constrained",
                                 squeeze=False)
     for axis, (title, probabilities) in zip(axes[0], panels):
@@ -266,8 +284,8 @@ def reliability_plot(panels, label_ids, path: str) -> None:
         lowest = np.floor(len(edges[:-1]) / probabilities.shape[1]) / len(edges[:-1])
         axis.set(title=f"{title}\nECE {ece:.4f} ({len(edges) - 1} bins, {len(label_ids)} texts)",
                  xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(lowest, 1), ylim=(0, 1.08))
-        axis.legend(fontsize=7, loc="upper left")
-    _save_figure(figure, path)
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    return figure
 
 
 def pr_curve_plot(curves, threshold: float, positive_class: str, path: str) -> None:

@@ -94,8 +94,12 @@ def decision_section(decision: dict, run_dir: str) -> str:
     parts = []
     test, served = decision.get("test"), decision.get("served")
     if test:
-        parts.append(f"<p>Temperature <b>{decision['temperature']:.4f}</b>, fitted on the validation split "
-                     "(never test); the export divides its logits by it.</p>")
+        chosen = decision.get("calibration") or {}
+        why = f" The temperature fitted on validation was {chosen['fitted']:.4f}, {chosen['reason']}." \
+            if chosen.get("reason") else ""
+        parts.append(f"<p>Temperature <b>{decision['temperature']:.4f}</b> "
+                     f"({html.escape(report.calibration_choice(decision))}; never fitted on test); the export "
+                     f"divides its logits by it.{html.escape(why)}</p>")
         parts.append(_table(["test", "before (T = 1)", "after"],
                             [["ECE (15 bins)", test["ece_before"], test["ece_after"]],
                              ["Brier score", test["brier_before"], test["brier_after"]],

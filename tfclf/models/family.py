@@ -138,4 +138,16 @@ def family_for(encoder: str) -> Family:
     if not tables.is_encoder(encoder):
         raise ValueError(f"--encoder {encoder!r} is unknown; see `tfclf list encoders`")
     module_name, class_name = tables.family_of(encoder)["class"].split(":")
-    return getattr(importlib.import_module(module_name), class_name)(encoder)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        extra = EXTRAS.get(error.name)
+        if extra is None:
+            raise
+        raise ValueError(f"--encoder {encoder}: needs the {error.name} package, which is not installed; install "
+                         f"it with: pip install 'tfclf[{extra}]' (a checkout: pip install -r requirements.txt)") from None
+    return getattr(module, class_name)(encoder)
+
+
+# Packages of pyproject.toml's optional extras that a family's module imports -> the extra that installs them.
+EXTRAS = {"keras_hub": "kerashub", "safetensors": "kerashub"}

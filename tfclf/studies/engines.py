@@ -105,7 +105,8 @@ def ray_engine(address: str, cpus_per_trial: int):
         try:
             import ray
         except ImportError:
-            raise ValueError("--ray needs the ray package: .venv/bin/pip install ray==2.60.0") from None
+            raise ValueError("--ray: needs the ray package, which is not installed; install it with: pip install "
+                             "'tfclf[ray]' (a checkout: pip install -r requirements.txt)") from None
         session.update(ray=ray, started=not ray.is_initialized())
         if session["started"]:
             _check_reachable(address)

@@ -13,24 +13,8 @@ from tfclf.serving import export, predict
 
 
 def resolve(path: str) -> str:
-    """A run directory (its export), a saved_models/<name> root (its newest version) or a
-    saved_models/<name>/<version> directory -> the SavedModel directory."""
-    metrics = os.path.join(path, "metrics.json")
-    if os.path.isfile(metrics):
-        with open(metrics, encoding="utf-8") as handle:
-            exported = json.load(handle).get("export_path", "")
-        if not exported or not os.path.isdir(exported):
-            raise ValueError(f"--teacher {path}: that run has no exported model; rerun it without --skip-export "
-                             "or pass its saved_models/<name>/<version> directory")
-        return exported
-    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        versions = [name for name in os.listdir(path) if name.isdigit()]
-        if versions:
-            return os.path.join(path, max(versions, key=int))
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ValueError(f"--teacher {path}: not a tfclf run directory or exported model; pass a run directory "
-                         "or a saved_models/<name>[/<version>] directory")
-    return path
+    """--teacher's SavedModel directory: export.resolve (a run directory, a model root or a version)."""
+    return export.resolve(path, "--teacher")
 
 
 def teacher_probabilities(path: str, texts, class_names, batch_size: int = 256) -> np.ndarray:

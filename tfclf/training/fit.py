@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from tfclf import provenance
 from tfclf._backend import keras, tf
 from tfclf.training import callbacks as callbacks_lib
 from tfclf.training import losses, metrics, optimizers
@@ -31,11 +32,7 @@ def class_weights(label_ids, num_classes: int, mode: str):
 
 def cpu_has_bf16() -> bool:
     """Whether the running CPU reports bf16 instructions (avx512_bf16 or amx_bf16) in /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = handle.read()
-    except OSError:
-        return False
+    flags = provenance.cpu()["flags"]
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
