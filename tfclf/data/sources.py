@@ -191,7 +191,8 @@ def _parquet_chunks(path: str, text_columns: tuple, label_column: str, chunk_row
     try:
         import pyarrow.parquet as parquet
     except ImportError:
-        raise ValueError(f"{path}: reading Parquet needs pyarrow; run: pip install pyarrow") from None
+        raise ValueError(f"{path}: reading Parquet needs the pyarrow package, which is not installed; install it "
+                         "with: pip install 'tfclf[parquet]'") from None
     try:
         handle = parquet.ParquetFile(path)
     except Exception as error:  # pyarrow raises its own ArrowInvalid / OSError kinds for damaged files
