@@ -2,7 +2,7 @@
 
     tfclf train --data sms_spam          # = python -m tfclf.run
     tfclf grid experiments/x.yaml        # = python -m tfclf.grid
-    tfclf predict | evaluate | bench | import-hf | list
+    tfclf predict | evaluate | serve | bench | import-hf | list
 """
 import importlib
 import sys
@@ -16,6 +16,7 @@ COMMANDS = {  # subcommand -> (module with main(argv), what it does)
     "predict": ("tfclf.predict", "classify texts with an exported model"),
     "evaluate": ("tfclf.evaluate", "score an exported model on a labelled file"),
     "bench": ("tfclf.bench", "time fine-tuning against the TF tutorial's way"),
+    "serve": ("tfclf.serve", "serve an exported model's versions over TF Serving's REST API"),
     "import-hf": ("tfclf.import_hf", "import a Hugging Face BERT/ELECTRA checkpoint into TF Hub format"),
     "list": (None, "describe the choices: " + ", ".join(["encoders", "datasets", "optimizers", "schedules",
                                                          "losses", "clean"])),
