@@ -13,8 +13,6 @@ import os
 import threading
 import time
 
-from tfclf.serving import export, predict
-
 WARM_UP_TEXTS = ["", "warm up", "a longer text to warm up the model with, " * 8]
 SIGNATURE = "serving_default"
 
@@ -68,7 +66,8 @@ class Servable:
     """One loaded version: its serving function (export.load) and what the metadata API shows."""
 
     def __init__(self, version: int, path: str):
-        self.version, self.path = version, path
+        from tfclf.serving import export, predict  # TensorFlow: imported once a version loads
+        self.version, self.path, self._predict = version, path, predict.predict
         self.serve = export.load(path)
         self.signature_def = signature_def(path)
         self.output_names = sorted(self.serve.structured_outputs)
@@ -77,7 +76,7 @@ class Servable:
     def predict(self, texts, batch_size: int) -> dict:
         """numpy outputs for `texts` (tfclf.serving.predict: length-sorted batches of at most batch_size)."""
         self.calls += -(-len(texts) // batch_size)
-        return predict.predict(self.serve, texts, batch_size)
+        return self._predict(self.serve, texts, batch_size)
 
     def warm_up(self) -> None:
         self.predict(WARM_UP_TEXTS, len(WARM_UP_TEXTS))
