@@ -227,7 +227,7 @@ def test_bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving(tmp_path
                    "tfclf_model_version 1", "tfclf_model_calls_total 1"):
         assert metric in text
     requests = [line for line in running.log if line.get("event") == "request"]
-    assert len(requests) == len(BAD_REQUESTS) + 3  # one line per request (the metrics scrape logs none)
+    assert len(requests) == len(BAD_REQUESTS) + 4  # one line per request, the metrics scrape too
     assert requests[0]["status"] == 400 and "JSON Parse error" in requests[0]["error"]
     assert all(json.dumps(line) for line in requests)
 
@@ -237,7 +237,7 @@ def test_bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving(tmp_path
 
 class SlowServable(versions_lib.Servable):
     """A real servable whose model call also sleeps, to hold requests in the queue."""
-    delay = 0.5
+    delay = 1.0
 
     def predict(self, texts, batch_size):
         time.sleep(self.delay)
@@ -261,7 +261,7 @@ def _concurrently(count, send):
 @pytest.mark.parametrize("max_batch_size", [64, 1])
 def test_concurrent_requests_are_merged_into_few_model_calls(tmp_path, max_batch_size):
     lambda_export(tmp_path / "m", ["long", "short"])
-    with serving(tmp_path / "m", max_batch_size=max_batch_size, batch_timeout_ms=400) as running:
+    with serving(tmp_path / "m", max_batch_size=max_batch_size, batch_timeout_ms=1000) as running:
         before = running.model_calls()
         answers = _concurrently(16, lambda index: running.predict({"instances": ["x" * index, "ab"]}))
         calls = running.model_calls() - before
@@ -280,7 +280,7 @@ def test_a_full_queue_refuses_with_503_and_the_event_loop_stays_free(tmp_path):
         timings = {}
 
         def probe():  # while the model sleeps in its worker thread, status still answers at once
-            time.sleep(0.2)
+            time.sleep(0.3)
             started = time.perf_counter()
             timings["status"] = (call(f"{running.url}/v1/models/run")[0], time.perf_counter() - started)
         prober = threading.Thread(target=probe)
@@ -293,7 +293,7 @@ def test_a_full_queue_refuses_with_503_and_the_event_loop_stays_free(tmp_path):
     assert statuses.count(200) >= 3 and statuses.count(503) >= 1, statuses
     refused = [(body, headers) for status, body, headers in answers if status == 503]
     assert "server overloaded" in refused[0][0]["error"] and refused[0][1]["retry-after"] == "1"
-    assert timings["status"][0] == 200 and timings["status"][1] < 0.3, timings
+    assert timings["status"][0] == 200 and timings["status"][1] < 0.5, timings  # a blocked loop: >= 0.7 s
 
 
 # --- item 4: versions ---
@@ -309,7 +309,8 @@ def test_a_new_version_is_swapped_in_under_load_without_a_failed_request(tmp_pat
             for _ in range(400):
                 if stop.is_set():
                     return
-                answers.append((time.time(), *running.predict({"instances": ["abc"]})))
+                started = time.time()
+                answers.append((started, *running.predict({"instances": ["abc"]})))
         clients = [threading.Thread(target=client) for _ in range(4)]
         for thread in clients:
             thread.start()
@@ -328,7 +329,7 @@ def test_a_new_version_is_swapped_in_under_load_without_a_failed_request(tmp_pat
     assert answers and all(code == 200 for _, code, _ in answers)
     names = [body["predictions"][0]["class_name"] for _, _, body in answers]
     assert "old-long" in names and names[-1] == "new-long" and set(names) == {"old-long", "new-long"}
-    late = [name for when, _, body in answers if when > swapped + 0.1 for name in [body["predictions"][0]["class_name"]]]
+    late = [body["predictions"][0]["class_name"] for started, _, body in answers if started > swapped]
     assert late and set(late) == {"new-long"}
     assert [(entry["version"], entry["state"], entry["status"]["error_code"]) for entry in status] == [
         ("3", "END", "UNKNOWN"), ("2", "AVAILABLE", "OK"), ("1", "END", "OK")]
@@ -381,3 +382,13 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(tmp_path):
     request = next(line for line in rest if line.get("event") == "request")
     assert request["status"] == 200 and request["path"] == "/v1/models/m:predict" and request["ms"] >= 1000
     assert rest[-1]["event"] == "stopped"
+
+
+def test_bench_serve_reports_bounded_closed_loop_levels(tmp_path):
+    from tfclf.serving import load
+    lambda_export(tmp_path / "m", ["long", "short"])
+    report = load.bench(str(tmp_path / "m"), concurrency=(1, 4), seconds=0.5, max_requests=60, batching=("on",))
+    assert [(run["batching"], run["concurrency"]) for run in report["runs"]] == [("on", 1), ("on", 4)]
+    for run in report["runs"]:
+        assert 0 < run["requests"] <= 60 and run["errors"] == 0
+        assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] and run["requests_per_second"] > 0

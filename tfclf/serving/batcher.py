@@ -32,7 +32,7 @@ class Batcher:
                  num_threads: int = 1, on_batch=None):
         self.max_batch_size, self.batch_timeout, self.max_queued = max_batch_size, batch_timeout, max_queued
         self.num_threads = num_threads
-        self.on_batch = on_batch or (lambda texts: None)  # called with the number of texts of each model call
+        self.on_batch = on_batch or (lambda texts: None)  # called with each model call's number of texts
         self._pending = collections.deque()
         self._wakeup = None
         self._workers = []
@@ -116,10 +116,14 @@ class Batcher:
     async def _run(self, batch: list) -> None:
         texts = [text for request in batch for text in request.texts]
         servable = batch[0].servable
-        self.on_batch(len(texts))
+        # Without merging a request runs whole (as in TF Serving without batching); with it, in calls of at
+        # most max_batch_size texts (a request larger than that is split).
+        size = len(texts) if self.max_batch_size == 1 else self.max_batch_size
+        for start in range(0, len(texts), size):
+            self.on_batch(min(size, len(texts) - start))
         loop = asyncio.get_running_loop()
         try:
-            outputs = await loop.run_in_executor(self._executor, servable.predict, texts, self.max_batch_size)
+            outputs = await loop.run_in_executor(self._executor, servable.predict, texts, size)
         except Exception as error:  # noqa: BLE001  the requests get the error; the worker goes on
             for request in batch:
                 if not request.future.done():

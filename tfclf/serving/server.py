@@ -106,7 +106,12 @@ class Server:
     # --- endpoints ---
     async def _metrics(self, request):
         from starlette.responses import PlainTextResponse
-        return PlainTextResponse(self.metrics.registry.render(), media_type="text/plain; version=0.0.4")
+        started = time.perf_counter()
+        self.metrics.answered("metrics", 200)
+        response = PlainTextResponse(self.metrics.registry.render(), media_type="text/plain; version=0.0.4")
+        self.log(event="request", method=request.method, path=request.url.path, status=200,
+                 ms=round((time.perf_counter() - started) * 1000, 3))
+        return response
 
     async def _not_found(self, request):
         return await self._answer(request, "other", self._unknown_route)

@@ -71,11 +71,9 @@ class Servable:
         self.serve = export.load(path)
         self.signature_def = signature_def(path)
         self.output_names = sorted(self.serve.structured_outputs)
-        self.calls = 0  # model calls, for tests and the batching check
 
     def predict(self, texts, batch_size: int) -> dict:
         """numpy outputs for `texts` (tfclf.serving.predict: length-sorted batches of at most batch_size)."""
-        self.calls += -(-len(texts) // batch_size)
         return self._predict(self.serve, texts, batch_size)
 
     def warm_up(self) -> None:
