@@ -5,7 +5,7 @@ A version that fails to load is logged, its state is END with the error, and the
 keeps serving; it is tried again only when its directory changes. Requests name versions by number only
 and are answered from what was loaded here, so no request path ever reaches the file system.
 
-    versions = Versions("saved_models/spam", log=print)
+    versions = Versions("saved_models/spam", log=lambda **fields: print(fields))
     versions.poll()                      # loads and warms up saved_models/spam/<highest>
     versions.latest.predict(["WIN a prize"], batch_size=32)["class_name"]
 """
