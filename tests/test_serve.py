@@ -3,6 +3,7 @@
 One tiny bag-of-words run (trained once) gives the parity and lean-export checks; the version and load
 tests use Lambda models (exported in a second, no training) whose answers say which version served them.
 """
+import base64
 import contextlib
 import http.client
 import json
@@ -140,6 +141,8 @@ def test_predict_answers_equal_the_exports_own_in_both_formats(bow_run):
         status, named_rows = running.predict({"signature_name": "serving_default",
                                               "instances": [{"text": text} for text in TEXTS]})
         assert status == 200 and named_rows == rows
+        encoded = [{"b64": base64.b64encode(text.encode()).decode()} for text in TEXTS]  # TF Serving's binary form
+        assert running.predict({"instances": encoded}) == (200, rows)
         status, columns = running.predict({"inputs": {"text": TEXTS}}, path="/versions/1:predict")
         assert status == 200 and running.predict({"inputs": TEXTS})[1] == columns
     np.testing.assert_allclose([row["probabilities"] for row in rows["predictions"]], expected["probabilities"],
@@ -185,6 +188,8 @@ BAD_REQUESTS = [  # (path after /v1/models/, body, status, words of the error)
     ("run:predict", {"signature_name": "other", "instances": ["a"]}, 400, "not found in signature def"),
     ("run:predict", b'{"instances": ["caf\xe9"]}', 400, "not valid UTF-8"),
     ("run:predict", b'{"instances": ["\\ud800"]}', 400, "not valid UTF-8"),
+    ("run:predict", {"instances": [{"b64": "a!"}]}, 400, "instances[0]: {\"b64\": ...} is not valid base64"),
+    ("run:predict", {"instances": [{"text": {"b64": "/w=="}}]}, 400, "is not valid UTF-8"),
     ("run:predict", {"instances": ["a"] * 11}, 400, "--max-texts 10"),
     ("run:predict", {"instances": ["x" * 101]}, 400, "--max-text-chars 100"),
     ("run:predict", {"instances": ["x" * 90] * 9}, 413, "--max-body-bytes 800"),
@@ -221,7 +226,7 @@ def test_bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving(tmp_path
         status, text, headers = call(f"{running.url}/monitoring/prometheus/metrics")
     assert loaded == [str(base / "1")]
     assert status == 200 and headers["content-type"].startswith("text/plain")
-    assert f'tfclf_request_errors_total{{endpoint="predict",code="400"}} 17' in text
+    assert f'tfclf_request_errors_total{{endpoint="predict",code="400"}} 19' in text
     assert 'tfclf_requests_total{endpoint="predict",code="200"} 1' in text
     for metric in ("tfclf_predict_latency_seconds_bucket", "tfclf_batch_size_bucket", "tfclf_queue_depth 0",
                    "tfclf_model_version 1", "tfclf_model_calls_total 1"):

@@ -3,6 +3,7 @@
 Requests: `{"instances": ["text", ...]}` or `{"instances": [{"text": "..."}, ...]}` (row format, answered
 `{"predictions": [{output: value, ...}, ...]}`), and `{"inputs": {"text": [...]}}` or `{"inputs": [...]}`
 (columnar, answered `{"outputs": {output: [...], ...}}`); an optional `"signature_name": "serving_default"`.
+A text may also come as `{"b64": "<base64 of its UTF-8 bytes>"}`, TF Serving's form for binary strings.
 Every error is a RequestError whose message the server sends as `{"error": "..."}`.
 
     >>> parse_predict(b'{"inputs": {"text": ["hi", ""]}}', Limits())
@@ -10,6 +11,7 @@ Every error is a RequestError whose message the server sends as `{"error": "..."
     >>> parse_path("spam/versions/2:predict")
     ('spam', 2, ':predict')
 """
+import base64
 import dataclasses
 import json
 import re
@@ -56,6 +58,8 @@ def _type_name(value) -> str:
 
 
 def _text(value, where: str, limits: Limits) -> str:
+    if isinstance(value, dict) and set(value) == {"b64"}:  # TF Serving's binary form of a string
+        value = _from_base64(value["b64"], where)
     if not isinstance(value, str):
         raise RequestError(400, f"{where}: expected a string (the text to classify), got {_type_name(value)}")
     try:
@@ -68,6 +72,15 @@ def _text(value, where: str, limits: Limits) -> str:
     return value
 
 
+def _from_base64(encoded, where: str) -> str:
+    try:
+        return base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (TypeError, ValueError) as error:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        reason = "not valid UTF-8" if isinstance(error, UnicodeDecodeError) else "not valid base64"
+        raise RequestError(400, f"{where}: {{\"b64\": ...}} is {reason}; send the text's UTF-8 bytes, "
+                                "base64-encoded") from None
+
+
 def _texts(values, where: str, limits: Limits, row_format: bool) -> list:
     if not isinstance(values, list):
         raise RequestError(400, f"{where}: expected a list of texts, got {_type_name(values)}")
@@ -78,7 +91,7 @@ def _texts(values, where: str, limits: Limits, row_format: bool) -> list:
                                 f"{limits.max_texts}; send them in several requests")
     texts = []
     for index, value in enumerate(values):
-        if row_format and isinstance(value, dict):  # a named-input instance: {"text": "..."}
+        if row_format and isinstance(value, dict) and set(value) != {"b64"}:  # a named input: {"text": "..."}
             if set(value) != {INPUT}:
                 raise RequestError(400, f"{where}[{index}]: the model's only input is {INPUT!r}, got keys "
                                         f"{sorted(value)}")
