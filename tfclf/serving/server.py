@@ -69,7 +69,7 @@ class JsonLog:
 
 def _json(payload: dict, status: int = 200, headers=None):
     from starlette.responses import Response
-    # allow_nan: TF Serving writes NaN / Infinity tokens too (see its REST API's JSON conformance).
+    # NaN and Infinity stay tokens (json.dumps allows them), as TF Serving writes them (its "JSON conformance").
     return Response(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), status,
                     headers=headers, media_type="application/json")
 
