@@ -45,6 +45,9 @@ def _check_export_matches_run(result, tmp_path):
     np.testing.assert_allclose(np.array(fresh["p"])[:len(expected)], expected, atol=1e-5)
     assert fresh["name"][:len(expected)] == predictions["predicted"].tolist()
     assert len(fresh["p"]) == len(texts)
+    from tfclf._backend import tf
+    variables = [name for name, _ in tf.train.list_variables(os.path.join(result.export_path, "variables", "variables"))]
+    assert variables and not [name for name in variables if "optimizer" in name]  # weights only
 
 
 def test_bow_export_loads_without_tfclf_and_matches(tmp_path, small_config):

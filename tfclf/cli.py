@@ -2,7 +2,7 @@
 
     tfclf train --data sms_spam          # = python -m tfclf.run
     tfclf grid experiments/x.yaml        # = python -m tfclf.grid
-    tfclf predict | evaluate | bench | import-hf | list
+    tfclf predict | evaluate | serve | bench | import-hf | list
     tfclf --version
 """
 import errno
@@ -20,6 +20,8 @@ COMMANDS = {  # subcommand -> (module with main(argv), what it does)
     "predict": ("tfclf.predict", "classify texts with an exported model"),
     "evaluate": ("tfclf.evaluate", "score an exported model on a labelled file"),
     "bench": ("tfclf.bench", "time fine-tuning against the TF tutorial's way"),
+    "serve": ("tfclf.serve", "serve an exported model's versions over TF Serving's REST API"),
+    "bench-serve": ("tfclf.serving.load", "a bounded load test of tfclf serve on 127.0.0.1"),
     "import-hf": ("tfclf.import_hf", "import a Hugging Face BERT/ELECTRA checkpoint into TF Hub format"),
     "list": (None, "describe the choices: " + ", ".join(["encoders", "datasets", "optimizers", "schedules",
                                                          "losses", "clean"])),
@@ -129,7 +131,7 @@ def disk_full(error: BaseException) -> str:
 def _usage() -> str:
     lines = ["usage: tfclf COMMAND [options]   (tfclf COMMAND --help for its options; tfclf --version)", "",
              "commands:"]
-    lines += [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += [f"  {name:<11} {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from tfclf import config as config_lib, phases, progress, rundir
 from tfclf.data import pipeline, sources, splits as splits_lib, stream
 from tfclf.evaluation import calibration, report, scoring
-from tfclf.models import cleaning, family as family_lib, windows
+from tfclf.models import cleaning, family as family_lib, saving, windows
 from tfclf.serving import export
 from tfclf.training import distill, distribute, fit as fit_lib, hparams
 
@@ -354,7 +354,7 @@ def save_trained(model, fitted: Fitted, run_dir: str) -> None:
     phases.reached("fitted")
     target, staging = os.path.join(run_dir, "trained"), os.path.join(run_dir, ".trained-tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    model.save_weights(os.path.join(staging, "weights"))
+    saving.save_weights(model, os.path.join(staging, "weights"))  # weights only: evaluation resumes from here
     with open(os.path.join(staging, "fit.json"), "w", encoding="utf-8") as handle:
         json.dump(dataclasses.asdict(fitted), handle)
     os.replace(staging, target)

@@ -1,1 +1,1 @@
-"""Serving: the raw-string SavedModel export and prediction with it."""
+"""Serving: the raw-string SavedModel export, prediction with it, and `tfclf serve` (TF Serving's REST API)."""

@@ -20,6 +20,7 @@ import os
 import shutil
 
 from tfclf._backend import tf
+from tfclf.models import saving
 
 EXTRA = "assets.extra"
 CALIBRATION = "calibration.json"  # temperature, threshold, positive class and the run's test ECE figures
@@ -118,7 +119,8 @@ def export(model, class_names, model_root: str, extra_files: dict, decision: dic
     try:
         decision = decision or {}
         module = serving_module(model, class_names, decision)
-        tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
+        with saving.without_optimizers(module):  # serving needs the weights only
+            tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
         os.makedirs(os.path.join(staging, EXTRA))
         files = {**extra_files, "labels.json": list(class_names), **({CALIBRATION: decision} if decision else {})}
         for name, payload in files.items():

@@ -9,6 +9,7 @@ import numpy as np
 
 from tfclf import phases, progress
 from tfclf._backend import keras, tf
+from tfclf.models import saving
 
 
 class TrainingDiverged(ValueError):
@@ -218,7 +219,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.best, self.best_loss = value, loss
         staging, target = os.path.join(self.directory, ".best-tmp"), os.path.join(self.directory, "best")
         shutil.rmtree(staging, ignore_errors=True)
-        self.model.save_weights(os.path.join(staging, "weights"))
+        saving.save_weights(self.model, os.path.join(staging, "weights"))  # weights only (the backup resumes)
         with open(os.path.join(staging, "best.json"), "w", encoding="utf-8") as handle:
             json.dump({"monitor": self.monitor, "value": value, "val_loss": loss, "epoch": epoch + 1}, handle)
         old = os.path.join(self.directory, ".best-old")
