@@ -69,6 +69,19 @@ def write_folders(root, rows, split=None):
     return str(root)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist's --dist loadgroup (pytest.ini), the tests of a module that use one of its
+    module-scoped fixtures (a trained model, an export) run on one worker, so each such fixture is built once
+    in the whole run, not once per worker. Automatic, so new test files need no marks."""
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        if definitions is None or item.get_closest_marker("xdist_group"):
+            continue
+        if any(defs and defs[-1].scope == "module" for name, defs in definitions.name2fixturedefs.items()
+               if name in item.fixturenames):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 @pytest.fixture
 def toy_csv(tmp_path):
     return write_csv(tmp_path / "toy.csv", toy_rows())
