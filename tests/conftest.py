@@ -93,15 +93,20 @@ def toy_path(tmp_path_factory):
     return write_csv(tmp_path_factory.mktemp("toy") / "toy.csv", toy_rows(160, filler=1))
 
 
+def shrunk_config(root, data_path, **overrides):
+    """The real default config, shrunk: a toy file, 1 layer of everything, few epochs; outputs under root."""
+    values = {"data": data_path, "encoder": "bow", "out": os.path.join(str(root), "run"), "epochs": 3,
+              "batch_size": 8, "embedding_dim": 16, "vocab_size": 200, "lr": 0.02,
+              "export_dir": os.path.join(str(root), "saved_models")}
+    values.update(overrides)
+    return config_lib.from_flat(values)
+
+
 @pytest.fixture
 def small_config(tmp_path):
-    """The real default config, shrunk: a toy file, 1 layer of everything, few epochs."""
+    """shrunk_config under this test's tmp_path."""
     def make(data_path, **overrides):
-        values = {"data": data_path, "encoder": "bow", "out": str(tmp_path / "run"), "epochs": 3, "batch_size": 8,
-                  "embedding_dim": 16, "vocab_size": 200, "lr": 0.02,
-                  "export_dir": str(tmp_path / "saved_models")}
-        values.update(overrides)
-        return config_lib.from_flat(values)
+        return shrunk_config(tmp_path, data_path, **overrides)
     return make
 
 
