@@ -69,6 +69,19 @@ def write_folders(root, rows, split=None):
     return str(root)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist's --dist loadgroup (pytest.ini), the tests of a module that use one of its
+    module-scoped fixtures (a trained model, an export) run on one worker, so each such fixture is built once
+    in the whole run, not once per worker. Automatic, so new test files need no marks."""
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        if definitions is None or item.get_closest_marker("xdist_group"):
+            continue
+        if any(defs and defs[-1].scope == "module" for name, defs in definitions.name2fixturedefs.items()
+               if name in item.fixturenames):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 @pytest.fixture
 def toy_csv(tmp_path):
     return write_csv(tmp_path / "toy.csv", toy_rows())
@@ -80,15 +93,20 @@ def toy_path(tmp_path_factory):
     return write_csv(tmp_path_factory.mktemp("toy") / "toy.csv", toy_rows(160, filler=1))
 
 
+def shrunk_config(root, data_path, **overrides):
+    """The real default config, shrunk: a toy file, 1 layer of everything, few epochs; outputs under root."""
+    values = {"data": data_path, "encoder": "bow", "out": os.path.join(str(root), "run"), "epochs": 3,
+              "batch_size": 8, "embedding_dim": 16, "vocab_size": 200, "lr": 0.02,
+              "export_dir": os.path.join(str(root), "saved_models")}
+    values.update(overrides)
+    return config_lib.from_flat(values)
+
+
 @pytest.fixture
 def small_config(tmp_path):
-    """The real default config, shrunk: a toy file, 1 layer of everything, few epochs."""
+    """shrunk_config under this test's tmp_path."""
     def make(data_path, **overrides):
-        values = {"data": data_path, "encoder": "bow", "out": str(tmp_path / "run"), "epochs": 3, "batch_size": 8,
-                  "embedding_dim": 16, "vocab_size": 200, "lr": 0.02,
-                  "export_dir": str(tmp_path / "saved_models")}
-        values.update(overrides)
-        return config_lib.from_flat(values)
+        return shrunk_config(tmp_path, data_path, **overrides)
     return make
 
 

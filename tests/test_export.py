@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import toy_rows, write_csv
+from conftest import shrunk_config, toy_rows, write_csv
 from tfclf import config as config_lib, predict as predict_cli, workflows
 from tfclf.serving import export
 
@@ -50,12 +50,19 @@ def _check_export_matches_run(result, tmp_path):
     assert variables and not [name for name in variables if "optimizer" in name]  # weights only
 
 
-def test_bow_export_loads_without_tfclf_and_matches(tmp_path, small_config):
-    result = workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=3))
+@pytest.fixture(scope="module")
+def bow_run(tmp_path_factory):
+    """One bow run (80 toy texts, 4 epochs) and its export, shared by the export, predict and evaluate tests."""
+    root = tmp_path_factory.mktemp("bow")
+    return workflows.train(shrunk_config(root, write_csv(root / "t.csv", toy_rows(80)), epochs=4))
+
+
+def test_bow_export_loads_without_tfclf_and_matches(bow_run, tmp_path):
+    result = bow_run
     assert result.export_path.endswith(os.path.join("saved_models", "run", "1"))
     extra = os.path.join(result.export_path, export.EXTRA)
     assert json.load(open(os.path.join(extra, "labels.json"))) == ["neg", "pos"]
-    assert json.load(open(os.path.join(extra, "config.json")))["train"]["epochs"] == 3
+    assert json.load(open(os.path.join(extra, "config.json")))["train"]["epochs"] == 4
     _check_export_matches_run(result, tmp_path)
 
 
@@ -81,9 +88,9 @@ def test_versions_increment_and_never_overwrite(tmp_path):
     assert [n.decode() for n in serve(text=tf.constant(["abc", ""]))["class_name"].numpy()] == ["long", "short"]
 
 
-def test_predict_cli_scores_arguments_and_files(tmp_path, small_config, capsys):
-    result = workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=4))
-    capsys.readouterr()  # drop the training log
+def test_predict_cli_scores_arguments_and_files(bow_run, tmp_path, capsys):
+    result = bow_run
+    capsys.readouterr()  # drop anything printed before
     assert predict_cli.main(["--model", result.export_path, "great wonderful film", ""]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("pos\t") and len(lines) == 2
@@ -95,9 +102,9 @@ def test_predict_cli_scores_arguments_and_files(tmp_path, small_config, capsys):
     assert "not a tfclf run directory or exported model" in capsys.readouterr().err
 
 
-def test_evaluate_cli_reports_on_a_new_labelled_file(tmp_path, small_config, capsys):
+def test_evaluate_cli_reports_on_a_new_labelled_file(bow_run, tmp_path, capsys):
     from tfclf import evaluate
-    result = workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(80)), epochs=4))
+    result = bow_run
     source = write_csv(tmp_path / "new.csv", toy_rows(40, seed=3))
     assert evaluate.main(["--model", result.export_path, "--data", source, "--out", str(tmp_path / "ev")]) == 0
     metrics = json.load(open(tmp_path / "ev" / "metrics.json"))
