@@ -258,7 +258,7 @@ def summarize(args, prepared, arms: dict, shape: dict, peak: float, precision: s
         prefix = "" if name == "tfclf" else name + "_"
         summary.update({f"{name}_train_examples_per_sec": round(run["train_examples_per_sec"], 2),
                         f"{name}_infer_examples_per_sec": round(run["infer_examples_per_sec"], 2),
-                        f"{name}_test_macro_f1": round(run["test_macro_f1"], 4), f"{prefix}mfu": round(run["mfu"], 4)})
+                        f"{name}_test_macro_f1": round(run["test_macro_f1"], 4), f"{prefix}mfu": float(f"{run['mfu']:.4g}")})  # 4 significant digits: a tiny model's MFU on a big CPU is < 1e-4
         if name != "tfclf":
             summary[f"{prefix}train_speedup"] = round(ours["train_examples_per_sec"] / run["train_examples_per_sec"], 2)
             summary[f"{prefix}infer_speedup"] = round(ours["infer_examples_per_sec"] / run["infer_examples_per_sec"], 2)
