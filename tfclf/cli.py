@@ -116,15 +116,17 @@ def run_main(job) -> int:
 
 
 def disk_full(error: BaseException) -> str:
-    """The path (or "the disk") a write failed on for lack of space, or "" for any other error: an OSError
+    """The path a write failed on for lack of space (else the output being written, which rundir.locked puts on
+    the errors leaving it as `tfclf_output`, else "the disk"), or "" for any other error: an OSError
     ENOSPC/EDQUOT, or a TensorFlow error whose message says so (TensorFlow's file writers raise their own)."""
+    unnamed = getattr(error, "tfclf_output", "") or "the disk"
     for cause in (error, error.__cause__, error.__context__):
         if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
-            return cause.filename or "the disk"
+            return cause.filename or unnamed
         text = str(cause or "")
         if "No space left on device" in text or "Disk quota exceeded" in text:
             path = re.search(r"(/[^\s;:,'\"]+)", text)
-            return path.group(1) if path else "the disk"
+            return path.group(1) if path else unnamed
     return ""
 
 

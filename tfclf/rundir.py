@@ -49,6 +49,10 @@ def locked(path: str, flag: str = "--out"):
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     try:
         yield
+    except Exception as error:  # a full disk whose error names no file is reported as this output's (cli.disk_full)
+        if not getattr(error, "tfclf_output", ""):
+            error.tfclf_output = path
+        raise
     finally:
         os.unlink(lock_path)
         os.close(fd)
