@@ -107,11 +107,8 @@ POLARITY_LABELS = {"1": "negative", "2": "positive"}
 
 
 def md5_of(path: str) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "md5").hexdigest()
 
 
 def convert_polarity(archive: str, folder: str, columns: tuple, target: str) -> str:

@@ -72,19 +72,26 @@ def _json_value(value):
     return value if isinstance(value, list) else str(value)
 
 
+def json_record(line: str, where: str):
+    """One JSON line as a record of string values (json_value), None for a blank line; ValueError naming
+    `where` (the file and line) for anything but a JSON object. The whole-file and streamed readers share it."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where}: not valid JSON ({error.msg}); each line must be one JSON object") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    return {key: _json_value(value) for key, value in record.items()}
+
+
 def _read_jsonl(path: str, text: str) -> pd.DataFrame:
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} line {number}: not valid JSON ({error.msg}); "
-                             "each line must be one JSON object") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
-        records.append({**{key: _json_value(value) for key, value in record.items()}, "__line__": number})
+        record = json_record(line, f"{path} line {number}")
+        if record is not None:
+            records.append({**record, "__line__": number})
     return pd.DataFrame.from_records(records)
 
 

@@ -12,7 +12,6 @@ import csv
 import dataclasses
 import glob
 import gzip
-import json
 import os
 import re
 import zlib
@@ -167,16 +166,10 @@ def _json_chunks(path: str, chunk_rows: int):
     try:
         with _open_text(path) as handle:
             for number, line in enumerate(handle, start=1):
-                if not line.strip():
+                record = readers.json_record(line, f"{path}, line {number}")
+                if record is None:
                     continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg}); each line must be "
-                                     "one JSON object") from None
-                if not isinstance(record, dict):
-                    raise ValueError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
-                records.append({key: readers._json_value(value) for key, value in record.items()})
+                records.append(record)
                 lines.append(f"{path}, line {number}")
                 if len(records) == chunk_rows:
                     yield pd.DataFrame.from_records(records), np.array(lines, dtype=object)
