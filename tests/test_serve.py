@@ -397,3 +397,11 @@ def test_bench_serve_reports_bounded_closed_loop_levels(tmp_path):
     for run in report["runs"]:
         assert 0 < run["requests"] <= 60 and run["errors"] == 0
         assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] and run["requests_per_second"] > 0
+
+
+def test_serve_without_its_extra_is_one_line_naming_it(monkeypatch, tmp_path):
+    from tfclf.serving import server
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # `import uvicorn` now fails as if not installed
+    with pytest.raises(ValueError, match=r"tfclf serve: needs the uvicorn package, which is not installed; install "
+                                         r"it with: pip install 'tfclf\[serve\]'"):
+        server.run(server.Options(model=str(tmp_path)))

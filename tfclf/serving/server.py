@@ -210,7 +210,12 @@ def bind(host: str, port: int) -> socket.socket:
 
 def run(options: Options, log=None) -> None:
     """Serves until SIGTERM or SIGINT: polls and loads versions, listens, then drains in-flight requests."""
-    import uvicorn
+    try:
+        import starlette  # noqa: F401  (the app's framework; imported where each part is built)
+        import uvicorn
+    except ImportError as error:
+        raise ValueError(f"tfclf serve: needs the {error.name} package, which is not installed; install it with: "
+                         "pip install 'tfclf[serve]'") from None
     options.check()
     versions_lib.check_base_path(options.model)
     log = log or JsonLog()
