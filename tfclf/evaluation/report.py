@@ -47,6 +47,14 @@ def _save_figure(figure, path: str) -> None:
 
 # --- EDA --------------------------------------------------------------------
 
+def short_count(value) -> str:
+    """A count for a bar label: 1234 as is, 374117 as 374k, 1753810 as 1.75M (labels of millions overlap)."""
+    value = int(value)
+    if value >= 1_000_000:
+        return f"{value / 1e6:.3g}M"
+    return f"{value / 1e3:.3g}k" if value >= 100_000 else str(value)
+
+
 def eda(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths, run_dir: str,
         extra: dict = None) -> dict:
     """Class counts, length statistics, bar chart and length histogram; returns eda.json's content."""
@@ -68,7 +76,7 @@ def eda(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths
     figure, axis = plt.subplots(figsize=(6, 3.5))
     counts.plot.bar(ax=axis, rot=0)
     for bars in axis.containers:
-        axis.bar_label(bars, fontsize=7, padding=1)
+        axis.bar_label(bars, labels=[short_count(value) for value in bars.datavalues], fontsize=7, padding=1)
     axis.margins(y=0.12)  # room for the counts above the tallest bar
     axis.set(title="Class distribution per split", xlabel="class", ylabel="examples")
     _save_figure(figure, os.path.join(run_dir, "class_distribution.png"))
@@ -82,7 +90,10 @@ def eda(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths
     hidden = len(model_lengths) - len(shown)
     # The note goes under the axis label, where no bar or line can be.
     note = f"\n{hidden} longer text{'s' * (hidden > 1)} not shown (max {model_lengths.max()})" if hidden else ""
-    axis.set(title=f"Training text length ({length_unit})", xlabel=length_unit + note, ylabel="texts")
+    sampled = getattr(splits, "counts", {}).get("train", 0) > len(splits.train)  # streamed: the training sample
+    title = f"Training text length ({length_unit}" + (f"; a uniform sample of {len(splits.train):,} texts)" if sampled
+                                                       else ")")
+    axis.set(title=title, xlabel=length_unit + note, ylabel="texts")
     axis.legend()
     _save_figure(figure, os.path.join(run_dir, "length_histogram.png"))
     return summary
