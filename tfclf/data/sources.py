@@ -102,13 +102,14 @@ def chunks(files: list, text_columns: tuple, label_column: str, chunk_rows: int 
             reader = _json_chunks(path, chunk_rows)
         else:
             reader = _delimited_chunks(path, "\t" if suffix.endswith((".tsv", ".tab")) else ",", chunk_rows)
+        # Delimited shards must repeat the first one's header; JSON objects and Parquet column selections need
+        # not list every field alike.
+        delimited = not suffix.endswith(JSON_SUFFIXES + PARQUET_SUFFIXES)
         empty = True
         for frame, rows in reader:
-            if header is None:
+            if delimited and header is None:
                 header = (path, list(frame.columns))
-            elif suffix.endswith(JSON_SUFFIXES + PARQUET_SUFFIXES):
-                pass  # JSON objects and Parquet column selections need not list every field alike
-            elif list(frame.columns) != header[1]:
+            elif delimited and list(frame.columns) != header[1]:
                 raise ValueError(f"{path}: header {list(frame.columns)} differs from {header[0]}'s {header[1]}; "
                                  "give shards with the same columns in the same order")
             empty = empty and frame.empty
