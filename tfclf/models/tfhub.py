@@ -119,7 +119,7 @@ def imported_config(handle: str):
 def native_encoder(handle: str, trainable: bool, name: str):
     """An imported encoder handle rebuilt in Python as the tf-models BertEncoder it was saved from, holding
     the handle's own weights: the Keras precision policy and XLA reach its layers (in float32 it trains at the
-    reloaded SavedModel's speed; see README, Speed)."""
+    reloaded SavedModel's speed; see docs/speed.md)."""
     encoder = hf_import.build_encoder(imported_config(handle), name=name)
     saved = {variable.name: variable for variable in tf.saved_model.load(resolve(handle)).variables}
     for variable in encoder.weights:

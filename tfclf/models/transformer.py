@@ -90,7 +90,7 @@ def _pool(outputs, mask, pooling: str):
 def builds_natively(model_config, train_config) -> bool:
     """Whether the encoder is rebuilt in Python: only for a checkpoint tfclf imported, and with `--encoder-build
     auto` only where it pays, under --mixed-precision or --xla (in float32 both builds train at the same speed,
-    measured on an AMD EPYC; see README, Speed)."""
+    measured on an AMD EPYC; see docs/speed.md)."""
     if model_config.encoder_build == "savedmodel" or tfhub.imported_config(model_config.encoder_handle) is None:
         return False
     return model_config.encoder_build == "native" or train_config.mixed_precision or train_config.xla
