@@ -342,8 +342,10 @@ def read_file(path: str) -> dict:
 
 
 def save(config: RunConfig, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
+    """config.json, replaced atomically (a full disk never leaves half of one)."""
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(config.to_dict(), handle, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
 
 
 def load(path: str) -> RunConfig:
