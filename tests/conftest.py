@@ -83,6 +83,25 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def trials_in_process(monkeypatch):
+    """Grid trials run by `run.main(["--config", ...])` in this process, one at a time, their output in the
+    trial's log as before, instead of a `python -m tfclf.run` process each (a TensorFlow start per trial). For
+    tests of what the grid does with trials; the processes themselves (dying with the grid, resuming after a
+    kill, Ray tasks) are tested by test_grid's kill/resume and Ray tests, which keep them."""
+    import contextlib
+    import threading
+    from tfclf import run
+    from tfclf.studies import engines
+    one_at_a_time = threading.Lock()
+
+    def run_process(config_path, log_path, threads):
+        with one_at_a_time, open(log_path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log), \
+                contextlib.redirect_stderr(log):
+            return run.main(["--config", config_path])
+    monkeypatch.setattr(engines, "run_process", run_process)
+
+
+@pytest.fixture
 def toy_csv(tmp_path):
     return write_csv(tmp_path / "toy.csv", toy_rows())
 

@@ -47,12 +47,7 @@ def run_trial(trial, threads: int) -> dict:
         with open(config_path + ".tmp", "w", encoding="utf-8") as handle:
             json.dump(trial.config, handle, indent=2)
         os.replace(config_path + ".tmp", config_path)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
-        if threads:
-            env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
-        with open(log_path, "a", encoding="utf-8") as log:
-            code = subprocess.call([sys.executable, "-m", "tfclf.run", "--config", config_path], stdout=log,
-                                   stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
+        code = run_process(config_path, log_path, threads)
         if code != 0:
             return {**study_lib.entry_from_failure(trial, _error_line(log_path, code)), "host": _host()}
     try:
@@ -62,6 +57,18 @@ def run_trial(trial, threads: int) -> dict:
         return {**study_lib.entry_from_failure(trial, f"{metrics_path}: damaged (not valid JSON); delete {out} "
                                                "and rerun with --retry-failed"), "host": _host()}
     return {**study_lib.entry_from_metrics(trial, metrics), "host": _host()}
+
+
+def run_process(config_path: str, log_path: str, threads: int) -> int:
+    """`python -m tfclf.run --config config_path` in its own process (its memory is released when it ends;
+    it dies with the grid), output appended to `log_path`; its exit code. `threads`: TensorFlow's intra-op
+    threads (0: its default)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    if threads:
+        env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
+    with open(log_path, "a", encoding="utf-8") as log:
+        return subprocess.call([sys.executable, "-m", "tfclf.run", "--config", config_path], stdout=log,
+                               stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
 
 
 def _host() -> str:
