@@ -206,17 +206,22 @@ def keep_resumable(staging: str) -> None:
     leaves: outputs the resume writes again, `.tmp` files, TensorFlow's unfinished backup files."""
     if not resumable(staging):
         shutil.rmtree(staging, ignore_errors=True)
-        return
+    else:
+        _tidy(staging)
+
+
+def _tidy(staging: str) -> None:
+    """Removes from a resumable `.partial` all but what its resume reads (RESUME_STATE, whole checkpoints)."""
     for name in os.listdir(staging):
         if name not in RESUME_STATE:
             _remove(os.path.join(staging, name))
-    for name in (".best-tmp",):
-        _remove(os.path.join(staging, "checkpoints", name))
+    _remove(os.path.join(staging, "checkpoints", ".best-tmp"))
     chief = os.path.join(staging, "backup", "chief")
     if os.path.isfile(os.path.join(chief, "checkpoint")):
-        kept = {"checkpoint"} | {name for name in os.listdir(chief) if name.split(".")[0] in _named_checkpoints(chief)}
-        for name in set(os.listdir(chief)) - kept:
-            _remove(os.path.join(chief, name))
+        listed = _named_checkpoints(chief)
+        for name in os.listdir(chief):
+            if name != "checkpoint" and name.split(".")[0] not in listed:
+                _remove(os.path.join(chief, name))
 
 
 def _named_checkpoints(directory: str) -> set:
@@ -283,6 +288,7 @@ def open_staging(path: str, digest: str, overwrite: bool = False, data_digest: s
     if resumable(staging) and os.path.isfile(os.path.join(staging, "config.json")):
         same, what = _same_run_damage(staging, digest, data_digest)
         if same and not what:
+            _tidy(staging)  # a killed process (SIGKILL: no clean-up of its own) may have left unfinished files
             phase = "training had finished: evaluating its trained weights" \
                 if os.path.isdir(os.path.join(staging, TRAINED)) else "training resumes from its last backup"
             print(f"resuming the interrupted run in {staging}: {phase}")
