@@ -95,6 +95,7 @@ def test_a_damaged_run_is_one_line_naming_the_file_and_kept_as_it_was(interrupte
     assert _snapshot(staging) == before and not (tmp_path / "run").exists() and not (tmp_path / "run.lock").exists()
 
 
+@pytest.mark.slow
 def test_overwrite_discards_a_damaged_run_and_trains_again(interrupted, tmp_path, capsys):
     staging = _damaged(interrupted, tmp_path, "backup cut short")
     assert run.main(["--data", interrupted[0], "--out", str(tmp_path / "run"), *ARGS, "--overwrite"]) == 0
@@ -104,6 +105,7 @@ def test_overwrite_discards_a_damaged_run_and_trains_again(interrupted, tmp_path
     assert len(history["loss"]) == 2 and not staging.exists()
 
 
+@pytest.mark.slow
 def test_an_undamaged_run_still_resumes(interrupted, tmp_path, capsys):
     """The checks pass a whole backup (what test_faults resumes after real kills)."""
     shutil.copytree(interrupted[1]["epoch_mid"], tmp_path / "run.partial")

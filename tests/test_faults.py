@@ -83,7 +83,7 @@ def test_a_run_killed_at_any_phase_resumes_where_it_was_and_finishes_once(point,
     assert _leftovers(tmp_path) == []
 
 
-def test_a_second_run_on_the_same_out_fails_at_once_naming_the_first(tmp_path):
+def test_a_second_run_on_the_same_out_fails_at_once_naming_the_first(tmp_path, capsys):
     pause = tmp_path / "hold"
     pause.write_text("")
     command, env = _command(tmp_path, env={"TFCLF_PAUSE_AT": "prepared", "TFCLF_PAUSE_FILE": str(pause)})
@@ -93,9 +93,9 @@ def test_a_second_run_on_the_same_out_fails_at_once_naming_the_first(tmp_path):
         while not (tmp_path / "run.lock").exists() or not (tmp_path / "run.lock").read_text():
             assert time.time() < deadline and first.poll() is None, "the first run never took its lock"
             time.sleep(0.2)
-        second = _run(tmp_path)
-        assert second.returncode == 2
-        assert second.stderr.strip().splitlines() == [
+        code, _, stderr = _rerun(tmp_path, capsys)  # the second run: in this process, beside the first
+        assert code == 2
+        assert stderr.strip().splitlines() == [
             f"tfclf: error: --out run: another tfclf process (PID {first.pid}) is writing it; wait for it to "
             "finish or choose another --out"]
     finally:
