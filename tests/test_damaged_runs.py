@@ -14,6 +14,7 @@ import yaml
 from conftest import repo_env, toy_rows, write_csv
 from tfclf import grid, phases, run, rundir
 from tfclf.studies import study
+from tfclf.training import checkpoints
 
 ARGS = ["--encoder", "bow", "--epochs", "2", "--batch-size", "8", "--embedding-dim", "8", "--vocab-size", "100",
         "--lr", "0.02", "--skip-export"]
@@ -91,7 +92,8 @@ def test_a_damaged_run_is_one_line_naming_the_file_and_kept_as_it_was(interrupte
     _, name, _, what = CASES[case]
     assert lines[0].startswith(f"tfclf: error: --out {tmp_path}/run: the interrupted run in {staging} cannot "
                                f"resume: {staging}/{name}: ")
-    assert what in lines[0] and lines[0].endswith(f"pass --overwrite to discard it and start again, or delete {staging}")
+    assert what in lines[0]
+    assert lines[0].endswith(f"pass --overwrite to discard it and start again, or delete {staging}")
     assert _snapshot(staging) == before and not (tmp_path / "run").exists() and not (tmp_path / "run.lock").exists()
 
 
@@ -99,8 +101,9 @@ def test_a_damaged_run_is_one_line_naming_the_file_and_kept_as_it_was(interrupte
 def test_overwrite_discards_a_damaged_run_and_trains_again(interrupted, tmp_path, capsys):
     staging = _damaged(interrupted, tmp_path, "backup cut short")
     assert run.main(["--data", interrupted[0], "--out", str(tmp_path / "run"), *ARGS, "--overwrite"]) == 0
-    assert f"--overwrite: discarding the interrupted run in {staging} ({staging}/{BACKUP_DATA}: damaged (cut short))" \
-        in capsys.readouterr().out
+    discarded = (f"--overwrite: discarding the interrupted run in {staging} ({staging}/{BACKUP_DATA}: damaged "
+                 "(cut short))")
+    assert discarded in capsys.readouterr().out
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]
     assert len(history["loss"]) == 2 and not staging.exists()
 
@@ -117,7 +120,7 @@ def test_an_interrupted_run_keeps_only_what_its_resume_reads(interrupted):
     """After Ctrl-C (or a full disk) the `.partial` holds the resume state only: no half-written report or plot,
     no `.tmp`; the checkpoint files TensorFlow left unfinished are gone (checked with fakes of them)."""
     staging = interrupted[1]["trained"]
-    assert set(os.listdir(staging)) <= set(rundir.RESUME_STATE) and "trained" in os.listdir(staging)
+    assert set(os.listdir(staging)) <= set(checkpoints.RESUME_STATE) and "trained" in os.listdir(staging)
     chief = interrupted[1]["epoch_mid"] / "backup" / "chief"
     copy = chief.parent.parent.parent / "tidy.partial"
     shutil.copytree(chief.parent.parent, copy)
@@ -161,7 +164,8 @@ LEDGER_CASES = {  # ledger lines (from the one good line) -> what the error says
     "byte changed": ([lambda good: good.replace("an earlier", "an eerlier")], "line 1: its content changed since "
                                                                               "the grid wrote it (checksum mismatch)"),
     "cut in the middle": ([lambda good: good[:40] + "\n", lambda good: good], "line 1: damaged (not a JSON line)"),
-    "not an entry": ([lambda good: good, lambda good: "[1, 2]\n"], "line 2: not a ledger entry (no trial digest or status)"),
+    "not an entry": ([lambda good: good, lambda good: "[1, 2]\n"],
+                     "line 2: not a ledger entry (no trial digest or status)"),
 }
 
 

@@ -16,6 +16,7 @@ import shutil
 import uuid
 
 from tfclf import config as config_lib
+from tfclf.training import checkpoints  # TensorFlow only when a checkpoint is read
 
 TRAINED = "trained"  # the trained (evaluated) weights and fit record, once training has finished
 
@@ -195,46 +196,13 @@ def resumable(staging: str) -> bool:
     return os.path.isdir(os.path.join(staging, TRAINED)) or _has_backup(staging)
 
 
-# What a resume reads (kept after a failure); everything else in `.partial` is written again by the resume.
-RESUME_STATE = ("config.json", "data.sha256", "run_id", "history.json", "backup", "checkpoints", TRAINED,
-                "tensorboard")
-
-
 def keep_resumable(staging: str) -> None:
     """After a run failed or was interrupted: a `.partial` without work worth resuming is removed; one with
-    work keeps only what the resume reads, without the half-written files a failed write (a full disk)
-    leaves: outputs the resume writes again, `.tmp` files, TensorFlow's unfinished backup files."""
+    work keeps only what the resume reads (checkpoints.tidy: no half-written file a full disk leaves)."""
     if not resumable(staging):
         shutil.rmtree(staging, ignore_errors=True)
     else:
-        _tidy(staging)
-
-
-def _tidy(staging: str) -> None:
-    """Removes from a resumable `.partial` all but what its resume reads (RESUME_STATE, whole checkpoints)."""
-    for name in os.listdir(staging):
-        if name not in RESUME_STATE:
-            _remove(os.path.join(staging, name))
-    _remove(os.path.join(staging, "checkpoints", ".best-tmp"))
-    chief = os.path.join(staging, "backup", "chief")
-    if os.path.isfile(os.path.join(chief, "checkpoint")):
-        listed = _named_checkpoints(chief)
-        for name in os.listdir(chief):
-            if name != "checkpoint" and name.split(".")[0] not in listed:
-                _remove(os.path.join(chief, name))
-
-
-def _named_checkpoints(directory: str) -> set:
-    """The checkpoint names (ckpt-N) the `checkpoint` state file of `directory` lists."""
-    with open(os.path.join(directory, "checkpoint"), encoding="utf-8", errors="replace") as handle:
-        return {os.path.basename(line.partition(":")[2].strip().strip('"')) for line in handle if ":" in line}
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.remove(path)
+        checkpoints.tidy(staging)
 
 
 def occupied(path: str) -> bool:
@@ -264,7 +232,6 @@ def _interrupted_digests(staging: str) -> tuple:
 def _same_run_damage(staging: str, digest: str, data_digest: str) -> tuple:
     """(whether `staging` holds an interrupted run of this config and data, what is damaged in the state its
     resume would read: the file and how, or "")."""
-    from tfclf.training import checkpoints  # imports TensorFlow only when there is a checkpoint to read
     try:
         saved_config, saved_data = _interrupted_digests(staging)
         if saved_config != digest or saved_data not in ("", data_digest):
@@ -288,7 +255,7 @@ def open_staging(path: str, digest: str, overwrite: bool = False, data_digest: s
     if resumable(staging) and os.path.isfile(os.path.join(staging, "config.json")):
         same, what = _same_run_damage(staging, digest, data_digest)
         if same and not what:
-            _tidy(staging)  # a killed process (SIGKILL: no clean-up of its own) may have left unfinished files
+            checkpoints.tidy(staging)  # a SIGKILLed process cleaned up nothing: its unfinished files go
             phase = "training had finished: evaluating its trained weights" \
                 if os.path.isdir(os.path.join(staging, TRAINED)) else "training resumes from its last backup"
             print(f"resuming the interrupted run in {staging}: {phase}")

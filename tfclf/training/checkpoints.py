@@ -11,6 +11,7 @@ short files (about a second per GB); a Keras 3 `.weights.h5` is opened and read,
 import glob
 import json
 import os
+import shutil
 
 TRAINED = "trained"
 
@@ -120,5 +121,42 @@ def _h5(path: str) -> None:
         with h5py.File(path, "r") as handle:
             handle.visititems(read)
     except (OSError, KeyError, RuntimeError, ValueError) as error:
-        what = "cut short" if "truncated" in str(error) else (str(error).strip().splitlines() or ["unreadable"])[0][:160]
+        first = (str(error).strip().splitlines() or ["unreadable"])[0][:160]
+        what = "cut short" if "truncated" in str(error) else first
         raise ValueError(f"{path}: damaged ({what})") from None
+
+
+# --- after a failure: only the resume state stays ---
+
+# What a resume reads (kept after a failure); everything else in `.partial` is written again by the resume.
+RESUME_STATE = ("config.json", "data.sha256", "run_id", "history.json", "backup", "checkpoints", TRAINED,
+                "tensorboard")
+
+
+def tidy(staging: str) -> None:
+    """Removes from a resumable `.partial` all but what its resume reads (RESUME_STATE, and in the backup only
+    the checkpoints its `checkpoint` file lists): the outputs the resume writes again, `*.tmp`, and what a
+    failed or killed write left (`checkpoint.tmp<hex>`, `ckpt-N_temp/`, an unlisted `ckpt-N.*`, `.best-tmp`)."""
+    for name in os.listdir(staging):
+        if name not in RESUME_STATE:
+            _remove(os.path.join(staging, name))
+    _remove(os.path.join(staging, "checkpoints", ".best-tmp"))
+    chief = os.path.join(staging, "backup", "chief")
+    if os.path.isfile(os.path.join(chief, "checkpoint")):
+        listed = _named_checkpoints(chief)
+        for name in os.listdir(chief):
+            if name != "checkpoint" and name.split(".")[0] not in listed:
+                _remove(os.path.join(chief, name))
+
+
+def _named_checkpoints(directory: str) -> set:
+    """The checkpoint names (ckpt-N) the `checkpoint` state file of `directory` lists."""
+    with open(os.path.join(directory, "checkpoint"), encoding="utf-8", errors="replace") as handle:
+        return {os.path.basename(line.partition(":")[2].strip().strip('"')) for line in handle if ":" in line}
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
