@@ -114,7 +114,8 @@ class TrainConfig:
     early_stopping: int = _field(0, "stop after this many epochs without --monitor improvement (0: off)")
     teacher: str = _field("", "distil from this tfclf run directory or exported model (seed 002)")
     distill_alpha: float = _field(0.5, "weight of the teacher's soft targets; 1 - alpha weighs the hard labels")
-    temperature: float = _field(2.0, "softmax temperature of distillation's soft targets")
+    distill_temperature: float = _field(2.0, "softmax temperature of distillation's soft targets (not "
+                                             "--calibration temperature, which is fitted after training)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,9 +171,18 @@ def _at_default(value, default) -> bool:
     return value == default or (isinstance(default, tuple) and value == list(default))
 
 
+# Fields renamed since runs were recorded: new name -> old name. A saved config.json with the old key still
+# loads (`load`), and the digest hashes the old name, so a renamed field changes no run directory.
+RENAMED = {"train": {"distill_temperature": "temperature"}}
+OLD_NAMES = {old: new for renames in RENAMED.values() for new, old in renames.items()}
+
+
 def digest_of(values: dict) -> str:
     """RunConfig.digest of a config as saved in config.json (read without validating it)."""
     body = {key: value for key, value in values.items() if key != "out"}
+    for section, renames in RENAMED.items():
+        if isinstance(body.get(section), dict):
+            body[section] = {renames.get(key, key): value for key, value in body[section].items()}
     for section, defaults in LATER_FIELDS.items():
         if isinstance(body.get(section), dict):
             body[section] = {key: value for key, value in body[section].items()
@@ -259,6 +269,9 @@ def _flatten(raw: dict, source: str) -> dict:
                              f"keys ({', '.join(names)}); write e.g. {key}: {{{names[0]}: ...}}")
         elif key in FIELD_SECTION:
             flat[key] = value
+        elif key in OLD_NAMES:
+            raise ValueError(f"{source}: config key '{key}' was renamed to '{OLD_NAMES[key]}' (--"
+                             f"{OLD_NAMES[key].replace('_', '-')}); rename it")
         else:
             raise ValueError(f"{source}: unknown config key '{key}'; valid keys: "
                              f"{', '.join(sorted(FIELD_SECTION))}")
@@ -347,9 +360,23 @@ def save(config: RunConfig, path: str) -> None:
 
 
 def load(path: str) -> RunConfig:
-    """Loads a config.json written by `save`."""
+    """Loads a config.json written by `save` (also by an earlier version: renamed keys are read as renamed)."""
     with open(path, encoding="utf-8") as handle:
-        return from_flat(json.load(handle), source=path)
+        return from_flat(renamed(json.load(handle)), source=path)
+
+
+def renamed(values: dict) -> dict:
+    """A saved config dict with the fields renamed since (RENAMED) under their new names.
+
+        >>> renamed({"train": {"temperature": 4.0}})
+        {'train': {'distill_temperature': 4.0}}
+    """
+    values = dict(values)
+    for section, renames in RENAMED.items():
+        if isinstance(values.get(section), dict):
+            old_to_new = {old: new for new, old in renames.items()}
+            values[section] = {old_to_new.get(key, key): value for key, value in values[section].items()}
+    return values
 
 
 def weight_decay_refusal(value, opt: str) -> str:
@@ -398,8 +425,9 @@ def validate(config: RunConfig) -> None:
     _validate_name("--export-name", config.export.export_name)
     if config.train.teacher and not os.path.exists(config.train.teacher):
         raise ValueError(f"--teacher {config.train.teacher}: no such run directory or exported model; check the path")
-    if config.train.temperature <= 0:
-        raise ValueError(f"--temperature {config.train.temperature} must be > 0 (1: the teacher's own probabilities)")
+    if config.train.distill_temperature <= 0:
+        raise ValueError(f"--distill-temperature {config.train.distill_temperature} must be > 0 (1: the teacher's own "
+                         "probabilities)")
     if config.model.glove and not os.path.isfile(config.model.glove):
         raise ValueError(f"--glove {config.model.glove}: no such file; give a GloVe text file")
     for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers"):

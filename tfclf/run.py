@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=_help(field))
             else:
                 group.add_argument(flag, default=None, metavar=field.name.upper(), help=_help(field))
+    for old in config_lib.OLD_NAMES:  # renamed flags: refused with a pointer to the new name (config_from_args)
+        parser.add_argument("--" + old.replace("_", "-"), default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -54,9 +56,14 @@ def _help(field) -> str:
 
 def config_from_args(argv) -> config_lib.RunConfig:
     args = build_parser().parse_args(argv)
+    for old, new in config_lib.OLD_NAMES.items():
+        if getattr(args, old) is not None:
+            raise ValueError(f"--{old.replace('_', '-')} was renamed to --{new.replace('_', '-')} (the "
+                             "distillation's softmax temperature; --calibration temperature is fitted after "
+                             f"training); use --{new.replace('_', '-')} {getattr(args, old)}")
     values = config_lib.read_file(args.config) if args.config else {}
     values.update({key: value for key, value in vars(args).items()
-                   if value is not None and key not in ("config", "list", "overwrite")})
+                   if value is not None and key not in ("config", "list", "overwrite", *config_lib.OLD_NAMES)})
     config = config_lib.from_flat(values, source="--config " + args.config if args.config else "flags")
     train = config.train  # the default weight decay, given explicitly, would be ignored too (config.validate)
     if args.weight_decay is not None and train.weight_decay > 0 and train.opt != "adamw":
