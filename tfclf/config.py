@@ -86,7 +86,8 @@ class TrainConfig:
     encoder_lr: float = _field(0.0, "transformer encoder's own peak learning rate (0: --lr); seed 004: 1e-5")
     head_lr: float = _field(0.0, "head's own peak learning rate when --encoder-lr is set (0: --lr); seed 004: 1e-2")
     batch_size: int = _field(32, "global batch size")
-    epochs: int = _field(0, "epochs (0: the encoder's default)")
+    epochs: int = _field(0, "epochs, exactly (0: adaptive: train until --monitor stops improving for --patience "
+                            "validations, after --min-steps and within --max-steps)")
     weight_decay: float = _field(0.01, "decoupled weight decay of --opt adamw (refused with the other optimizers, "
                                        "which do not apply it)")
     momentum: float = _field(0.9, "momentum for sgd")
@@ -100,7 +101,14 @@ class TrainConfig:
     class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class) (seed 001)")
     seed: int = _field(42, "seed for splits, shuffling and initialisation")
     shuffle_buffer: int = _field(10000, "streamed data: examples in the shuffle buffer (memory grows with it)")
-    max_steps: int = _field(0, "stop training after this many steps, also within an epoch (0: --epochs decide)")
+    max_steps: int = _field(0, "stop training after this many steps, also within an epoch (0: with --epochs, "
+                               "none; adaptive: 2000, the cap for large data)")
+    min_steps: int = _field(100, "adaptive training (--epochs 0): optimizer steps before it may stop, so small data "
+                                 "gets enough of them")
+    patience: int = _field(2, "adaptive training (--epochs 0): validations in a row without --monitor improvement "
+                              "that stop it")
+    eval_every: int = _field(0, "adaptive training (--epochs 0): optimizer steps between validations (0: one "
+                                "epoch, or fewer: twice the validation texts, at least 20 steps)")
     backup_every: int = _field(0, "also back up the training state every N steps, so that a killed run resumes "
                                   "there instead of at the epoch's start (0: at each epoch's end only)")
     strategy: str = _field("auto", "tf.distribute strategy")
@@ -162,7 +170,8 @@ class RunConfig:
 # Fields added after runs were recorded: left out of the digest while at their default, so the digest (and
 # the default run directory, which a killed run is resumed from) of every earlier config stays the same.
 LATER_FIELDS = {"data": {"label_separator": "", "label_columns": (), "stream": "auto", "max_eval_examples": 0},
-                "train": {"shuffle_buffer": 10000, "max_steps": 0, "backup_every": 0},
+                "train": {"shuffle_buffer": 10000, "max_steps": 0, "backup_every": 0, "min_steps": 100, "patience": 2,
+                          "eval_every": 0},
                 "model": {"truncate": "head", "long_text": "truncate", "chunk_stride": 0, "chunk_aggregate": "mean",
                           "chunk_train": "all"}}
 
@@ -433,10 +442,16 @@ def validate(config: RunConfig) -> None:
     for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
+    if config.train.patience < 1:
+        raise ValueError(f"--patience {config.train.patience} must be a positive integer (validations without "
+                         "improvement before adaptive training stops)")
+    if config.train.early_stopping and not config.train.epochs:
+        raise ValueError("--early-stopping applies to --epochs N; adaptive training (--epochs 0) stops by --patience "
+                         "validations: give --epochs, or use --patience")
     if config.train.shuffle_buffer < 1:
         raise ValueError(f"--shuffle-buffer {config.train.shuffle_buffer} must be a positive integer")
     for name in ("epochs", "seq_len", "max_examples", "early_stopping", "max_eval_examples", "max_steps",
-                 "backup_every"):
+                 "backup_every", "min_steps", "eval_every"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0 picks the default)")
     tokenized = tables.family_of(config.model.encoder)["tokenized"]

@@ -76,8 +76,11 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
     removed = metrics["duplicates_removed"]
     best, test = metrics.get("best_checkpoint") or {}, metrics["test"]
     epochs = len(next(iter(metrics["history"].values()), []))
-    chosen = (f"epoch {best['epoch']} of {epochs}, best {best['monitor']} = {best['value']:.4f} on validation"
-              if best and metrics["evaluated_weights"] == "best" else f"the last epoch ({epochs})")
+    budget = metrics.get("training_budget") or {}
+    unit = "validation" if budget.get("adaptive") else "epoch"
+    at = f" (step {best['epoch'] * budget['steps_per_validation']})" if budget.get("adaptive") and best else ""
+    chosen = (f"{unit} {best['epoch']}{at} of {epochs}, best {best['monitor']} = {best['value']:.4f} on validation"
+              if best and metrics["evaluated_weights"] == "best" else f"the last {unit} ({epochs})")
     width = max(len(name) for name in test["per_class"])
     seconds = metrics["wall_seconds"]
     lines = ["\n== done in " + (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"),
@@ -85,8 +88,10 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
              + (f"texts by the hash split (exact duplicates share a split)" if metrics.get("split_rule") == "hash" else
                 f"texts by the {metrics.get('split_rule', 'stratified')} split ({removed['val'] + removed['test']} "
                 "duplicates of earlier splits removed)"),
-             f"weights  {chosen}",
-             f"test     accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, loss {test['loss']:.4f}"]
+             f"weights  {chosen}"]
+    if metrics.get("training_stopped"):
+        lines.append(f"training {metrics['train_steps']} steps; stopped: {metrics['training_stopped']}")
+    lines += [f"test     accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, loss {test['loss']:.4f}"]
     if "micro_f1" in test:
         lines.append(f"         micro-F1 {test['micro_f1']:.4f}, samples-F1 {test['samples_f1']:.4f}, Hamming loss "
                      f"{test['hamming_loss']:.4f} (accuracy: subset accuracy; thresholds per label in report.txt)")
