@@ -25,7 +25,7 @@ from tfclf.data import pipeline, sources, splits as splits_lib, stream
 from tfclf.evaluation import calibration, report, scoring
 from tfclf.models import cleaning, family as family_lib, windows
 from tfclf.serving import export, saving
-from tfclf.training import distill, distribute, fit as fit_lib, hparams
+from tfclf.training import budget, distill, distribute, fit as fit_lib, hparams
 
 
 @dataclasses.dataclass
@@ -79,18 +79,18 @@ class Prepared:
     @property
     def steps_per_epoch(self) -> int:
         """Optimizer steps of one Keras epoch: a data epoch (at most --max-steps) or, adaptive, a validation
-        round (`validation_round`)."""
+        round (`budget.validation_round`)."""
         if self.adaptive:
-            return validation_round(self.data_epoch_steps, self.val_texts, self.config.train)
+            return budget.validation_round(self.data_epoch_steps, self.val_texts, self.config.train)
         steps = self.data_epoch_steps
         return min(steps, self.config.train.max_steps) if self.config.train.max_steps else steps
 
     @property
     def total_steps(self) -> int:
         """Training steps of the whole run at most: --epochs epochs, or --max-steps when fewer; adaptive:
-        --max-steps, else ADAPTIVE_MAX_STEPS."""
+        --max-steps, else budget.ADAPTIVE_MAX_STEPS."""
         if self.adaptive:
-            return self.config.train.max_steps or ADAPTIVE_MAX_STEPS
+            return self.config.train.max_steps or budget.ADAPTIVE_MAX_STEPS
         steps = self.steps_per_epoch * self.config.train.epochs
         return min(steps, self.config.train.max_steps) if self.config.train.max_steps else steps
 
@@ -163,27 +163,6 @@ class Fitted:
     precision: dict = dataclasses.field(default_factory=dict)  # the policy, and the graph rewrite if one ran
     steps: int = 0                 # optimizer steps the training took (a resumed run's included)
     stopped: str = ""              # why training ended (fit.stop_reason)
-
-
-# Adaptive training (--epochs 0). The cap: 2000 steps of 32 texts (64,000 texts, about an hour of MiniLM on 2
-# cores); validation every two validation splits' worth of training texts (scoring a text costs about a third of
-# training on it, so validating takes about a sixth of the time), at least every 20 steps, at most every epoch.
-ADAPTIVE_MAX_STEPS = 2000
-MIN_ROUND_STEPS = 20
-
-
-def validation_round(epoch_steps: int, val_texts: int, train_config) -> int:
-    """Optimizer steps between the validations of adaptive training: --eval-every, else twice the validation
-    texts in training steps, at least MIN_ROUND_STEPS, at most one epoch.
-
-        >>> from tfclf import config
-        >>> validation_round(122, 836, config.from_flat({}).train), validation_round(10, 100, config.from_flat({}).train)
-        (53, 10)
-    """
-    if train_config.eval_every:
-        return train_config.eval_every
-    wanted = int(np.ceil(2 * val_texts / train_config.batch_size))
-    return max(1, min(epoch_steps, max(MIN_ROUND_STEPS, wanted)))
 
 
 def default_run_dir(config) -> str:
@@ -406,7 +385,7 @@ def _fit_datasets(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
     rate = throughput.examples_per_sec or float(np.mean(history.get("train_examples_per_sec") or [0.0]))
     steps = int(np.asarray(model.optimizer.iterations))  # restored from a backup too: the run's whole count
     rows = [dict(zip(history, values)) for values in zip(*history.values())]
-    stopped = fit_lib.stop_reason(rows, config.train, steps, prepared.total_steps, prepared.steps_per_epoch)
+    stopped = budget.stop_reason(rows, config.train, steps, prepared.total_steps, prepared.steps_per_epoch)
     return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"}, steps, stopped)
 
 

@@ -235,65 +235,6 @@ def improved(value: float, loss: float, best, best_loss: float, mode: str) -> bo
     return value < best if mode == "min" else value > best
 
 
-# What early stopping counts as progress. A metric in [0, 1] (F1, accuracy) must rise by more than MIN_GAIN (on
-# 750 validation texts, one or two texts of a rare class move macro-F1 by that much: the default SMS run crept
-# 0.9709 -> 0.9771 -> 0.9774 over three validations), a loss fall by more than that share. An exact tie counts
-# when the validation loss fell by TIE_LOSS_GAIN: the first steps of a multi-label run, whose F1 stays 0 until
-# probabilities pass 0.5, cut the loss by far more, while a loss creeping down on a saturated F1 does not.
-MIN_GAIN = 0.005
-TIE_LOSS_GAIN = 0.1
-
-
-def progressed(value: float, loss: float, best, best_loss: float, mode: str) -> bool:
-    """`improved` for early stopping: by more than MIN_GAIN, or a tie with a TIE_LOSS_GAIN lower loss."""
-    if not np.isfinite(value):
-        return False
-    if best is None:
-        return True
-    if value == best:
-        return loss < best_loss * (1.0 - TIE_LOSS_GAIN)
-    return value < best * (1.0 - MIN_GAIN) if mode == "min" else value > best + MIN_GAIN
-
-
-def since_best(rows: list, monitor: str) -> tuple:
-    """(index of the last row that made progress, rows after it) of epoch-log rows by `monitor` (`progressed`):
-    what early stopping needs, computed from the history alone, so a resumed run (whose history.json survives)
-    counts its patience exactly as the uninterrupted run.
-
-        >>> since_best([{"val_f1": 0.5, "val_loss": 1.0}, {"val_f1": 0.7, "val_loss": 0.9},
-        ...             {"val_f1": 0.7, "val_loss": 0.85}, {"val_f1": 0.703, "val_loss": 0.5}], "val_f1")
-        (1, 2)
-    """
-    mode = "min" if monitor.endswith("loss") else "max"
-    best, best_loss, best_index = None, float("inf"), -1
-    for index, row in enumerate(rows):
-        value, loss = float(row.get(monitor, float("nan"))), float(row.get("val_loss", float("inf")))
-        if progressed(value, loss, best, best_loss, mode):
-            best, best_loss, best_index = value, loss, index
-    return best_index, len(rows) - 1 - best_index
-
-
-class PatienceStop(keras.callbacks.Callback):
-    """Early stopping that survives a resume: after `min_steps` optimizer steps, stops when `patience`
-    validations in a row did not improve `monitor` (`since_best` over the run's whole history, read from
-    `history`, an EpochHistory placed before this callback). `steps_per_epoch`: optimizer steps per Keras
-    epoch (a data epoch, or a validation round of adaptive training)."""
-
-    def __init__(self, history: EpochHistory, monitor: str, patience: int, min_steps: int, steps_per_epoch: int):
-        super().__init__()
-        self.history, self.monitor, self.patience = history, monitor, patience
-        self.min_steps, self.steps_per_epoch = min_steps, steps_per_epoch
-
-    def should_stop(self) -> bool:
-        rows = self.history.epochs
-        return (bool(rows) and len(rows) * self.steps_per_epoch >= self.min_steps
-                and since_best(rows, self.monitor)[1] >= self.patience)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.should_stop():
-            self.model.stop_training = True
-
-
 def read_best(directory: str):
     """{"monitor", "value", "epoch", "weights"} of the best checkpoint, or None (also after a kill
     between the two renames of BestCheckpoint, when only `.best-old` is complete)."""

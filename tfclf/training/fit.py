@@ -6,7 +6,7 @@ import numpy as np
 
 from tfclf import provenance
 from tfclf._backend import keras, tf
-from tfclf.training import callbacks as callbacks_lib
+from tfclf.training import budget, callbacks as callbacks_lib
 from tfclf.training import losses, metrics, optimizers
 
 TrainingDiverged = callbacks_lib.TrainingDiverged
@@ -121,34 +121,6 @@ def class_sample_weights(label_ids, weights):
     return np.array([weights[int(label)] for label in label_ids], dtype=np.float32)
 
 
-def stop_reason(history_rows: list, train_config, steps: int, total_steps: int, steps_per_epoch: int) -> str:
-    """Why training ended, for metrics.json and the summary: --epochs done, the step cap, or no --monitor
-    improvement for the patience (adaptive training: in validations every `steps_per_epoch` steps).
-
-        >>> from tfclf import config
-        >>> train = config.from_flat({"epochs": 0, "patience": 2}).train
-        >>> rows = [{"val_macro_f1": f, "val_loss": 1.0} for f in (0.5, 0.9, 0.8, 0.85)]
-        >>> stop_reason(rows, train, 200, 2000, 50)
-        'no val_macro_f1 gain above 0.005 in the 2 validations after step 100 (0.9000); adaptive training stops after 2 (--patience), once past 100 steps (--min-steps)'
-    """
-    adaptive, monitor = not train_config.epochs, train_config.monitor
-    patience = train_config.early_stopping or (train_config.patience if adaptive else 0)
-    best, after = callbacks_lib.since_best(history_rows, monitor) if history_rows else (-1, 0)
-    if patience and history_rows and after >= patience and (not adaptive or steps >= train_config.min_steps):
-        what = "validations" if adaptive else "epochs"
-        rule = (f"adaptive training stops after {patience} (--patience), once past {train_config.min_steps} steps "
-                "(--min-steps)" if adaptive else f"--early-stopping {patience}")
-        value = float(history_rows[best][monitor])
-        gain = (f"{callbacks_lib.MIN_GAIN:.0%}" if monitor.endswith("loss") else f"{callbacks_lib.MIN_GAIN:g}")
-        return (f"no {monitor} gain above {gain} in the {after} {what} after step {(best + 1) * steps_per_epoch} "
-                f"({value:.4f}); {rule}")
-    if steps >= total_steps and (adaptive or train_config.max_steps):
-        cap = (f"--max-steps {train_config.max_steps}" if train_config.max_steps else
-               f"the adaptive cap of {total_steps} steps for large data (--max-steps)")
-        return f"reached {cap}" + (f"; {monitor} was still improving" if adaptive and after == 0 else "")
-    return f"--epochs {train_config.epochs} done"
-
-
 def backed_up_steps(backup_dir: str) -> int:
     """Optimizer steps the run's backup holds (0 without one, or in a Keras 3 backup, not read here)."""
     directory = os.path.join(backup_dir, "chief")
@@ -202,7 +174,7 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
                  keras_callbacks.TensorBoard(log_dir, update_freq="epoch")]
     patience = train_config.early_stopping or (train_config.patience if not train_config.epochs else 0)
     if patience:  # after the history (it reads the epoch just recorded), before the backup (which then has it)
-        callbacks.insert(callbacks.index(epochs) + 1, callbacks_lib.PatienceStop(
+        callbacks.insert(callbacks.index(epochs) + 1, budget.PatienceStop(
             epochs, train_config.monitor, patience, 0 if train_config.epochs else train_config.min_steps,
             steps_per_epoch))
     if verbose:
