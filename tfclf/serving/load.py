@@ -152,7 +152,7 @@ def stop_server(process) -> int:
 
 
 def bench(model: str, concurrency=(1, 8, 32, 128), seconds: float = 5.0, max_requests: int = 20000,
-          batching=("on", "off"), max_batch_size: int = 32, batch_timeout_ms: float = 2.0,
+          batching=("on", "off"), max_batch_size: int = 32, batch_timeout_ms: float = 5.0,
           num_batch_threads: int = 1, texts_per_request: int = 1) -> dict:
     """{"runs": [{batching, max_batch_size, concurrency, requests, errors, requests_per_second, p50_ms, ...}]}"""
     name = os.path.basename(os.path.normpath(model))
@@ -179,6 +179,8 @@ def bench(model: str, concurrency=(1, 8, 32, 128), seconds: float = 5.0, max_req
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tfclf.serving import server  # no TensorFlow
+    defaults = server.Options(model="")  # the server's own defaults, so the figures are those of `tfclf serve`
     parser = argparse.ArgumentParser(prog="tfclf bench-serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a model's base path, saved_models/<name>")
@@ -187,9 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each level (default: 5)")
     parser.add_argument("--max-requests", type=int, default=20000, help="requests per level at most")
     parser.add_argument("--batching", default="on,off", help="on, off or both (default: on,off)")
-    parser.add_argument("--max-batch-size", type=int, default=32, help="the server's batch size when on")
-    parser.add_argument("--batch-timeout-ms", type=float, default=2.0, help="the server's timeout when on")
-    parser.add_argument("--num-batch-threads", type=int, default=1, help="the server's concurrent model calls")
+    for flag, value, text in (("--max-batch-size", defaults.max_batch_size, "the server's batch size when on"),
+                              ("--batch-timeout-ms", defaults.batch_timeout_ms, "the server's batch timeout when on"),
+                              ("--num-batch-threads", defaults.num_batch_threads, "the server's concurrent model calls")):
+        parser.add_argument(flag, type=type(value), default=value, help=f"{text} (default: {value})")
     parser.add_argument("--texts-per-request", type=int, default=1, help="texts in each request (default: 1)")
     soak = parser.add_argument_group("soak (--soak)")
     soak.add_argument("--soak", action="store_true", help="send --requests requests, check every answer and "

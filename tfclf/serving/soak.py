@@ -153,7 +153,7 @@ async def _clients(port: int, name: str, steps: list, pool: list, expected: dict
 
 
 def soak(model: str, requests: int = 20000, malformed: float = 0.05, concurrency: int = 32,
-         max_seconds: float = 900, max_batch_size: int = 32, batch_timeout_ms: float = 2.0,
+         max_seconds: float = 900, max_batch_size: int = 32, batch_timeout_ms: float = 5.0,
          num_batch_threads: int = 1) -> dict:
     from tfclf.serving import export, predict  # TensorFlow: the reference answers
     if requests < 1 or not 0 <= malformed < 1:
