@@ -390,12 +390,12 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(tmp_path):
 
 
 def test_bench_serve_reports_bounded_closed_loop_levels_and_plots_them(tmp_path):
-    from tfclf.serving import load
+    from tfclf import bench_serve
     lambda_export(tmp_path / "m", ["long", "short"])
     plot = tmp_path / "load.png"
-    assert load.main(["--model", str(tmp_path / "m"), "--concurrency", "1,4", "--seconds", "0.5", "--max-requests",
-                      "60", "--batching", "on", "--texts-per-request", "2", "--output", str(tmp_path / "load.json"),
-                      "--plot", str(plot)]) == 0
+    assert bench_serve.main(["--model", str(tmp_path / "m"), "--concurrency", "1,4", "--seconds", "0.5",
+                             "--max-requests", "60", "--batching", "on", "--texts-per-request", "2",
+                             "--output", str(tmp_path / "load.json"), "--plot", str(plot)]) == 0
     report = json.loads((tmp_path / "load.json").read_text())
     assert [(run["batching"], run["concurrency"]) for run in report["runs"]] == [("on", 1), ("on", 4)]
     for run in report["runs"]:
@@ -407,11 +407,12 @@ def test_bench_serve_reports_bounded_closed_loop_levels_and_plots_them(tmp_path)
 
 
 def test_soak_checks_every_answer_and_that_malformed_requests_get_4xx(tmp_path):
-    from tfclf.serving import load, soak
+    from tfclf import bench_serve
+    from tfclf.serving import soak
     lambda_export(tmp_path / "m", ["long", "short"])
-    assert load.main(["--model", str(tmp_path / "m"), "--soak", "--requests", "300", "--malformed", "0.3",
-                      "--concurrency", "6", "--output", str(tmp_path / "soak.json"),
-                      "--plot", str(tmp_path / "soak.png")]) == 0
+    assert bench_serve.main(["--model", str(tmp_path / "m"), "--soak", "--requests", "300", "--malformed", "0.3",
+                             "--concurrency", "6", "--output", str(tmp_path / "soak.json"),
+                             "--plot", str(tmp_path / "soak.png")]) == 0
     report = json.loads((tmp_path / "soak.json").read_text())
     assert report["answered"] == 300 and report["connection_errors"] == 0 and report["server_exit_code"] == 0
     assert report["valid"]["correct"] == report["valid"]["sent"] > 150 and report["valid"]["wrong"] == 0

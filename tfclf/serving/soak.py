@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from tfclf.serving import load, rest, versions
+from tfclf.serving import client, rest, versions
 
 # name -> (path after /v1/models/ with {name} for the model, body bytes): each must be answered 4xx.
 MALFORMED = {
@@ -35,7 +35,7 @@ TOLERANCE = 1e-5  # probabilities: the server batches texts differently from the
 
 
 def texts_pool(count: int = 200) -> list:
-    return [*load.sample_texts(count), "", "é 😀 ünïcode", " ".join(load.sample_texts(12, seed=1))]
+    return [*client.sample_texts(count), "", "é 😀 ünïcode", " ".join(client.sample_texts(12, seed=1))]
 
 
 def plan(requests: int, malformed: float, pool_size: int, seed: int = 0) -> list:
@@ -109,7 +109,7 @@ async def _clients(port: int, name: str, steps: list, pool: list, expected: dict
              "max_difference": 0.0, "latencies": [], "by_kind": {}}
     cursor = iter(range(len(steps)))
 
-    async def client():
+    async def closed_loop():
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for index in cursor:
             if time.perf_counter() > deadline:
@@ -124,7 +124,7 @@ async def _clients(port: int, name: str, steps: list, pool: list, expected: dict
                 body = json.dumps({"instances": chosen} if row_format else {"inputs": {"text": chosen}}).encode()
             started = time.perf_counter()
             try:
-                status, answer, keep_alive = await load.post(reader, writer, f"/v1/models/{path}", body)
+                status, answer, keep_alive = await client.post(reader, writer, f"/v1/models/{path}", body)
             except (ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
                 tally["connection_errors"] += 1
                 status, answer, keep_alive = None, b"", False
@@ -148,7 +148,7 @@ async def _clients(port: int, name: str, steps: list, pool: list, expected: dict
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
+    await asyncio.gather(*(closed_loop() for _ in range(concurrency)))
     return tally
 
 
@@ -163,14 +163,14 @@ def soak(model: str, requests: int = 20000, malformed: float = 0.05, concurrency
     expected = predict.predict(export.load(found[max(found)]), pool, batch_size=64)
     steps = plan(requests, malformed, len(pool))
     name = os.path.basename(os.path.normpath(model))
-    process, port = load.start_server(model, max_batch_size, batch_timeout_ms, num_batch_threads)
+    process, port = client.start_server(model, max_batch_size, batch_timeout_ms, num_batch_threads)
     try:
         with RssSampler(process.pid) as sampler:
             started = time.perf_counter()
             tally = asyncio.run(_clients(port, name, steps, pool, expected, concurrency, started + max_seconds))
             elapsed = time.perf_counter() - started
     finally:
-        exit_code = load.stop_server(process)
+        exit_code = client.stop_server(process)
     valid = sum(kind is None for kind, _, _ in steps)
     rss = sampler.summary()
     report = {"model": os.path.abspath(model), "requests": requests, "concurrency": concurrency,
@@ -179,10 +179,10 @@ def soak(model: str, requests: int = 20000, malformed: float = 0.05, concurrency
               "requests_per_second": round(tally["answered"] / elapsed, 1),
               "valid": {"sent": valid, "correct": tally["correct"], "wrong": len(tally["wrong"]),
                         "wrong_examples": tally["wrong"][:5], "max_probability_difference": tally["max_difference"],
-                        **load.percentiles(tally["latencies"])},
+                        **client.percentiles(tally["latencies"])},
               "malformed": {"sent": requests - valid, "not_4xx": len(tally["not_4xx"]),
                             "not_4xx_examples": tally["not_4xx"][:5], "by_kind": tally["by_kind"]},
-              "connection_errors": tally["connection_errors"], "server_exit_code": exit_code, **load.machine(),
+              "connection_errors": tally["connection_errors"], "server_exit_code": exit_code, **client.machine(),
               "rss": rss}
     report["passed"] = (tally["answered"] == requests and tally["correct"] == valid and not tally["not_4xx"]
                         and abs(rss["last_over_first"] - 1) <= 0.10)
