@@ -412,3 +412,53 @@ def metric_vs_plot(frame: pd.DataFrame, axis_name: str, group_by, metric: str, p
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, title=" ".join(group_by) or None)
     _save_figure(figure, path)
+
+
+# --- serving load tests -----------------------------------------------------------
+
+def serve_load_plot(runs, path: str, title: str) -> None:
+    """`tfclf bench-serve`: texts/s and p50/p99 latency against concurrency, batching on vs off."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
+    levels = sorted({run["concurrency"] for run in runs})
+    positions = {level: index for index, level in enumerate(levels)}
+    for setting, color in (("on", "tab:blue"), ("off", "tab:orange")):
+        rows = sorted((run for run in runs if run["batching"] == setting), key=lambda run: run["concurrency"])
+        if not rows:
+            continue
+        x = [positions[run["concurrency"]] for run in rows]
+        label = f"batching {setting} (max batch {rows[0]['max_batch_size']})"
+        left.plot(x, [run["texts_per_second"] for run in rows], marker="o", color=color, label=label)
+        for xi, run in zip(x, rows):
+            errors = f"\n{run['errors']} errors" if run["errors"] else ""
+            left.annotate(f"{run['texts_per_second']:.0f}{errors}", (xi, run["texts_per_second"]),
+                          textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8, color=color)
+        right.plot(x, [run["p50_ms"] for run in rows], marker="o", color=color, label=f"p50, batching {setting}")
+        right.plot(x, [run["p99_ms"] for run in rows], marker="^", linestyle="--", color=color,
+                   label=f"p99, batching {setting}")
+    for axis in (left, right):
+        axis.set_xticks(range(len(levels)), [str(level) for level in levels])
+        axis.set_xlabel("concurrent closed-loop clients")
+        axis.grid(alpha=0.3)
+    top = max([run["texts_per_second"] for run in runs] + [1])
+    left.set(title="throughput", ylabel="texts per second", ylim=(0, top * 1.25))  # room for the labels
+    right.set(title="latency", ylabel="milliseconds (log scale)", yscale="log")
+    left.legend(fontsize=8, loc="best")
+    right.legend(fontsize=8, loc="upper left")
+    figure.suptitle(title, fontsize=10)
+    _save_figure(figure, path)
+
+
+def serve_soak_plot(samples, path: str, title: str) -> None:
+    """`tfclf bench-serve --soak`: the server's RSS over the soak, first and last minute shaded."""
+    seconds = np.array([second for second, _ in samples], dtype=float)
+    megabytes = np.array([rss for _, rss in samples], dtype=float) / 2**20
+    figure, axis = plt.subplots(figsize=(8, 3.8))
+    axis.plot(seconds, megabytes, color="tab:blue")
+    if len(seconds):
+        axis.axvspan(0, min(60, seconds[-1]), color="tab:green", alpha=0.12, label="first minute")
+        axis.axvspan(max(0, seconds[-1] - 60), seconds[-1], color="tab:red", alpha=0.12, label="last minute")
+    axis.set(title=title, xlabel="seconds since the soak started", ylabel="server RSS (MiB)")
+    axis.set_ylim(0, max(megabytes.max() * 1.15, 1) if len(megabytes) else 1)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    _save_figure(figure, path)
