@@ -210,13 +210,15 @@ class HubTransformer(family.TokenizingFamily):
     def packs(self, model_config, train_config, train_lengths, seq_len: int) -> bool:
         """--pack auto: pack where it pays, i.e. an imported checkpoint (it can be built natively; a TF Hub
         SavedModel takes no 3-D attention mask), one text per example (no --long-text chunk, no --encoder-lr),
-        and training texts that average at most half a row (below that a row holds one text, and per-batch
-        padding carries fewer tokens)."""
+        and batches whose packed rows would be at least two-thirds real tokens (first_fit simulated on the
+        training lengths, [CLS] and [SEP] included): short texts in batches that fill several rows."""
         if model_config.pack == "off" or model_config.encoder_build == "savedmodel" or train_config.encoder_lr:
             return False
         if model_config.long_text == "chunk" or tfhub.imported_config(model_config.encoder_handle) is None:
             return False
-        return float(np.mean(np.minimum(train_lengths, seq_len))) <= pack_length(model_config, seq_len) / 2
+        lengths = np.minimum(train_lengths, seq_len)
+        carried = packing.carried_per_text(lengths, train_config.batch_size, pack_length(model_config, seq_len))
+        return carried <= 1.5 * float(np.mean(lengths))
 
     def pack_fn(self, model_config, seq_len: int, fixed_shape: bool = False):
         """The tf.data map from text batches to packed rows (fixed_shape: rows rounded up to a multiple of 4,
