@@ -82,3 +82,23 @@ def test_auto_packs_short_texts_of_an_imported_encoder_only(tiny_hub):
     assert not family.packs(model_config, train, np.full(10, 30), 32)  # a row of 48 holds one text of 30
     assert not family.packs(dataclasses.replace(model_config, pack="off"), train, np.full(10, 12), 32)
     assert not family.packs(dataclasses.replace(model_config, encoder_build="savedmodel"), train, np.full(10, 12), 32)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stream", ["off", "on"])
+def test_a_packed_run_learns_and_its_unpacked_export_reproduces_the_test_probabilities(stream, tmp_path, tiny_hub,
+                                                                                     capsys):
+    import pandas as pd
+    from conftest import shrunk_config, write_csv
+    from tfclf import workflows
+    from tfclf.serving import export, predict
+    data = write_csv(tmp_path / "toy.csv", toy_rows(200, filler=2))
+    config = shrunk_config(tmp_path, data, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
+                           preprocess_handle=tiny_hub["preprocess"], epochs=4, lr=2e-3, batch_size=16,
+                           pack_length=32, stream=stream, restore_best=False)
+    result = workflows.train(config)
+    assert "packing the texts of each batch into rows of 32 tokens" in capsys.readouterr().out
+    assert result.metrics["test"]["accuracy"] >= 0.85, result.metrics["test"]
+    predictions = pd.read_csv(f"{result.run_dir}/predictions.csv", keep_default_na=False)
+    fresh = predict.predict(export.load(result.export_path), predictions["text"].tolist())["probabilities"]
+    np.testing.assert_allclose(fresh, predictions[["p_neg", "p_pos"]].to_numpy(), atol=1e-5)

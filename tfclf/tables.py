@@ -196,8 +196,8 @@ LONG_TEXTS = {
 PACKINGS = {
     "auto": "imported checkpoints built natively (minilm_l6, import-hf) pack the texts of each batch first-fit "
             "into rows of --pack-length tokens (block-diagonal attention, positions restarting per text, pooling "
-            "per text) when the training texts average at most half a row; TF Hub SavedModel encoders take no "
-            "3-D attention mask, so they never pack",
+            "per text) where the rows would be at least two-thirds real tokens (short texts, batches that fill "
+            "several rows); TF Hub SavedModel encoders take no 3-D attention mask, so they never pack",
     "off": "one text per row, batches padded to their longest text",
 }
 CHUNK_AGGREGATES = {
