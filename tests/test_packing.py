@@ -92,9 +92,10 @@ def test_a_packed_run_learns_and_its_unpacked_export_reproduces_the_test_probabi
     from conftest import shrunk_config, write_csv
     from tfclf import workflows
     from tfclf.serving import export, predict
-    data = write_csv(tmp_path / "toy.csv", toy_rows(200, filler=2))
+    data = write_csv(tmp_path / "toy.csv", toy_rows(400 if stream == "on" else 200, filler=2))  # as test_stream's
     config = shrunk_config(tmp_path, data, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
-                           preprocess_handle=tiny_hub["preprocess"], epochs=4, lr=2e-3, batch_size=16,
+                           preprocess_handle=tiny_hub["preprocess"], epochs=6 if stream == "on" else 4, lr=2e-3,
+                           batch_size=16,
                            pack_length=32, stream=stream, restore_best=False)
     result = workflows.train(config)
     assert "packing the texts of each batch into rows of 32 tokens" in capsys.readouterr().out
