@@ -77,6 +77,9 @@ class ModelConfig:
     chunk_aggregate: str = _field("mean", "with --long-text chunk: how a text's window logits become its "
                                           "logits (`tfclf list chunk-aggregates`)")
     chunk_train: str = _field("all", "with --long-text chunk: what training sees (`tfclf list chunk-trainings`)")
+    pack: str = _field("auto", "pack several short texts into each row of --pack-length tokens in training and "
+                               "scoring (`tfclf list packings`); the export stays one text per row")
+    pack_length: int = _field(128, "tokens per packed row (at least the sequence cap)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,6 +227,7 @@ CHOICES = {
     "chunk_aggregate": tables.CHUNK_AGGREGATES,
     "chunk_train": tables.CHUNK_TRAININGS,
     "stream": tables.STREAMS,
+    "pack": tables.PACKINGS,
 }
 
 
@@ -441,7 +445,7 @@ def validate(config: RunConfig) -> None:
                          "probabilities)")
     if config.model.glove and not os.path.isfile(config.model.glove):
         raise ValueError(f"--glove {config.model.glove}: no such file; give a GloVe text file")
-    for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers"):
+    for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers", "pack_length"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
     if config.train.patience < 1:

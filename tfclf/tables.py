@@ -193,6 +193,13 @@ LONG_TEXTS = {
     "chunk": "overlapping windows of --seq-len every --chunk-stride units; each is scored and the text's logits "
              "aggregate its windows' (--chunk-aggregate), in training, evaluation and the export alike",
 }
+PACKINGS = {
+    "auto": "imported checkpoints built natively (minilm_l6, import-hf) pack the texts of each batch first-fit "
+            "into rows of --pack-length tokens (block-diagonal attention, positions restarting per text, pooling "
+            "per text) where the rows would be at least two-thirds real tokens (short texts, batches that fill "
+            "several rows); TF Hub SavedModel encoders take no 3-D attention mask, so they never pack",
+    "off": "one text per row, batches padded to their longest text",
+}
 CHUNK_AGGREGATES = {
     "mean": "mean of the windows' logits",
     "max": "element-wise maximum of the windows' logits",
