@@ -4,6 +4,7 @@ the file and what is wrong and what to do, exit 2, the damaged state left as it 
 again. Also: a failed run keeps only what its resume reads (item 3)."""
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -30,19 +31,21 @@ def _interrupt_at(point):
     return reached
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def interrupted(tmp_path_factory):
-    """{point: <out>.partial of a run interrupted there}: "epoch_mid" (an epoch backup, the best checkpoint,
-    the history) and "trained" (the trained weights); and the data both ran on."""
-    root = tmp_path_factory.mktemp("interrupted")
-    data = write_csv(root / "toy.csv", toy_rows(40))
-    states = {}
-    for point in ("epoch_mid", "trained"):
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(phases, "reached", _interrupt_at(point))
-            assert run.main(["--data", data, "--out", str(root / point), *ARGS]) == 130
-        states[point] = root / f"{point}.partial"
-    return data, states
+    """(data, {point: <out>.partial of a run interrupted there}): "epoch_mid" (an epoch backup, the best
+    checkpoint, the history) and "trained" (the trained weights); built once for both xdist workers."""
+    from conftest import built_once
+
+    def build(root):
+        data = write_csv(root / "toy.csv", toy_rows(40))
+        for point in ("epoch_mid", "trained"):
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(phases, "reached", _interrupt_at(point))
+                assert run.main(["--data", data, "--out", str(root / point), *ARGS]) == 130
+        return {"data": data, "states": {point: str(root / f"{point}.partial") for point in ("epoch_mid", "trained")}}
+    built = built_once(tmp_path_factory, "interrupted_runs", build)
+    return built["data"], {point: pathlib.Path(path) for point, path in built["states"].items()}
 
 
 def _truncate(path):
@@ -116,14 +119,13 @@ def test_an_undamaged_run_still_resumes(interrupted, tmp_path, capsys):
     assert "training resumes from its last backup" in capsys.readouterr().out
 
 
-def test_an_interrupted_run_keeps_only_what_its_resume_reads(interrupted):
+def test_an_interrupted_run_keeps_only_what_its_resume_reads(interrupted, tmp_path):
     """After Ctrl-C (or a full disk) the `.partial` holds the resume state only: no half-written report or plot,
     no `.tmp`; the checkpoint files TensorFlow left unfinished are gone (checked with fakes of them)."""
     staging = interrupted[1]["trained"]
     assert set(os.listdir(staging)) <= set(checkpoints.RESUME_STATE) and "trained" in os.listdir(staging)
-    chief = interrupted[1]["epoch_mid"] / "backup" / "chief"
-    copy = chief.parent.parent.parent / "tidy.partial"
-    shutil.copytree(chief.parent.parent, copy)
+    copy = tmp_path / "run.partial"
+    shutil.copytree(interrupted[1]["epoch_mid"], copy)
     for leftover in ("backup/chief/checkpoint.tmp3f2a", "backup/chief/ckpt-2.index", "backup/chief/ckpt-2_temp/part",
                      "report.txt", "predictions.csv.tmp", ".trained-tmp/fit.json", "checkpoints/.best-tmp/best.json"):
         (copy / leftover).parent.mkdir(parents=True, exist_ok=True)
