@@ -126,7 +126,8 @@ def disk_full(error: BaseException) -> str:
             return cause.filename or unnamed
         text = str(cause or "")
         if "No space left on device" in text or "Disk quota exceeded" in text:
-            path = re.search(r"(/[^\s;:,'\"]+)", text)
+            # the first path, not a device name (/job:localhost/replica:0/...) of the op that wrote
+            path = re.search(r"(?<![\w:])(/(?!job:)[^\s;:,'\"]+)", text)
             return path.group(1) if path else unnamed
     return ""
 
