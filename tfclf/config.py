@@ -37,7 +37,7 @@ class DataConfig:
     label_columns: tuple = _field((), "multi-label: several 0/1 columns, one per label, comma-separated "
                                       "(instead of --label-column)")
     val_fraction: float = _field(0.15, "validation share of the data (of the train split when the data has given splits)")
-    test_fraction: float = _field(0.15, "test share when the data has no given test split (70/15/15 as in seeds 000/001)")
+    test_fraction: float = _field(0.15, "test share when the data has no given test split (default split: 70/15/15)")
     clean: tuple = _field((), "cleaning steps in order, comma-separated")
     drop_invalid: bool = _field(False, "drop rows with missing labels or empty texts instead of failing")
     max_examples: int = _field(0, "use a stratified sample of at most this many rows before splitting (0: all)")
@@ -66,8 +66,8 @@ class ModelConfig:
                                 "encoder-builds`)")
     pooling: str = _field("pooled", "transformer features: pooled_output, [CLS] of sequence_output, or masked mean")
     head: str = _field("dense", "dropout + dense, or mlp (dropout, dense ReLU of --head-units, dropout, dense)")
-    head_units: int = _field(512, "hidden units of the mlp head (seed 001: 512)")
-    freeze_encoder: bool = _field(False, "train only the head (seed 001)")
+    head_units: int = _field(512, "hidden units of the mlp head")
+    freeze_encoder: bool = _field(False, "train only the head; the encoder's weights stay fixed")
     truncate: str = _field("head", "which part of a text longer than --seq-len the model sees (transformer and "
                                    "recurrent families; `tfclf list truncations`)")
     long_text: str = _field("truncate", "'chunk' scores every window of --seq-len of a longer text and "
@@ -77,14 +77,17 @@ class ModelConfig:
     chunk_aggregate: str = _field("mean", "with --long-text chunk: how a text's window logits become its "
                                           "logits (`tfclf list chunk-aggregates`)")
     chunk_train: str = _field("all", "with --long-text chunk: what training sees (`tfclf list chunk-trainings`)")
+    pack: str = _field("auto", "pack several short texts into each row of --pack-length tokens in training and "
+                               "scoring (`tfclf list packings`); the export stays one text per row")
+    pack_length: int = _field(128, "tokens per packed row (at least the sequence cap)")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     opt: str = _field("adamw", "optimizer")
     lr: float = _field(0.0, "peak learning rate (0: the encoder's default)")
-    encoder_lr: float = _field(0.0, "transformer encoder's own peak learning rate (0: --lr); seed 004: 1e-5")
-    head_lr: float = _field(0.0, "head's own peak learning rate when --encoder-lr is set (0: --lr); seed 004: 1e-2")
+    encoder_lr: float = _field(0.0, "transformer encoder's own peak learning rate (0: --lr), e.g. 1e-5")
+    head_lr: float = _field(0.0, "head's own peak learning rate when --encoder-lr is set (0: --lr), e.g. 1e-2")
     batch_size: int = _field(32, "global batch size")
     epochs: int = _field(0, "epochs, exactly (0: adaptive: train until --monitor stops improving for --patience "
                             "validations, after --min-steps and within --max-steps)")
@@ -96,9 +99,9 @@ class TrainConfig:
     schedule: str = _field("linear", "learning-rate decay after warm-up")
     loss: str = _field("crossentropy", "loss function")
     label_smoothing: float = _field(0.0, "label smoothing for cross-entropy")
-    focal_gamma: float = _field(2.0, "focal loss focusing parameter (seed 002: 3)")
-    focal_alpha: float = _field(0.25, "focal loss weight (seed 002: 0.2)")
-    class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class) (seed 001)")
+    focal_gamma: float = _field(2.0, "focal loss focusing parameter (gamma)")
+    focal_alpha: float = _field(0.25, "focal loss weighting factor (alpha)")
+    class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class)")
     seed: int = _field(42, "seed for splits, shuffling and initialisation")
     shuffle_buffer: int = _field(10000, "streamed data: examples in the shuffle buffer (memory grows with it)")
     max_steps: int = _field(0, "stop training after this many steps, also within an epoch (0: with --epochs, "
@@ -120,7 +123,7 @@ class TrainConfig:
     monitor: str = _field("val_macro_f1", "validation metric that picks the best checkpoint and drives early stopping")
     restore_best: bool = _field(True, "evaluate and export the best checkpoint by --monitor, not the last epoch")
     early_stopping: int = _field(0, "stop after this many epochs without --monitor improvement (0: off)")
-    teacher: str = _field("", "distil from this tfclf run directory or exported model (seed 002)")
+    teacher: str = _field("", "distil from this tfclf run directory or exported model")
     distill_alpha: float = _field(0.5, "weight of the teacher's soft targets; 1 - alpha weighs the hard labels")
     distill_temperature: float = _field(2.0, "softmax temperature of distillation's soft targets (not "
                                              "--calibration temperature, which is fitted after training)")
@@ -224,6 +227,7 @@ CHOICES = {
     "chunk_aggregate": tables.CHUNK_AGGREGATES,
     "chunk_train": tables.CHUNK_TRAININGS,
     "stream": tables.STREAMS,
+    "pack": tables.PACKINGS,
 }
 
 
@@ -364,8 +368,10 @@ def read_file(path: str) -> dict:
 
 
 def save(config: RunConfig, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
+    """config.json, replaced atomically (a full disk never leaves half of one)."""
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(config.to_dict(), handle, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
 
 
 def load(path: str) -> RunConfig:
@@ -439,7 +445,7 @@ def validate(config: RunConfig) -> None:
                          "probabilities)")
     if config.model.glove and not os.path.isfile(config.model.glove):
         raise ValueError(f"--glove {config.model.glove}: no such file; give a GloVe text file")
-    for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers"):
+    for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers", "pack_length"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
     if config.train.patience < 1:

@@ -38,6 +38,7 @@ class Prepared:
     lengths: dict                  # split name -> text lengths in family.length_unit (streamed: of the samples)
     seq_len: int
     corpus: stream.Corpus = None   # streamed data: what the splits are read from, pass after pass
+    packed: bool = False           # training and scoring pack several texts per row (--pack)
 
     @property
     def streamed(self) -> bool:
@@ -128,6 +129,8 @@ class Prepared:
     def input_fn(self):
         """The tf.data map to the model's inputs (None for raw-string models)."""
         model, train = self.config.model, self.config.train
+        if self.packed:
+            return self.family.pack_fn(model, self.seq_len, fixed_shape=train.xla)
         return self.family.input_fn(model, self.seq_len, fixed_shape=train.xla)
 
     def length_summary(self) -> dict:
@@ -249,7 +252,10 @@ def prepare(config, family=None) -> Prepared:
     progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
                  + seq_len_source(lengths["train"], config.data.seq_len, family.max_seq_len)
                  + f"; {longer:.1%} of training texts are longer" + (f", {what})" if longer else ")"))
-    prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus)
+    packed = family.packs(config.model, config.train, lengths["train"], seq_len)
+    prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus, packed)
+    if packed:
+        progress.say(f"packing the texts of each batch into rows of {max(model.pack_length, seq_len)} tokens")
     if model.long_text == "chunk":
         width, stride = windows.window_geometry(seq_len, family.reserved_tokens, model.chunk_stride)
         if stride > width:
@@ -290,8 +296,8 @@ def build(prepared: Prepared, strategy):
     """The compiled model and its (head's) learning-rate schedule, under the configured precision."""
     config = prepared.config
     with fit_lib.keras_policy(config.train.mixed_precision), strategy.scope():
-        model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
-                                      prepared.splits.train["text"])
+        build = prepared.family.build_packed if prepared.packed else prepared.family.build
+        model = build(config.model, config.train, prepared.num_classes, prepared.seq_len, prepared.splits.train["text"])
         schedule = prepared.family.compile(model, prepared.schedule_config, prepared.num_classes, config.train.lr,
                                            prepared.total_steps,
                                            **_multi_label_compile(prepared))
@@ -325,7 +331,7 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
 def _fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool, train_labels, val_labels,
          sample_weights) -> Fitted:
     config, splits = prepared.config, prepared.splits
-    grouped = prepared.family.tokenized  # per-batch padding pays only for token inputs
+    grouped = prepared.family.tokenized and not prepared.packed  # per-batch padding pays only for token inputs
     batch, map_fn, window_fn = config.train.batch_size, prepared.input_fn(), prepared.window_fn()
     train_ds = pipeline.make_dataset(
         splits.train["text"], train_labels, batch, shuffle=True, seed=config.train.seed, map_fn=map_fn,
@@ -360,7 +366,8 @@ def _fit_streamed(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
                      (f"{len(files)} of {len(corpus.files)} file(s)" if stride == 1 else f"every {stride}th row of "
                       f"the {len(files)} file(s)"))
     train_ds = pipeline.stream_dataset(lambda: corpus.batches("train", shard=True), batch, train.shuffle_buffer,
-                                       train.seed, map_fn, weights, prepared.family.tokenized, repeat=True,
+                                       train.seed, map_fn, weights, prepared.family.tokenized and not prepared.packed,
+                                       repeat=True,
                                        skip=done * batch)
     val_ds = pipeline.stream_dataset(lambda: corpus.batches("val", limit=config.data.max_eval_examples),
                                      scoring_batch(prepared), map_fn=map_fn)
@@ -373,7 +380,8 @@ def _fit_datasets(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
     policy = fit_lib.precision_policy(config.train.mixed_precision)
     # A SavedModel encoder ignores the Keras policy: TensorFlow's graph rewrite lowers it, during fit only
     # (evaluation and the export stay float32, so the export reproduces the run's test probabilities).
-    rewritten = policy if prepared.family.graph_precision_rewrite(config.model, config.train) else "float32"
+    needs_rewrite = not prepared.packed and prepared.family.graph_precision_rewrite(config.model, config.train)
+    rewritten = policy if needs_rewrite else "float32"
     with fit_lib.graph_mixed_precision(rewritten) as rewrite:
         history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, prepared.train_examples,
                                                 prepared.steps_per_epoch, schedule, run_dir, verbose=verbose,

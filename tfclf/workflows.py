@@ -67,9 +67,8 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
             metrics = _train_in(staging, prepared, strategy, started)
         except BaseException:
             # Work worth keeping (an epoch backup, the trained weights) stays for the same command to resume;
-            # a staging directory without any is removed, so nothing half-written is left behind.
-            if not rundir.resumable(staging):
-                shutil.rmtree(staging, ignore_errors=True)
+            # nothing half-written is left behind (a staging directory without such work is removed).
+            rundir.keep_resumable(staging)
             raise
         phases.reached("finishing")
         rundir.finish(staging, config.out)

@@ -61,6 +61,10 @@ class Family:
             return (pieces,) + tuple(tf.gather(column, text_ids) for column in columns)
         return split
 
+    def packs(self, model_config, train_config, train_lengths, seq_len: int) -> bool:
+        """Whether training and scoring pack several texts per row (--pack; transformer.HubTransformer)."""
+        return False
+
     def build(self, model_config, train_config, num_classes: int, seq_len: int, train_texts):
         """The trainable Keras model (float32 logits), built inside the caller's strategy scope."""
         raise NotImplementedError
