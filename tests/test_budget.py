@@ -2,7 +2,6 @@
 history (so a killed and resumed run stops where the uninterrupted run does), the step floor and cap, the
 reason in metrics.json; --epochs N keeps its exact meaning."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -93,4 +92,3 @@ def test_a_killed_adaptive_run_resumes_and_stops_where_the_uninterrupted_run_sto
     assert second["train_steps"] == first["train_steps"]
     assert second["training_stopped"] == first["training_stopped"]
     assert second["history"]["val_loss"] == pytest.approx(first["history"]["val_loss"], rel=1e-5)
-    assert os.path.isfile(tmp_path / "resumed" / "history.json") is False  # history lives in metrics.json then
