@@ -21,7 +21,7 @@ COMMANDS = {  # subcommand -> (module with main(argv), what it does)
     "evaluate": ("tfclf.evaluate", "score an exported model on a labelled file"),
     "bench": ("tfclf.bench", "time fine-tuning against the TF tutorial's way"),
     "serve": ("tfclf.serve", "serve an exported model's versions over TF Serving's REST API"),
-    "bench-serve": ("tfclf.serving.load", "a bounded load test of tfclf serve on 127.0.0.1"),
+    "bench-serve": ("tfclf.bench_serve", "a bounded load test of tfclf serve on 127.0.0.1"),
     "import-hf": ("tfclf.import_hf", "import a Hugging Face BERT/ELECTRA checkpoint into TF Hub format"),
     "list": (None, "describe the choices: " + ", ".join(["encoders", "datasets", "optimizers", "schedules",
                                                          "losses", "clean"])),
