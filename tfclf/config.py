@@ -369,6 +369,7 @@ def read_file(path: str) -> dict:
 
 def save(config: RunConfig, path: str) -> None:
     """config.json, replaced atomically (a full disk never leaves half of one)."""
+    path = os.fspath(path)
     with open(path + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(config.to_dict(), handle, indent=2, sort_keys=True)
     os.replace(path + ".tmp", path)
