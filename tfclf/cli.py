@@ -58,6 +58,7 @@ LISTS = {
     "thresholds": lambda: tables.THRESHOLDS,
     "truncations": lambda: tables.TRUNCATIONS,
     "long-texts": lambda: tables.LONG_TEXTS,
+    "packings": lambda: tables.PACKINGS,
     "chunk-aggregates": lambda: tables.CHUNK_AGGREGATES,
     "chunk-trainings": lambda: tables.CHUNK_TRAININGS,
     "streams": lambda: tables.STREAMS,

@@ -25,7 +25,7 @@ from tfclf.data import pipeline, sources, splits as splits_lib, stream
 from tfclf.evaluation import calibration, report, scoring
 from tfclf.models import cleaning, family as family_lib, windows
 from tfclf.serving import export, saving
-from tfclf.training import distill, distribute, fit as fit_lib, hparams
+from tfclf.training import budget, distill, distribute, fit as fit_lib, hparams
 
 
 @dataclasses.dataclass
@@ -38,6 +38,7 @@ class Prepared:
     lengths: dict                  # split name -> text lengths in family.length_unit (streamed: of the samples)
     seq_len: int
     corpus: stream.Corpus = None   # streamed data: what the splits are read from, pass after pass
+    packed: bool = False           # training and scoring pack several texts per row (--pack)
 
     @property
     def streamed(self) -> bool:
@@ -68,20 +69,52 @@ class Prepared:
         return windows.windows_per_text(self.lengths[split] - reserved, width, stride)
 
     @property
+    def adaptive(self) -> bool:
+        """Adaptive training (--epochs 0): until --monitor stops improving, within --min-steps and the step cap."""
+        return not self.config.train.epochs
+
+    @property
+    def data_epoch_steps(self) -> int:
+        return int(np.ceil(self.train_examples / self.config.train.batch_size))
+
+    @property
     def steps_per_epoch(self) -> int:
-        steps = int(np.ceil(self.train_examples / self.config.train.batch_size))
+        """Optimizer steps of one Keras epoch: a data epoch (at most --max-steps) or, adaptive, a validation
+        round (`budget.validation_round`)."""
+        if self.adaptive:
+            return budget.validation_round(self.data_epoch_steps, self.val_texts, self.config.train)
+        steps = self.data_epoch_steps
         return min(steps, self.config.train.max_steps) if self.config.train.max_steps else steps
 
     @property
     def total_steps(self) -> int:
-        """Training steps of the whole run: --epochs epochs, or --max-steps when fewer."""
+        """Training steps of the whole run at most: --epochs epochs, or --max-steps when fewer; adaptive:
+        --max-steps, else budget.ADAPTIVE_MAX_STEPS."""
+        if self.adaptive:
+            return self.config.train.max_steps or budget.ADAPTIVE_MAX_STEPS
         steps = self.steps_per_epoch * self.config.train.epochs
         return min(steps, self.config.train.max_steps) if self.config.train.max_steps else steps
 
     @property
     def epochs(self) -> int:
-        """Epochs model.fit runs: --epochs, fewer when --max-steps ends training earlier."""
+        """Keras epochs model.fit runs at most: --epochs, fewer when --max-steps ends training earlier;
+        adaptive: validation rounds up to the step cap."""
         return int(np.ceil(self.total_steps / self.steps_per_epoch))
+
+    @property
+    def val_texts(self) -> int:
+        return self.splits.counts["val"] if self.streamed else len(self.splits.val)
+
+    @property
+    def schedule_config(self):
+        """The train config the learning-rate schedule is built from. Adaptive training does not know its
+        length: the warm-up is --warmup-ratio of --min-steps (not of the cap, which would still be warming up
+        where small data stops), then the configured decay runs over the cap."""
+        train = self.config.train
+        if not self.adaptive:
+            return train
+        warmup = train.warmup_ratio * max(train.min_steps, self.steps_per_epoch) / self.total_steps
+        return dataclasses.replace(train, warmup_ratio=min(warmup, train.warmup_ratio))
 
     def data_digest(self) -> str:
         """Hash of the split texts and labels: a resumed run must see the data it was trained on."""
@@ -96,6 +129,8 @@ class Prepared:
     def input_fn(self):
         """The tf.data map to the model's inputs (None for raw-string models)."""
         model, train = self.config.model, self.config.train
+        if self.packed:
+            return self.family.pack_fn(model, self.seq_len, fixed_shape=train.xla)
         return self.family.input_fn(model, self.seq_len, fixed_shape=train.xla)
 
     def length_summary(self) -> dict:
@@ -130,6 +165,7 @@ class Fitted:
     best: dict                     # the best checkpoint's record (callbacks.read_best), or {}
     precision: dict = dataclasses.field(default_factory=dict)  # the policy, and the graph rewrite if one ran
     steps: int = 0                 # optimizer steps the training took (a resumed run's included)
+    stopped: str = ""              # why training ended (fit.stop_reason)
 
 
 def default_run_dir(config) -> str:
@@ -145,11 +181,10 @@ def default_run_dir(config) -> str:
 
 
 def resolve(config, family=None):
-    """Fills the family's defaults (lr, epochs), its handles and the run directory, so config.json says
-    what ran. May download or import an encoder."""
+    """Fills the family's defaults (lr), its handles and the run directory, so config.json says what ran
+    (--epochs 0 stays 0: adaptive training). May download or import an encoder."""
     family = family or family_lib.family_for(config.model.encoder)
-    train = dataclasses.replace(config.train, lr=config.train.lr or family.lr,
-                                epochs=config.train.epochs or family.epochs)
+    train = dataclasses.replace(config.train, lr=config.train.lr or family.lr)
     config = dataclasses.replace(config, train=train, model=family.resolve(config.model))
     return dataclasses.replace(config, out=config.out or default_run_dir(config))
 
@@ -217,7 +252,10 @@ def prepare(config, family=None) -> Prepared:
     progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
                  + seq_len_source(lengths["train"], config.data.seq_len, family.max_seq_len)
                  + f"; {longer:.1%} of training texts are longer" + (f", {what})" if longer else ")"))
-    prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus)
+    packed = family.packs(config.model, config.train, lengths["train"], seq_len)
+    prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus, packed)
+    if packed:
+        progress.say(f"packing the texts of each batch into rows of {max(model.pack_length, seq_len)} tokens")
     if model.long_text == "chunk":
         width, stride = windows.window_geometry(seq_len, family.reserved_tokens, model.chunk_stride)
         if stride > width:
@@ -258,9 +296,9 @@ def build(prepared: Prepared, strategy):
     """The compiled model and its (head's) learning-rate schedule, under the configured precision."""
     config = prepared.config
     with fit_lib.keras_policy(config.train.mixed_precision), strategy.scope():
-        model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
-                                      prepared.splits.train["text"])
-        schedule = prepared.family.compile(model, config.train, prepared.num_classes, config.train.lr,
+        build = prepared.family.build_packed if prepared.packed else prepared.family.build
+        model = build(config.model, config.train, prepared.num_classes, prepared.seq_len, prepared.splits.train["text"])
+        schedule = prepared.family.compile(model, prepared.schedule_config, prepared.num_classes, config.train.lr,
                                            prepared.total_steps,
                                            **_multi_label_compile(prepared))
     return model, schedule
@@ -293,13 +331,17 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
 def _fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool, train_labels, val_labels,
          sample_weights) -> Fitted:
     config, splits = prepared.config, prepared.splits
-    grouped = prepared.family.tokenized  # per-batch padding pays only for token inputs
+    grouped = prepared.family.tokenized and not prepared.packed  # per-batch padding pays only for token inputs
     batch, map_fn, window_fn = config.train.batch_size, prepared.input_fn(), prepared.window_fn()
     train_ds = pipeline.make_dataset(
         splits.train["text"], train_labels, batch, shuffle=True, seed=config.train.seed, map_fn=map_fn,
         sample_weights=sample_weights, lengths=prepared.lengths["train"] if grouped else None, window_fn=window_fn)
-    if config.train.max_steps:  # an epoch may be cut short: the data goes on where it stopped
+    if config.train.max_steps or prepared.adaptive:  # rounds cut epochs: the data goes on where it stopped
         train_ds = train_ds.repeat()
+    done = fit_lib.backed_up_steps(os.path.join(run_dir, "backup"))
+    if prepared.adaptive and done:  # a resumed run sees the batches the uninterrupted one would
+        progress.say(f"resuming after step {done}: the data skips the {done} batches trained on before")
+        train_ds = train_ds.skip(done)
     # With windows, the epochs' validation metrics are the windows' (the held-out reports aggregate per text).
     val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
                                    lengths=prepared.lengths["val"] if grouped else None, window_fn=window_fn)
@@ -313,6 +355,8 @@ def _fit_streamed(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
     train, batch, map_fn = config.train, config.train.batch_size, prepared.input_fn()
     weights = fit_lib.class_weights(train_label_ids(prepared), prepared.num_classes, train.class_weight)
     done = fit_lib.backed_up_step(os.path.join(run_dir, "backup"), prepared.steps_per_epoch)
+    if prepared.adaptive:  # rounds are not epochs: where in its epoch of the data the backup stopped
+        done = fit_lib.backed_up_steps(os.path.join(run_dir, "backup")) % prepared.data_epoch_steps
     if done:
         progress.say(f"resuming at step {done + 1} of an epoch (the last backup): the stream skips the "
                      f"{done * batch} examples that epoch had seen")
@@ -322,7 +366,8 @@ def _fit_streamed(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
                      (f"{len(files)} of {len(corpus.files)} file(s)" if stride == 1 else f"every {stride}th row of "
                       f"the {len(files)} file(s)"))
     train_ds = pipeline.stream_dataset(lambda: corpus.batches("train", shard=True), batch, train.shuffle_buffer,
-                                       train.seed, map_fn, weights, prepared.family.tokenized, repeat=True,
+                                       train.seed, map_fn, weights, prepared.family.tokenized and not prepared.packed,
+                                       repeat=True,
                                        skip=done * batch)
     val_ds = pipeline.stream_dataset(lambda: corpus.batches("val", limit=config.data.max_eval_examples),
                                      scoring_batch(prepared), map_fn=map_fn)
@@ -335,17 +380,45 @@ def _fit_datasets(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
     policy = fit_lib.precision_policy(config.train.mixed_precision)
     # A SavedModel encoder ignores the Keras policy: TensorFlow's graph rewrite lowers it, during fit only
     # (evaluation and the export stay float32, so the export reproduces the run's test probabilities).
-    rewritten = policy if prepared.family.graph_precision_rewrite(config.model, config.train) else "float32"
+    needs_rewrite = not prepared.packed and prepared.family.graph_precision_rewrite(config.model, config.train)
+    rewritten = policy if needs_rewrite else "float32"
     with fit_lib.graph_mixed_precision(rewritten) as rewrite:
         history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, prepared.train_examples,
                                                 prepared.steps_per_epoch, schedule, run_dir, verbose=verbose,
                                                 keras_callbacks=prepared.family.keras_callbacks(),
                                                 epochs=prepared.epochs, total_steps=prepared.total_steps,
-                                                repeated=prepared.streamed or bool(config.train.max_steps))
+                                                repeated=prepared.streamed or bool(config.train.max_steps)
+                                                or prepared.adaptive)
     # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.
     rate = throughput.examples_per_sec or float(np.mean(history.get("train_examples_per_sec") or [0.0]))
     steps = int(np.asarray(model.optimizer.iterations))  # restored from a backup too: the run's whole count
-    return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"}, steps)
+    rows = [dict(zip(history, values)) for values in zip(*history.values())]
+    stopped = budget.stop_reason(rows, config.train, steps, prepared.total_steps, prepared.steps_per_epoch)
+    return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"}, steps, stopped)
+
+
+def budget_line(prepared: Prepared) -> str:
+    """The progress line that says how long training will run."""
+    train = prepared.config.train
+    if prepared.adaptive:
+        return (f"training adaptively on {prepared.train_examples} texts ({prepared.data_epoch_steps} steps an epoch): "
+                f"validating every {prepared.steps_per_epoch} steps, stopping after {train.patience} validations "
+                f"without {train.monitor} improvement once past {train.min_steps} steps, or at {prepared.total_steps} "
+                "steps (--epochs N trains exactly N epochs)")
+    steps = f" ({prepared.total_steps} steps)" if train.max_steps else ""
+    return f"training {prepared.epochs} epoch(s){steps} on {prepared.train_examples} texts"
+
+
+def budget_record(prepared: Prepared) -> dict:
+    """metrics.json's `training_budget`: how the run's length was decided."""
+    train = prepared.config.train
+    record = {"adaptive": prepared.adaptive, "steps_per_epoch": prepared.data_epoch_steps,
+              "max_steps": prepared.total_steps}
+    if prepared.adaptive:
+        record.update({"steps_per_validation": prepared.steps_per_epoch, "min_steps": train.min_steps,
+                       "patience": train.patience, "warmup_steps": int(round(prepared.schedule_config.warmup_ratio
+                                                                             * prepared.total_steps))})
+    return record
 
 
 def save_trained(model, fitted: Fitted, run_dir: str) -> None:

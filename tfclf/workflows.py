@@ -67,9 +67,8 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
             metrics = _train_in(staging, prepared, strategy, started)
         except BaseException:
             # Work worth keeping (an epoch backup, the trained weights) stays for the same command to resume;
-            # a staging directory without any is removed, so nothing half-written is left behind.
-            if not rundir.resumable(staging):
-                shutil.rmtree(staging, ignore_errors=True)
+            # nothing half-written is left behind (a staging directory without such work is removed).
+            rundir.keep_resumable(staging)
             raise
         phases.reached("finishing")
         rundir.finish(staging, config.out)
@@ -87,8 +86,7 @@ def _fit_or_resume(run_dir: str, prepared: stages.Prepared, strategy):
     model, schedule = stages.build(prepared, strategy)
     fitted = stages.load_trained(model, run_dir)
     if fitted is None:
-        steps = f" ({prepared.total_steps} steps)" if config.train.max_steps else ""
-        progress.say(f"training {prepared.epochs} epoch(s){steps} on {prepared.train_examples} texts")
+        progress.say(stages.budget_line(prepared))
         fitted = stages.fit(model, schedule, prepared, run_dir)
         stages.save_trained(model, fitted, run_dir)
         shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # trained: nothing to resume
@@ -119,6 +117,8 @@ def _train_in(run_dir: str, prepared: stages.Prepared, strategy, started: float)
         "split_rule": splits.summary["split_rule"]["rule"],
         "train_examples_per_sec": fitted.examples_per_sec,
         "train_steps": fitted.steps,
+        "training_stopped": fitted.stopped,
+        "training_budget": stages.budget_record(prepared),
         "precision": fitted.precision,
         "best_checkpoint": {key: value for key, value in fitted.best.items() if key != "weights"},
         "evaluated_weights": "best" if fitted.best and config.train.restore_best else "last",

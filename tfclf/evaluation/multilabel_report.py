@@ -70,7 +70,7 @@ def write_artifacts(run_dir: str, frame, targets, probabilities, mask, metrics: 
     wrong = report.confidently_wrong(predictions)
     text_report(metrics, wrong, class_names, decision, os.path.join(run_dir, "report.txt"))
     flat_labels = np.asarray(targets).reshape(-1).astype(int)
-    report.reliability_plot([(f"{name} (text, label) pairs", multilabel.as_binary(p, targets)[0])
+    report.reliability_plot([(name, multilabel.as_binary(p, targets)[0])
                              for name, p in (panels or [(title, probabilities)])],
-                            flat_labels, os.path.join(run_dir, "reliability.png"))
+                            flat_labels, os.path.join(run_dir, "reliability.png"), unit="pairs")
     return {"wrong": wrong, "explanations": []}

@@ -47,12 +47,13 @@ def _save_figure(figure, path: str) -> None:
 
 # --- EDA --------------------------------------------------------------------
 
-def short_count(value) -> str:
-    """A count for a bar label: 1234 as is, 374117 as 374k, 1753810 as 1.75M (labels of millions overlap)."""
+def short_count(value, thousands: int = 100_000) -> str:
+    """A count for a bar label: 1234 as is, 374117 as 374k, 1753810 as 1.75M (labels of millions overlap);
+    from `thousands` on in k (narrow bars: short_count(12345, 1000) is 12.3k)."""
     value = int(value)
     if value >= 1_000_000:
         return f"{value / 1e6:.3g}M"
-    return f"{value / 1e3:.3g}k" if value >= 100_000 else str(value)
+    return f"{value / 1e3:.3g}k" if value >= thousands else str(value)
 
 
 def eda(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths, run_dir: str,
@@ -73,30 +74,64 @@ def eda(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths
     write_json(os.path.join(run_dir, "eda.json"), summary)
 
     counts = pd.DataFrame(splits.summary["class_counts"]).loc[splits.class_names]
-    figure, axis = plt.subplots(figsize=(6, 3.5))
-    counts.plot.bar(ax=axis, rot=0)
-    for bars in axis.containers:
-        axis.bar_label(bars, labels=[short_count(value) for value in bars.datavalues], fontsize=7, padding=1)
-    axis.margins(y=0.12)  # room for the counts above the tallest bar
-    axis.set(title="Class distribution per split", xlabel="class", ylabel="examples")
-    _save_figure(figure, os.path.join(run_dir, "class_distribution.png"))
+    multi_label = getattr(splits, "multi_label", False)
+    _save_figure(class_distribution_figure(counts, multi_label), os.path.join(run_dir, "class_distribution.png"))
+    sampled = getattr(splits, "counts", {}).get("train", 0) > len(splits.train)  # streamed: the training sample
+    _save_figure(length_histogram_figure(model_lengths, seq_len, length_unit, len(splits.train) if sampled else 0),
+                 os.path.join(run_dir, "length_histogram.png"))
+    return summary
 
-    figure, axis = plt.subplots(figsize=(6, 3.5))
-    # Show up to the 99.5th percentile (or 1.5 x seq_len), so a few huge texts do not squash the plot.
-    limit = max(float(np.percentile(model_lengths, 99.5)), 1.5 * seq_len, 2.0)
+
+def class_distribution_figure(counts: pd.DataFrame, multi_label: bool = False):
+    """Bars of texts per class (per label: a text with several labels counts under each) and split, a count on
+    each bar; the legend in a row between the title and the axes, so it covers no bar; vertical counts and
+    slanted names when many classes make the bars narrow. 6 inches wide up to 6 classes, as the length histogram
+    beside it on the report page."""
+    counts = counts.rename(columns={"val": "validation"})
+    figure, axis = plt.subplots(figsize=(min(16.0, max(6.0, 1.2 + 0.8 * len(counts))), 3.8), layout="constrained")
+    counts.plot.bar(ax=axis, rot=0, width=0.8)
+    vertical = len(counts) > 3  # three bars per class: narrower than a 4-digit count
+    for bars in axis.containers:
+        axis.bar_label(bars, labels=[short_count(value) for value in bars.datavalues], fontsize=7, padding=2,
+                       rotation=90 if vertical else 0)
+    axis.margins(y=0.22 if vertical else 0.12)  # room for the counts above the tallest bar
+    if len(counts) > 8 or max(len(str(name)) for name in counts.index) * len(counts) > 60:
+        axis.tick_params(axis="x", labelrotation=30)
+        plt.setp(axis.get_xticklabels(), ha="right", rotation_mode="anchor")
+    kind = "label" if multi_label else "class"
+    axis.set(xlabel=kind, ylabel="texts")
+    _title_and_legend(figure, axis, "Texts per label and split (a text counts under each of its labels)"
+                      if multi_label else "Texts per class and split")
+    return figure
+
+
+def _title_and_legend(figure, axis, title: str) -> None:
+    """The title, then the legend in one row under it, both above the axes: a legend inside could cover data."""
+    handles, labels = axis.get_legend_handles_labels()
+    axis.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8,
+                frameon=False, borderaxespad=0.2)
+    axis.set_title(title, pad=22)  # points: room for the legend's row
+
+
+def length_histogram_figure(model_lengths, seq_len: int, length_unit: str, sample_size: int = 0):
+    """Histogram of the training texts' lengths up to the 99.5th percentile (or 1.5 x seq_len), so a few huge
+    texts do not squash it, with the cap marked; lengths are whole numbers, so every bin holds the same number
+    of them (uneven bins drew false spikes). `sample_size`: the texts are a sample of that size."""
+    model_lengths = np.asarray(model_lengths)
+    limit = int(max(float(np.percentile(model_lengths, 99.5)), 1.5 * seq_len, 2.0))
     shown = model_lengths[model_lengths <= limit]
-    axis.hist(shown, bins=min(50, max(10, int(limit))), color="tab:blue")
-    axis.axvline(seq_len, color="tab:red", linestyle="--", label=f"seq_len = {seq_len}")
+    low = int(shown.min()) if len(shown) else 0
+    step = max(1, int(np.ceil((limit - low + 1) / 80)))  # at most 80 bins
+    figure, axis = plt.subplots(figsize=(6, 3.8), layout="constrained")
+    axis.hist(shown, bins=np.arange(low, limit + step + 1, step) - 0.5, color="tab:blue")
+    axis.axvline(seq_len, color="tab:red", linestyle="--", label=f"cap: {seq_len} {length_unit}")
     hidden = len(model_lengths) - len(shown)
     # The note goes under the axis label, where no bar or line can be.
     note = f"\n{hidden} longer text{'s' * (hidden > 1)} not shown (max {model_lengths.max()})" if hidden else ""
-    sampled = getattr(splits, "counts", {}).get("train", 0) > len(splits.train)  # streamed: the training sample
-    title = f"Training text length ({length_unit}" + (f"; a uniform sample of {len(splits.train):,} texts)" if sampled
-                                                       else ")")
-    axis.set(title=title, xlabel=length_unit + note, ylabel="texts")
-    axis.legend()
-    _save_figure(figure, os.path.join(run_dir, "length_histogram.png"))
-    return summary
+    axis.set(xlabel=length_unit + (f" (bins of {step})" if step > 1 else "") + note, ylabel="texts")
+    _title_and_legend(figure, axis, f"Training text length ({length_unit}"
+                      + (f"; a uniform sample of {sample_size:,} texts)" if sample_size else ")"))
+    return figure
 
 
 # --- evaluation ---------------------------------------------------------------
@@ -245,8 +280,11 @@ def calibration_choice(decision: dict) -> str:
     if not chosen:  # --calibration none, or a run from before the temperature was cross-validated
         return "fitted on validation" if decision.get("temperature", 1.0) != 1.0 else "no calibration"
     if chosen["kept"]:
-        return f"fitted on validation, kept: it lowered the NLL of {chosen['folds']} held-out folds"
-    return f"the fitted {chosen['fitted']:.3f} not kept: no held-out gain"
+        return (f"fitted on validation, kept: it lowered the NLL of {chosen['folds']} held-out folds by more than "
+                "the folds' noise")
+    held = chosen.get("heldout") or {}
+    why = "no held-out gain" if held.get("nll_gain", 0.0) <= 0 else "its held-out gain is within the folds' noise"
+    return f"the fitted {chosen['fitted']:.3f} not kept: {why}"
 
 
 def decision_lines(decision: dict) -> list:
@@ -268,16 +306,21 @@ def decision_lines(decision: dict) -> list:
     return lines
 
 
-def reliability_plot(panels, label_ids, path: str) -> None:
-    """Reliability diagrams side by side, one per (title, probabilities): accuracy per confidence bin (bars,
-    texts per bin above them) against the diagonal; the hatched gap to the bin's mean confidence is the
-    miscalibration. ECE in the title; the x axis starts at the lowest possible confidence, 1 / classes."""
-    _save_figure(reliability_figure(panels, label_ids), path)
+COUNT_ROW = 1.025  # where the reliability diagram's counts stand: above every bar and gap (both end at <= 1)
 
 
-def reliability_figure(panels, label_ids):
-    """reliability_plot's figure; the legend sits below each diagram, clear of the bars and their counts."""
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.2), layout="constrained",
+def reliability_plot(panels, label_ids, path: str, unit: str = "texts") -> None:
+    """Reliability diagrams side by side, one per (title, probabilities): accuracy per confidence bin (bars;
+    texts per bin in a row above the diagram) against the diagonal; the hatched gap to the bin's mean confidence
+    is the miscalibration. ECE in the title; the x axis starts at the lowest possible confidence, 1 / classes.
+    `unit`: what is counted ("pairs" for multi-label runs' (text, label) pairs)."""
+    _save_figure(reliability_figure(panels, label_ids, unit), path)
+
+
+def reliability_figure(panels, label_ids, unit: str = "texts"):
+    """reliability_plot's figure. Nothing drawn covers the data: the counts are a row above the diagram (no bar
+    or gap reaches past accuracy or confidence 1), the legend sits below it."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.4), layout="constrained",
                                 squeeze=False)
     for axis, (title, probabilities) in zip(axes[0], panels):
         table = calibration.reliability_bins(probabilities, label_ids)
@@ -286,15 +329,21 @@ def reliability_figure(panels, label_ids):
         accuracy, confidence = table["accuracy"][filled], table["confidence"][filled]
         bars = axis.bar(left, accuracy, width=width, align="edge", color="tab:blue", edgecolor="white",
                         label="accuracy")
-        axis.bar_label(bars, labels=[str(n) for n in table["count"][filled]], fontsize=6, padding=1)
+        for x, count in zip(left + width / 2, table["count"][filled]):
+            axis.text(x, COUNT_ROW, short_count(count, 1_000), ha="center", va="bottom", fontsize=6)
         axis.bar(left, np.abs(confidence - accuracy), bottom=np.minimum(confidence, accuracy), width=width,
                  align="edge", fill=False, hatch="////", edgecolor="tab:red", linewidth=0,
                  label="gap to mean confidence")
         axis.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="perfect calibration")
         ece = calibration.expected_calibration_error(probabilities, label_ids)
         lowest = np.floor(len(edges[:-1]) / probabilities.shape[1]) / len(edges[:-1])
-        axis.set(title=f"{title}\nECE {ece:.4f} ({len(edges) - 1} bins, {len(label_ids)} texts)",
-                 xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(lowest, 1), ylim=(0, 1.08))
+        counted = "(text, label) pairs" if unit == "pairs" else unit
+        axis.set(title=f"{title}\nECE {ece:.4f} ({len(edges) - 1} bins, {len(label_ids):,} {counted})",
+                 xlabel="confidence (p or 1 - p, whichever is larger)" if unit == "pairs"
+                 else "confidence (top-class probability)",
+                 ylabel="accuracy", xlim=(lowest, 1), ylim=(0, 1.1), yticks=np.linspace(0, 1, 6))
+        axis.axhline(1.0, color="grey", linewidth=0.5)  # the row of counts lies above this line
+        axis.plot([], [], linestyle="none", label=f"numbers on top: {unit} per bin")
         axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return figure
 

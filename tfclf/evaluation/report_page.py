@@ -140,13 +140,17 @@ def _highlighted(explanation: dict) -> str:
     return " ".join(spans)
 
 
-def wrong_section(wrong, explanations) -> str:
+def wrong_section(wrong, explanations, multi_label: bool = False) -> str:
+    """The most confidently wrong texts: single-label with the predicted class's probability, multi-label with
+    the mean over labels of the probability of each decision taken (no one label's probability)."""
     if wrong is None or not len(wrong):
         return _section("Most confidently wrong texts", "<p>No wrong predictions.</p>")
     items = []
     for index, (_, row) in enumerate(wrong.iterrows()):
         head = (f'<div class="meta">true <b>{html.escape(str(row["true"]))}</b>, predicted '
-                f'<b>{html.escape(str(row["predicted"]))}</b> with p = {row["confidence"]:.4f}</div>')
+                f'<b>{html.escape(str(row["predicted"]) or "{}")}</b> '
+                + (f'(confidence {row["confidence"]:.4f})' if multi_label else f'with p = {row["confidence"]:.4f}')
+                + '</div>')
         if index < len(explanations):
             words = ", ".join(f"{html.escape(word)} {weight:+.2f}" for word, weight in explanations[index]["words"])
             body = (f'<div class="text">{_highlighted(explanations[index])}</div>'
@@ -154,7 +158,11 @@ def wrong_section(wrong, explanations) -> str:
         else:
             body = f'<div class="text">{html.escape(str(row["text"]))}</div>'
         items.append(f'<div class="wrong">{head}{body}</div>')
-    if not len(explanations):  # multi-label runs: no word explanations
+    if multi_label:  # no word explanations
+        return _section("Most confidently wrong label sets",
+                        "<p>Confidence: the mean over labels of the probability of the decision taken (p where a "
+                        "label is predicted, 1 - p where not).</p>", *items)
+    if not len(explanations):
         return _section("Most confidently wrong texts", *items)
     return _section("Most confidently wrong texts, explained",
                     "<p>Red words raised the predicted class's probability, blue ones lowered it (word "
@@ -186,7 +194,8 @@ def _data_section(run_dir: str, metrics: dict) -> str:
             f"{metrics.get('num_test')} test texts; duplicates of earlier splits removed: "
             f"{removed.get('val', 0)} validation, {removed.get('test', 0)} test. Sequence length cap "
             f"{metrics.get('seq_len')} {html.escape(str(eda.get('length_unit', '')))}.{_long_text(eda)}</p>")
-    return _section("Data", text, _table(["class", "train", "validation", "test"], rows),
+    kind = "label" if "micro_f1" in metrics.get("test", {}) else "class"
+    return _section("Data", text, _table([kind, "train", "validation", "test"], rows),
                     _figures(run_dir, "class_distribution.png", "length_histogram.png"))
 
 
@@ -230,7 +239,7 @@ def write_run(run_dir: str, metrics: dict, wrong, explanations, config: dict) ->
         _section("Confusion matrix (test)", _figures(run_dir, "confusion_matrix.png"))
         if os.path.isfile(os.path.join(run_dir, "confusion_matrix.png")) else "",  # multi-label: in the metrics
         decision_section(metrics.get("decision", {}), run_dir),
-        wrong_section(wrong, explanations),
+        wrong_section(wrong, explanations, "micro_f1" in metrics["test"]),
         _section("Config", "<details><summary>config.json</summary><pre>"
                  + html.escape(json.dumps(config, indent=2)) + "</pre></details>"),
     ]
@@ -246,7 +255,7 @@ def write_evaluation(out: str, summary: dict, wrong, explanations) -> str:
                 _section("Confusion matrix", _figures(out, "confusion_matrix.png"))
                 if os.path.isfile(os.path.join(out, "confusion_matrix.png")) else "",
                 decision_section(summary.get("decision", {}), out),
-                wrong_section(wrong, explanations)]
+                wrong_section(wrong, explanations, "micro_f1" in summary["test"])]
     return write(os.path.join(out, "report.html"), f"tfclf evaluation: {_name(out)}", sections)
 
 
