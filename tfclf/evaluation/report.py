@@ -421,6 +421,7 @@ def serve_load_plot(runs, path: str, title: str) -> None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
     levels = sorted({run["concurrency"] for run in runs})
     positions = {level: index for index, level in enumerate(levels)}
+    highest = {level: max(run["texts_per_second"] for run in runs if run["concurrency"] == level) for level in levels}
     for setting, color in (("on", "tab:blue"), ("off", "tab:orange")):
         rows = sorted((run for run in runs if run["batching"] == setting), key=lambda run: run["concurrency"])
         if not rows:
@@ -429,9 +430,10 @@ def serve_load_plot(runs, path: str, title: str) -> None:
         label = f"batching {setting} (max batch {rows[0]['max_batch_size']})"
         left.plot(x, [run["texts_per_second"] for run in rows], marker="o", color=color, label=label)
         for xi, run in zip(x, rows):
+            offset = 6 if run["texts_per_second"] >= highest[run["concurrency"]] else -13  # the lower one below
             errors = f"\n{run['errors']} errors" if run["errors"] else ""
             left.annotate(f"{run['texts_per_second']:.0f}{errors}", (xi, run["texts_per_second"]),
-                          textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8, color=color)
+                          textcoords="offset points", xytext=(0, offset), ha="center", fontsize=8, color=color)
         right.plot(x, [run["p50_ms"] for run in rows], marker="o", color=color, label=f"p50, batching {setting}")
         right.plot(x, [run["p99_ms"] for run in rows], marker="^", linestyle="--", color=color,
                    label=f"p99, batching {setting}")
