@@ -1,6 +1,6 @@
 """The run's figures: what each one marks (no pixels compared)."""
 
-from tfclf.evaluation import report
+from tfclf.evaluation import plots
 
 HISTORY = {"loss": [0.9, 0.5, 0.4], "val_loss": [0.8, 0.6, 0.7], "macro_f1": [0.5, 0.8, 0.9],
            "val_macro_f1": [0.6, 0.9, 0.85], "learning_rate": [0.01, 0.005, 0.0]}
@@ -11,7 +11,7 @@ def _best_epoch_lines(axis):
 
 
 def test_curves_show_the_monitored_metric_losses_and_learning_rate_with_the_selected_epoch_marked():
-    figure = report.curves_figure(HISTORY, "val_macro_f1", best_epoch=2)
+    figure = plots.curves_figure(HISTORY, "val_macro_f1", best_epoch=2)
     axes = figure.axes
     assert [axis.get_ylabel() for axis in axes] == ["macro_f1", "loss", "learning_rate"]
     assert "val_macro_f1" in axes[0].get_title()
@@ -21,14 +21,14 @@ def test_curves_show_the_monitored_metric_losses_and_learning_rate_with_the_sele
         assert list(axis.get_xticks()) == [1, 2, 3]  # one tick per epoch, whole numbers
     labels = {line.get_label() for line in axes[0].get_lines()}
     assert {"train", "validation"} <= labels
-    report.plt.close(figure)
+    plots.plt.close(figure)
 
 
 def test_curves_with_a_loss_monitor_have_no_separate_metric_panel_and_no_mark_without_a_best_epoch():
-    figure = report.curves_figure(HISTORY, "val_loss")
+    figure = plots.curves_figure(HISTORY, "val_loss")
     assert [axis.get_ylabel() for axis in figure.axes] == ["loss", "learning_rate"]
     assert not any(_best_epoch_lines(axis) for axis in figure.axes)
-    report.plt.close(figure)
+    plots.plt.close(figure)
 
 
 def test_the_reliability_legend_is_clear_of_the_bars_and_their_counts():
@@ -37,7 +37,7 @@ def test_the_reliability_legend_is_clear_of_the_bars_and_their_counts():
     rng = np.random.default_rng(0)
     probabilities = rng.dirichlet([1.0, 1.0, 1.0], size=400)
     labels = rng.integers(0, 3, size=400)
-    figure = report.reliability_figure([("before", probabilities), ("after", probabilities)], labels)
+    figure = plots.reliability_figure([("before", probabilities), ("after", probabilities)], labels)
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     for axis in figure.axes:
@@ -46,4 +46,4 @@ def test_the_reliability_legend_is_clear_of_the_bars_and_their_counts():
             [text.get_window_extent(renderer) for text in axis.texts]  # the bars and the counts above them
         assert plotted and not any(legend.overlaps(box) for box in plotted)
         assert legend.y1 <= axis.get_window_extent(renderer).y0  # below the diagram
-    report.plt.close(figure)
+    plots.plt.close(figure)

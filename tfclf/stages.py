@@ -4,11 +4,10 @@
     prepared = prepare(config)                        # data, splits, family, lengths, sequence length
     model, schedule = build(prepared, strategy)       # inside the strategy's scope
     fitted = fit(model, schedule, prepared, run_dir)  # model.fit with backups, TensorBoard, best checkpoint
-    logits = score_logits(model, prepared, "val")      # then Decision.fit: temperature, threshold
-    metrics = split_metrics(...)                      # one loss definition + metrics
-    write_test_artifacts(...) / write_decision_plots(...) / export_model(...)
+    logits, targets = score_split(model, prepared, "val")  # then the task's decision, metrics, artifacts
+    export_model(model, prepared, metrics, run_id, decision)  # the task's serving signature
 
-workflows.train composes them inside a run directory; bench calls `prepare` once and
+jobs/training_run.train composes them inside a run directory; bench calls `prepare` once and
 hands the result to both of its arms.
 """
 import dataclasses
@@ -22,9 +21,10 @@ import pandas as pd
 
 from tfclf import config as config_lib, phases, progress, rundir
 from tfclf.data import pipeline, sources, splits as splits_lib, stream
-from tfclf.evaluation import calibration, report, scoring
+from tfclf.evaluation import scoring
 from tfclf.models import cleaning, family as family_lib, windows
 from tfclf.serving import export, saving
+from tfclf.tasks import kinds, task as task_lib
 from tfclf.training import distill, distribute, fit as fit_lib, hparams
 
 
@@ -38,6 +38,7 @@ class Prepared:
     lengths: dict                  # split name -> text lengths in family.length_unit (streamed: of the samples)
     seq_len: int
     corpus: stream.Corpus = None   # streamed data: what the splits are read from, pass after pass
+    task: task_lib.Task = None     # single- or multi-label (tasks/kinds.of_data), picked once here
 
     @property
     def streamed(self) -> bool:
@@ -217,7 +218,7 @@ def prepare(config, family=None) -> Prepared:
     progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
                  + seq_len_source(lengths["train"], config.data.seq_len, family.max_seq_len)
                  + f"; {longer:.1%} of training texts are longer" + (f", {what})" if longer else ")"))
-    prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus)
+    prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus, kinds.of_data(splits))
     if model.long_text == "chunk":
         width, stride = windows.window_geometry(seq_len, family.reserved_tokens, model.chunk_stride)
         if stride > width:
@@ -260,17 +261,9 @@ def build(prepared: Prepared, strategy):
     with fit_lib.keras_policy(config.train.mixed_precision), strategy.scope():
         model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
                                       prepared.splits.train["text"])
-        schedule = prepared.family.compile(model, config.train, prepared.num_classes, config.train.lr,
-                                           prepared.total_steps,
-                                           **_multi_label_compile(prepared))
+        objective = prepared.task.objective(config.train, prepared.num_classes, train_targets(prepared))
+        schedule = prepared.family.compile(model, config.train, config.train.lr, prepared.total_steps, objective)
     return model, schedule
-
-
-def _multi_label_compile(prepared: Prepared) -> dict:
-    """The family's compile arguments for multi-label data (sigmoid outputs, per-label weights), else none."""
-    if not prepared.splits.multi_label:
-        return {}
-    return {"label_weights": fit_lib.label_weights(prepared.splits.targets("train"), prepared.config.train.class_weight)}
 
 
 def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True) -> Fitted:
@@ -279,15 +272,13 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
     config, splits = prepared.config, prepared.splits
     if prepared.streamed:
         return _fit_streamed(model, schedule, prepared, run_dir, verbose)
-    if splits.multi_label:  # multi-hot targets; label imbalance is in the loss (fit.label_weights)
-        return _fit(model, schedule, prepared, run_dir, verbose, splits.targets("train"), splits.targets("val"), None)
-    train_labels, val_labels = splits.train["label_id"], splits.val["label_id"]
+    train_labels, val_labels = (prepared.task.targets(frame, splits.class_names) for frame in (splits.train, splits.val))
+    weights = prepared.task.sample_weights(train_labels, prepared.num_classes, config.train.class_weight)
     if config.train.teacher:  # the teacher (an export: it cleans its input itself) scores the raw texts once
-        train_labels, val_labels = (distill.pack(frame["label_id"], distill.teacher_probabilities(
-            config.train.teacher, frame["raw_text"], splits.class_names)) for frame in (splits.train, splits.val))
-    weights = fit_lib.class_weights(splits.train["label_id"], prepared.num_classes, config.train.class_weight)
-    return _fit(model, schedule, prepared, run_dir, verbose, train_labels, val_labels,
-                fit_lib.class_sample_weights(splits.train["label_id"], weights))
+        train_labels, val_labels = (distill.pack(labels, distill.teacher_probabilities(
+            config.train.teacher, frame["raw_text"], splits.class_names))
+            for labels, frame in ((train_labels, splits.train), (val_labels, splits.val)))
+    return _fit(model, schedule, prepared, run_dir, verbose, train_labels, val_labels, weights)
 
 
 def _fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool, train_labels, val_labels,
@@ -311,7 +302,7 @@ def _fit_streamed(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
     repeated (fit counts an epoch's steps); a run resumed mid-epoch skips what its backup had seen."""
     config, corpus = prepared.config, prepared.corpus
     train, batch, map_fn = config.train, config.train.batch_size, prepared.input_fn()
-    weights = fit_lib.class_weights(train_label_ids(prepared), prepared.num_classes, train.class_weight)
+    weights = fit_lib.class_weights(train_targets(prepared), prepared.num_classes, train.class_weight)
     done = fit_lib.backed_up_step(os.path.join(run_dir, "backup"), prepared.steps_per_epoch)
     if done:
         progress.say(f"resuming at step {done + 1} of an epoch (the last backup): the stream skips the "
@@ -390,10 +381,11 @@ def score_logits(model, prepared: Prepared, split: str, scorer: tuple = None) ->
 
 
 def score_split(model, prepared: Prepared, split: str, scorer: tuple = None) -> tuple:
-    """(logits, label ids) of one split in its order: the in-memory split's, or the streamed split's (read in
+    """(logits, the task's targets) of one split in its order: the in-memory split's, or the streamed split's (read in
     file order, at most --max-eval-examples texts)."""
     if not prepared.streamed:
-        return score_logits(model, prepared, split, scorer), getattr(prepared.splits, split)["label_id"].to_numpy()
+        return (score_logits(model, prepared, split, scorer),
+                prepared.task.targets(getattr(prepared.splits, split), prepared.class_names))
     scoring_model, map_fn = scorer or text_scorer(model, prepared)
     dataset = pipeline.stream_dataset(lambda: prepared.corpus.batches(split, limit=prepared.config.data.max_eval_examples),
                                       scoring_batch(prepared), map_fn=map_fn)
@@ -436,10 +428,10 @@ def split_sizes(prepared: Prepared) -> dict:
                                              for name in ("val", "test")}}
 
 
-def train_label_ids(prepared: Prepared) -> np.ndarray:
-    """The training split's label ids (streamed: rebuilt from its class counts; the order is not kept)."""
+def train_targets(prepared: Prepared) -> np.ndarray:
+    """The training split's targets (streamed: label ids rebuilt from its class counts; the order is not kept)."""
     if not prepared.streamed:
-        return prepared.splits.train["label_id"].to_numpy()
+        return prepared.task.targets(prepared.splits.train, prepared.class_names)
     counts = prepared.splits.summary["class_counts"]["train"]
     return np.repeat(np.arange(prepared.num_classes), [counts[name] for name in prepared.class_names])
 
@@ -450,54 +442,14 @@ def probability_fn(model, prepared: Prepared, temperature: float):
 
     def predict(texts):
         logits = scoring.predict_logits(scoring_model, texts, prepared.config.train.batch_size, map_fn)
-        return calibration.softmax(logits / temperature)
+        return prepared.task.uncalibrated(logits / temperature)
     return predict
-
-
-def split_metrics(train_config, label_ids, probabilities, class_names, predicted=None,
-                  loss_probabilities=None) -> dict:
-    """Accuracy, F1s, per-class table (of `predicted`, default argmax) and the configured loss: the same
-    for run, bench and evaluate. The loss is of `loss_probabilities` when given: the model's own, before
-    calibration, so that it stays comparable with the epochs' validation loss and across runs (the
-    calibrated NLL is reported beside it, in metrics.json's "decision")."""
-    loss = scoring.mean_loss(train_config, label_ids, probabilities if loss_probabilities is None
-                             else loss_probabilities)
-    return report.classification_metrics(np.asarray(label_ids), probabilities, class_names, loss, predicted)
 
 
 def weights_digest(model) -> str:
     """Digest of the trained parameters: equal digests mean equal models (e.g. across workers)."""
     return hashlib.sha256(b"".join(np.ascontiguousarray(w.numpy()).tobytes()
                                    for w in model.trainable_weights)).hexdigest()
-
-
-def write_test_artifacts(run_dir: str, frames, label_ids, probabilities, metrics: dict, class_names, title: str,
-                         predicted=None, explain_fn=None, decision: dict = None) -> dict:
-    """predictions.csv, confusion_matrix.png and report.txt for scored, labelled texts (`frames`: a table or
-    chunks of one, in the order of `probabilities`; see report.write_predictions), with the most confidently
-    wrong texts explained by `explain_fn` (texts, class ids -> explanations) when given.
-    Returns {"wrong": those rows, "explanations": theirs} for the report page."""
-    predicted = probabilities.argmax(axis=1) if predicted is None else np.asarray(predicted)
-    wrong = report.write_predictions(frames, probabilities, class_names, os.path.join(run_dir, "predictions.csv"),
-                                     predicted, label_ids)
-    report.confusion_matrix_plot(label_ids, predicted, class_names,
-                                 os.path.join(run_dir, "confusion_matrix.png"), title)
-    explanations = explain_fn(wrong["text"].tolist(), [class_names.index(name) for name in wrong["predicted"]]) \
-        if explain_fn and len(wrong) else []
-    report.text_report(metrics, wrong, explanations, class_names, os.path.join(run_dir, "report.txt"), decision)
-    return {"wrong": wrong, "explanations": explanations}
-
-
-def write_decision_plots(run_dir: str, label_ids, panels: list, decision: dict, curves: list = ()) -> None:
-    """reliability.png (one panel per (title, probabilities) of `panels`, labels `label_ids`) and, with a
-    threshold, pr_curve.png: the positive class's precision-recall curve of each (title, probabilities,
-    label ids) of `curves`, with the chosen threshold's point marked."""
-    report.reliability_plot(panels, np.asarray(label_ids), os.path.join(run_dir, "reliability.png"))
-    if decision.get("threshold") is not None and curves:
-        positive = decision["positive_id"]
-        report.pr_curve_plot([(title, probabilities[:, positive], np.asarray(labels) == positive)
-                              for title, probabilities, labels in curves],
-                             decision["threshold"], decision["positive_class"], os.path.join(run_dir, "pr_curve.png"))
 
 
 def export_model(model, prepared: Prepared, metrics: dict, run_id: str, decision: dict = None) -> str:
@@ -512,5 +464,7 @@ def export_model(model, prepared: Prepared, metrics: dict, run_id: str, decision
     serving = prepared.family.raw_text_model(model, config.model, prepared.seq_len, config.data.clean)
     extra = {"config.json": config.to_dict(), "metrics.json": {k: v for k, v in metrics.items() if k != "history"},
              "run.json": {"run_id": run_id, "run_dir": os.path.abspath(config.out),
-                          "environment": metrics.get("environment"), "precision": metrics.get("precision")}}
-    return export.export(serving, prepared.class_names, model_root, extra, decision)
+                          "environment": metrics.get("environment"), "precision": metrics.get("precision")},
+             export.TASK: {"name": prepared.task.name}}
+    module = prepared.task.serving_module(serving, prepared.class_names, decision or {})
+    return export.export(serving, prepared.class_names, model_root, extra, decision, module)

@@ -12,7 +12,8 @@ import html
 import json
 import os
 
-from tfclf.evaluation import report
+from tfclf import files
+from tfclf.evaluation import text_report
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1100px; color: #222; }
@@ -75,9 +76,8 @@ def multi_label_section(test: dict, title: str, thresholds: dict) -> str:
                            per_label))
 
 
-def metrics_section(test: dict, title: str = "Test metrics", argmax: dict = None, thresholds: dict = None) -> str:
-    if "micro_f1" in test:
-        return multi_label_section(test, title, thresholds or {})
+def metrics_section(test: dict, title: str = "Test metrics", argmax: dict = None) -> str:
+    """Single-label metrics: the served decision's (and argmax's, when a threshold decides), per class."""
     headline = [("accuracy", test["accuracy"]), ("macro-F1", test["macro_f1"]),
                 ("weighted-F1", test["weighted_f1"]), ("loss", test["loss"])]
     rows = [["served decision", *(value for _, value in headline)]]
@@ -98,7 +98,7 @@ def decision_section(decision: dict, run_dir: str) -> str:
         why = f" The temperature fitted on validation was {chosen['fitted']:.4f}, {chosen['reason']}." \
             if chosen.get("reason") else ""
         parts.append(f"<p>Temperature <b>{decision['temperature']:.4f}</b> "
-                     f"({html.escape(report.calibration_choice(decision))}; never fitted on test); the export "
+                     f"({html.escape(text_report.calibration_choice(decision))}; never fitted on test); the export "
                      f"divides its logits by it.{html.escape(why)}</p>")
         parts.append(_table(["test", "before (T = 1)", "after"],
                             [["ECE (15 bins)", test["ece_before"], test["ece_after"]],
@@ -170,7 +170,7 @@ def page(title: str, sections) -> str:
 
 def write(path: str, title: str, sections) -> str:
     text = page(title, sections)
-    with report.atomic_write(path) as handle:
+    with files.atomic_write(path) as handle:
         handle.write(text)
     return text
 
@@ -210,9 +210,9 @@ def _name(directory: str) -> str:
     return name[:-len(".partial")] if name.endswith(".partial") else name
 
 
-def write_run(run_dir: str, metrics: dict, wrong, explanations, config: dict) -> str:
-    """report.html of a run: data, EDA plots, curves, test metrics, confusion matrix, calibration and
-    threshold, the most confidently wrong texts explained, and the config."""
+def write_run(run_dir: str, metrics: dict, wrong, explanations, config: dict, metrics_html: str) -> str:
+    """report.html of a run: data, EDA plots, curves, test metrics (`metrics_html`, the task's section),
+    confusion matrix, calibration and threshold, the most confidently wrong texts explained, and the config."""
     best = metrics.get("best_checkpoint") or {}
     epochs = len(next(iter(metrics.get("history", {}).values()), []))
     chosen = (f"<p>Evaluated weights: the best epoch, {best['epoch']} of {epochs} "
@@ -225,8 +225,7 @@ def write_run(run_dir: str, metrics: dict, wrong, explanations, config: dict) ->
         f'{html.escape(str(model))}, {metrics.get("wall_seconds", 0):.0f} s</p>',
         _data_section(run_dir, metrics),
         _section("Training", chosen, _figures(run_dir, "curves.png")),
-        metrics_section(metrics["test"], argmax=metrics.get("test_argmax"),
-                        thresholds=metrics.get("decision", {}).get("thresholds")),
+        metrics_html,
         _section("Confusion matrix (test)", _figures(run_dir, "confusion_matrix.png"))
         if os.path.isfile(os.path.join(run_dir, "confusion_matrix.png")) else "",  # multi-label: in the metrics
         decision_section(metrics.get("decision", {}), run_dir),
@@ -237,12 +236,12 @@ def write_run(run_dir: str, metrics: dict, wrong, explanations, config: dict) ->
     return write(os.path.join(run_dir, "report.html"), f"tfclf run: {_name(run_dir)}", sections)
 
 
-def write_evaluation(out: str, summary: dict, wrong, explanations) -> str:
-    """report.html of `tfclf.evaluate`: an exported model on a labelled file."""
+def write_evaluation(out: str, summary: dict, wrong, explanations, metrics_html: str) -> str:
+    """report.html of `tfclf.evaluate`: an exported model on a labelled file (`metrics_html`: the task's
+    metrics section)."""
     sections = [f'<p class="meta">model {html.escape(summary["model"])}, data {html.escape(summary["data"])}, '
                 f'{summary["num_test"]} texts</p>',
-                metrics_section(summary["test"], "Metrics",
-                                thresholds=summary.get("decision", {}).get("thresholds")),
+                metrics_html,
                 _section("Confusion matrix", _figures(out, "confusion_matrix.png"))
                 if os.path.isfile(os.path.join(out, "confusion_matrix.png")) else "",
                 decision_section(summary.get("decision", {}), out),

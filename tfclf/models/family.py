@@ -84,13 +84,12 @@ class Family:
             [model(pieces), text_ids, texts])
         return keras.Model(texts, logits, name="document_classifier")
 
-    # --- what training and export ask of the family's Keras (tf-keras here; models/kerashub.py: Keras 3) ---
-    def compile(self, model, train_config, num_classes: int, learning_rate: float, total_steps: int,
-                label_weights=None):
-        """Compiles `model` with the configured optimizer, loss and metrics; returns the (head's) schedule.
-        `label_weights` (multi-label: [labels, 2] negative/positive weights) selects sigmoid outputs."""
+    # --- what training and export ask of the family's Keras (tf-keras here; models/kerashub/: Keras 3) ---
+    def compile(self, model, train_config, learning_rate: float, total_steps: int, objective):
+        """Compiles `model` with the configured optimizer and the task's objective (tasks/task.Objective: loss
+        and metrics, built here in the model's Keras); returns the (head's) schedule."""
         from tfclf.training import fit
-        return fit.compile_model(model, train_config, num_classes, learning_rate, total_steps, label_weights)
+        return fit.compile_model(model, train_config, learning_rate, total_steps, objective)
 
     def keras_callbacks(self):
         """The `callbacks` module of the model's Keras (BackupAndRestore, TensorBoard, EarlyStopping)."""

@@ -10,11 +10,12 @@ import time
 import numpy as np
 from sklearn.metrics import f1_score
 
-from tfclf import config as config_lib, stages, tables, workflows
+from tfclf import config as config_lib, stages, tables
+from tfclf.jobs import training_run
 from tfclf._backend import hub, keras, tf
 from tfclf.data import pipeline
 from tfclf.models import tfhub
-from tfclf.serving import export, predict
+from tfclf.serving import exported
 from tfclf.training import callbacks, fit as fit_lib
 
 
@@ -100,11 +101,11 @@ def run_baseline(prepared: stages.Prepared, seq_len: int) -> dict:
 
 
 def run_tfclf(prepared: stages.Prepared, infer_batch: int) -> dict:
-    result = workflows.train(prepared.config, prepared=prepared)
-    serve = export.load(result.export_path)
+    result = training_run.train(prepared.config, prepared=prepared)
+    model = exported.ExportedModel(result.export_path)
     texts = prepared.splits.test["text"].tolist()
-    predict.predict(serve, texts, infer_batch)  # warm-up
-    infer_seconds = best_of(2, lambda: predict.predict(serve, texts, infer_batch))
+    model.predict(texts, infer_batch)  # warm-up
+    infer_seconds = best_of(2, lambda: model.predict(texts, infer_batch))
     return {"train_examples_per_sec": result.metrics["train_examples_per_sec"],
             "infer_examples_per_sec": len(texts) / infer_seconds,
             "test_macro_f1": result.metrics["test"]["macro_f1"], "run_dir": result.run_dir}
@@ -175,7 +176,7 @@ def scaling(prepared: stages.Prepared, sizes, seq_lens) -> dict:
     config, splits = prepared.config, prepared.splits
     rows = {"size": [], "seq_len": []}
     for size in sizes:
-        run = workflows.train(dataclasses.replace(
+        run = training_run.train(dataclasses.replace(
             config, out=os.path.join(os.path.dirname(config.out), f"size-{size}"),
             data=dataclasses.replace(config.data, max_examples=size),
             train=dataclasses.replace(config.train, epochs=1),
