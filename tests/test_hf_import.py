@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hf_fixtures
-from tfclf.models import hf_import
+from tfclf.models import hf_checkpoint
 from tfclf._backend import hub, tf
 
 
@@ -13,7 +13,7 @@ from tfclf._backend import hub, tf
 def imported(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf")
     config, weights = hf_fixtures.write_tiny_bert(root / "src")
-    handles = hf_import.import_checkpoint(str(root / "src"), str(root / "dst"), seq_length=12)
+    handles = hf_checkpoint.import_checkpoint(str(root / "src"), str(root / "dst"), seq_length=12)
     return config, weights, handles
 
 
@@ -88,7 +88,7 @@ def test_preprocessor_matches_wordpiece_reference(imported, text):
 def test_missing_checkpoint_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="model.safetensors not found"):
         (tmp_path / "config.json").write_text("{}")
-        hf_import.read_checkpoint(str(tmp_path))
+        hf_checkpoint.read_checkpoint(str(tmp_path))
 
 
 def test_import_cli_writes_handles_and_rejects_bad_source(tmp_path, capsys):

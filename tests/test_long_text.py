@@ -13,7 +13,8 @@ import yaml
 
 from conftest import FILLER, NEGATIVE, POSITIVE, repo_env, write_csv
 from test_export import _check_export_matches_run
-from tfclf import config as config_lib, grid, stages
+from tfclf import config as config_lib, grid
+from tfclf.stages import preparing
 from tfclf.jobs import export_evaluation, training_run
 from tfclf._backend import tf
 from tfclf.models import windows
@@ -135,7 +136,7 @@ def test_transformer_chunks_train_on_windows_and_export_aggregates_them(tmp_path
     config = small_config(path, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
                           preprocess_handle=tiny_hub["preprocess"], epochs=1, lr=2e-3, pooling="mean", seq_len=12,
                           long_text="chunk", batch_size=16)
-    prepared = stages.prepare(stages.resolve(config))
+    prepared = preparing.prepare(preparing.resolve(config))
     assert prepared.train_examples == int(prepared.windows_per_text("train").sum()) > 3 * len(prepared.splits.train)
     result = training_run.train(config, prepared)
     assert result.metrics["train_examples_per_sec"] > 0

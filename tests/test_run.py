@@ -6,7 +6,8 @@ import sys
 
 from conftest import toy_rows, write_csv, repo_env
 from tfclf import config as config_lib
-from tfclf import provenance, stages
+from tfclf import provenance
+from tfclf.stages import preparing
 from tfclf.jobs import training_run
 
 ARTIFACTS = ("config.json", "metrics.json", "eda.json", "predictions.csv", "report.txt",
@@ -43,7 +44,7 @@ def test_bow_learns_a_separable_toy_set_and_writes_artifacts(tmp_path, small_con
 
 
 def test_encoder_defaults_are_resolved_into_the_saved_config(tmp_path):
-    config = stages.resolve(config_lib.from_flat({"data": "sms_spam", "encoder": "lstm", "out": str(tmp_path / "r")}))
+    config = preparing.resolve(config_lib.from_flat({"data": "sms_spam", "encoder": "lstm", "out": str(tmp_path / "r")}))
     assert (config.train.lr, config.train.epochs) == (2e-3, 5)  # the recurrent family's defaults
 
 

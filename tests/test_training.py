@@ -11,7 +11,7 @@ import pytest
 
 from conftest import toy_rows, write_csv, build_model, repo_env, hparams_table
 from tfclf import config as config_lib
-from tfclf import stages
+from tfclf.stages import preparing
 from tfclf.jobs import training_run
 from tfclf.training import fit as training, losses, optimizers
 from tfclf._backend import tf
@@ -114,12 +114,12 @@ def test_early_stopping_stops_before_the_last_epoch(tmp_path, small_config):
 
 def test_default_run_dir_is_reused_for_resume_but_never_overwrites(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = stages.resolve(config_lib.from_flat({"data": "sms_spam"}))
-    first = stages.default_run_dir(config)
-    assert first == stages.default_run_dir(config) and config.digest() in first
+    config = preparing.resolve(config_lib.from_flat({"data": "sms_spam"}))
+    first = preparing.default_run_dir(config)
+    assert first == preparing.default_run_dir(config) and config.digest() in first
     os.makedirs(first)
     open(os.path.join(first, "metrics.json"), "w").close()
-    assert stages.default_run_dir(config) == first + "-2"
+    assert preparing.default_run_dir(config) == first + "-2"
 
 
 def test_mixed_precision_keeps_logits_in_float32(toy_csv, small_config):

@@ -23,6 +23,12 @@ def atomic_write(path: str, mode: str = "w"):
             os.remove(partial)
 
 
+def write_text(path: str, text: str) -> str:
+    with atomic_write(path) as handle:
+        handle.write(text)
+    return text
+
+
 def write_json(path: str, payload) -> None:
     with atomic_write(path) as handle:
         json.dump(payload, handle, indent=2, sort_keys=False, default=float)

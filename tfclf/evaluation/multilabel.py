@@ -72,7 +72,7 @@ def check(config: DecisionConfig, train_config) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiLabelDecision:
+class MultiLabelDecision(calibration.TemperatureScaled):
     temperature: float
     thresholds: tuple               # one per label, in class_names order
     class_names: tuple
@@ -105,14 +105,8 @@ class MultiLabelDecision:
                              "reached": point["reached"]}
             chosen.append(point["threshold"])
             validation[name] = point
-        mode = ("fixed" if fixed is not None else f"precision >= {config.target_precision:g}"
-                if config.target_precision else f"recall >= {config.target_recall:g}" if config.target_recall
-                else "best F1")
+        mode = "fixed" if fixed is not None else thresholds.target_mode(config.target_precision, config.target_recall)
         return dataclasses.replace(decision, thresholds=tuple(chosen), mode=mode, validation=validation)
-
-    @property
-    def temperature_at_bound(self) -> bool:
-        return self.temperature != 1.0 and calibration.at_bound(self.temperature)
 
     def probabilities(self, logits) -> np.ndarray:
         """Calibrated per-label probabilities (float32, as the export serves them)."""

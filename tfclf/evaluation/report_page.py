@@ -169,10 +169,7 @@ def page(title: str, sections) -> str:
 
 
 def write(path: str, title: str, sections) -> str:
-    text = page(title, sections)
-    with files.atomic_write(path) as handle:
-        handle.write(text)
-    return text
+    return files.write_text(path, page(title, sections))
 
 
 def _data_section(run_dir: str, metrics: dict) -> str:

@@ -70,10 +70,7 @@ def text_report(metrics: dict, wrong: pd.DataFrame, explanations, class_names, p
         if index < len(explanations):
             lines.append("      words: " + ", ".join(f"{word} {weight:+.2f}"
                                                      for word, weight in explanations[index]["words"]))
-    text = "\n".join(lines) + "\n"
-    with files.atomic_write(path) as handle:
-        handle.write(text)
-    return text
+    return files.write_text(path, "\n".join(lines) + "\n")
 
 
 def calibration_choice(decision: dict) -> str:

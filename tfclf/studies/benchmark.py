@@ -10,8 +10,9 @@ import time
 import numpy as np
 from sklearn.metrics import f1_score
 
-from tfclf import config as config_lib, stages, tables
+from tfclf import config as config_lib, tables
 from tfclf.jobs import training_run
+from tfclf.stages import preparing
 from tfclf._backend import hub, keras, tf
 from tfclf.data import pipeline
 from tfclf.models import tfhub
@@ -72,7 +73,7 @@ def tutorial_model(handles: dict, num_classes: int, seq_len: int, dropout: float
     return keras.Model(text, keras.layers.Dense(num_classes, dtype="float32", name="logits")(net)), encoder
 
 
-def run_baseline(prepared: stages.Prepared, seq_len: int) -> dict:
+def run_baseline(prepared: preparing.Prepared, seq_len: int) -> dict:
     config, splits = prepared.config, prepared.splits
     fit_lib.seed_everything(config.train.seed)
     num_classes, batch = len(splits.class_names), config.train.batch_size
@@ -100,7 +101,7 @@ def run_baseline(prepared: stages.Prepared, seq_len: int) -> dict:
             "test_macro_f1": float(f1_score(splits.test["label_id"], logits.argmax(1), average="macro"))}
 
 
-def run_tfclf(prepared: stages.Prepared, infer_batch: int) -> dict:
+def run_tfclf(prepared: preparing.Prepared, infer_batch: int) -> dict:
     result = training_run.train(prepared.config, prepared=prepared)
     model = exported.ExportedModel(result.export_path)
     texts = prepared.splits.test["text"].tolist()
@@ -134,7 +135,7 @@ def check_peer(args) -> str:
     return checkpoint
 
 
-def run_peer(args, prepared: stages.Prepared, checkpoint: str, precision: str) -> dict:
+def run_peer(args, prepared: preparing.Prepared, checkpoint: str, precision: str) -> dict:
     """Fine-tunes the same checkpoint on the same split with Hugging Face transformers + PyTorch, in the
     user's own environment (--peer-python), with the same batch, cap, epochs, learning rate and schedule."""
     config, splits, train = prepared.config, prepared.splits, prepared.config.train
@@ -161,7 +162,7 @@ def run_peer(args, prepared: stages.Prepared, checkpoint: str, precision: str) -
     return result
 
 
-def padded_tokens(prepared: stages.Prepared) -> float:
+def padded_tokens(prepared: preparing.Prepared) -> float:
     """Mean tokens per training example that tfclf's length-grouped, trimmed batches actually carry."""
     config, splits = prepared.config, prepared.splits
     dataset = pipeline.make_dataset(splits.train["text"], splits.train["label_id"], config.train.batch_size,
@@ -171,7 +172,7 @@ def padded_tokens(prepared: stages.Prepared) -> float:
     return total / len(splits.train)
 
 
-def scaling(prepared: stages.Prepared, sizes, seq_lens) -> dict:
+def scaling(prepared: preparing.Prepared, sizes, seq_lens) -> dict:
     """Training seconds vs data size (tfclf, 1 epoch) and vs sequence length (fixed padding, a few steps)."""
     config, splits = prepared.config, prepared.splits
     rows = {"size": [], "seq_len": []}
@@ -221,7 +222,7 @@ def bench_config(args):
                          f"one of: {', '.join(tokenized)}")
     fit_lib.precision_policy(args.mixed_precision)  # refused in one line where the machine cannot run it
     out = args.out or tempfile.mkdtemp(prefix="tfclf-bench-")
-    return stages.resolve(config_lib.from_flat({
+    return preparing.resolve(config_lib.from_flat({
         "data": args.data, "encoder": args.encoder, "max_examples": args.max_examples, "epochs": args.epochs,
         "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
         "batch_size": args.batch_size, "seq_len": args.seq_len, "lr": args.lr, "seed": args.seed,
@@ -283,7 +284,7 @@ def summarize(args, prepared, arms: dict, shape: dict, peak: float, precision: s
 def compare(args) -> dict:
     """The whole benchmark for parsed `python -m tfclf.bench` flags; prints the tables, then JSON."""
     checkpoint = check_peer(args) if args.peer == "hf" else ""
-    prepared = stages.prepare(bench_config(args))  # once: every arm trains on the same split and lengths
+    prepared = preparing.prepare(bench_config(args))  # once: every arm trains on the same split and lengths
     splits = prepared.splits
     peaks = measure_peaks()
     policy = fit_lib.precision_policy(args.mixed_precision)

@@ -24,6 +24,7 @@ from tfclf.tasks.task import Held, Objective, Task
 class MultiLabel(Task):
     name = "multi_label"
     outputs = ("probabilities", "label_mask", "label_names")
+    signature = "MultiLabelServing"
 
     def check(self, config, class_names) -> None:
         multilabel.check(config.decision, config.train)
@@ -80,10 +81,6 @@ class MultiLabel(Task):
         decision["served"] = {"ece": calibration.expected_calibration_error(*served),
                               "brier": calibration.brier_score(*served)}
         return decision
-
-    def serving_module(self, model, class_names, decision: dict):
-        from tfclf.serving import signatures  # TensorFlow
-        return signatures.MultiLabelServing.from_record(model, class_names, decision)
 
     def read_labelled(self, path: str, text_columns: tuple, label_column: str, class_names, trained_data: dict,
                       label_separator=None, label_columns=None):
@@ -201,10 +198,7 @@ def write_text_report(metrics: dict, wrong: pd.DataFrame, class_names, decision:
     for _, row in wrong.iterrows():
         lines.append(f"  true={row['true'] or '{}'} predicted={row['predicted'] or '{}'} "
                      f"confidence={row['confidence']:.3f}  {row['text'][:160]!r}")
-    text = "\n".join(lines) + "\n"
-    with files.atomic_write(path) as handle:
-        handle.write(text)
-    return text
+    return files.write_text(path, "\n".join(lines) + "\n")
 
 
 def summary_line(metrics: dict) -> str:

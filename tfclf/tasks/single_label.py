@@ -23,6 +23,7 @@ from tfclf.tasks.task import Held, Objective, Task
 class SingleLabel(Task):
     name = "single_label"
     outputs = ("probabilities", "class_id", "class_name")
+    signature = "Serving"
 
     def check(self, config, class_names) -> None:
         decision_lib.check(config.decision, class_names, config.train.monitor)
@@ -113,10 +114,6 @@ class SingleLabel(Task):
             decision["threshold_test"] = {"at_threshold": thresholds.point(scores, positives, decision["threshold"]),
                                           "argmax": thresholds.point(scores, positives, 0.5)}
         return decision
-
-    def serving_module(self, model, class_names, decision: dict):
-        from tfclf.serving import signatures  # TensorFlow
-        return signatures.Serving.from_record(model, class_names, decision)
 
     def read_labelled(self, path: str, text_columns: tuple, label_column: str, class_names, trained_data: dict,
                       label_separator=None, label_columns=None):

@@ -8,7 +8,7 @@ signature of the export, how a labelled file is read, and the summary lines. The
     single_label.SingleLabel   softmax over classes: argmax, or a binary threshold
     multi_label.MultiLabel     one sigmoid per label: a threshold per label, label sets
 
-`kinds.of_data(splits)` picks the task once (stages.prepare), the export records its name
+`kinds.of_data(splits)` picks the task once (stages/preparing.prepare), the export records its name
 (assets.extra/task.json) and `kinds.of_export(exported)` gets it back for evaluate and predict. No code outside
 tasks/ (and the data readers) asks which kind a run is.
 """
@@ -41,6 +41,7 @@ class Task:
 
     name = ""            # recorded in the export (assets.extra/task.json) and metrics.json
     outputs = ()         # the export's serving outputs
+    signature = ""       # its class in serving/signatures.py
 
     def check(self, config, class_names) -> None:
         """ValueError, before any directory exists, for what this task cannot do with `config`."""
@@ -104,8 +105,10 @@ class Task:
         raise NotImplementedError
 
     def serving_module(self, model, class_names, decision: dict):
-        """The tf.Module the export saves: its `serve` function is the serving signature."""
-        raise NotImplementedError
+        """The tf.Module the export saves (the task's signature with `decision`'s temperature and thresholds in
+        its graph): its `serve` function is the serving signature."""
+        from tfclf.serving import signatures  # TensorFlow
+        return getattr(signatures, self.signature).from_record(model, class_names, decision)
 
     def read_labelled(self, path: str, text_columns: tuple, label_column: str, class_names, trained_data: dict,
                       label_separator=None, label_columns=None):

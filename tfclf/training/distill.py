@@ -14,6 +14,11 @@ def resolve(path: str) -> str:
     return export.resolve(path, "--teacher")
 
 
+def verify(path: str) -> None:
+    """A ValueError naming the damaged file of --teacher's export (export.verify), before a run directory exists."""
+    export.verify(resolve(path))
+
+
 def teacher_probabilities(path: str, texts, class_names, batch_size: int = 256) -> np.ndarray:
     """[len(texts), len(class_names)] probabilities of the teacher, columns in the student's class order."""
     teacher = exported.ExportedModel.open(path, "--teacher")

@@ -2,7 +2,7 @@
 import dataclasses
 import warnings
 
-from tfclf._backend import tf  # first: selects tf-keras for the rest of tfclf before TensorFlow loads
+from tfclf._backend import tf  # noqa: F401  first: selects tf-keras for the rest of tfclf before TensorFlow loads
 import keras  # noqa: E402  Keras 3 (tf.keras is tf-keras)
 import keras_hub  # noqa: E402
 
