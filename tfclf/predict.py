@@ -48,7 +48,6 @@ def main(argv=None) -> int:
             rundir.check_locations([rundir.Location("--output", args.output, "file", replace=args.overwrite),
                                     *[rundir.Location(flag, path, "input") for flag, path in
                                       (("--input", args.input), ("--model", args.model)) if path]])
-        from tfclf.data import readers
         from tfclf.evaluation import explain
         from tfclf.serving import exported  # imports TensorFlow
         from tfclf.tasks import kinds
@@ -61,18 +60,7 @@ def main(argv=None) -> int:
             return explain.occlusion(lambda batch: model.predict(batch, args.batch_size)["probabilities"],
                                      texts, top=args.top_words, predicted=class_ids)
         if args.input:
-            frame, texts = readers.read_texts(args.input, tuple(args.text_column.split(",")))
-            if args.with_text:
-                if "text" in frame.columns and args.text_column != "text":
-                    raise ValueError(f"--with-text: {args.input} already has a column `text` that is not "
-                                     f"--text-column {args.text_column}; rename that column, or drop --with-text")
-                frame["text"] = texts
-            result = model.predict(texts, args.batch_size, progress=True)
-            for column, values in task.prediction_columns(result, model.class_names).items():
-                frame[column] = values
-            if args.explain:
-                frame["explanation"] = [explain.format_words(e) for e in explained(texts, result["class_id"])]
-            return _write(frame, args)
+            return _write(_score_input(model, task, args, explained), args)
         result = model.predict(args.texts, args.batch_size)
         explanations = explained(args.texts, result["class_id"]) if args.explain else []
         for index, line in enumerate(task.prediction_lines(args.texts, result, model.class_names)):
@@ -80,6 +68,25 @@ def main(argv=None) -> int:
             if explanations:
                 print(f"\twords: {explain.format_words(explanations[index]) or '(no words)'}")
     return cli.run_main(job)
+
+
+def _score_input(model, task, args, explained):
+    """--input's rows with the task's prediction columns (and, with --with-text, the text as scored in `text`;
+    with --explain, each text's `explanation`)."""
+    from tfclf.data import readers
+    from tfclf.evaluation import explain
+    frame, texts = readers.read_texts(args.input, tuple(args.text_column.split(",")))
+    if args.with_text:
+        if "text" in frame.columns and args.text_column != "text":
+            raise ValueError(f"--with-text: {args.input} already has a column `text` that is not --text-column "
+                             f"{args.text_column}; rename that column, or drop --with-text")
+        frame["text"] = texts
+    result = model.predict(texts, args.batch_size, progress=True)
+    for column, values in task.prediction_columns(result, model.class_names).items():
+        frame[column] = values
+    if args.explain:
+        frame["explanation"] = [explain.format_words(e) for e in explained(texts, result["class_id"])]
+    return frame
 
 
 def _write(frame, args) -> None:

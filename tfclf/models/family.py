@@ -10,6 +10,7 @@ TensorFlow; `family_for` imports the family's own module, which does.
     'words'
 """
 import importlib
+import typing
 
 import numpy as np
 
@@ -102,19 +103,30 @@ class Family:
         return cleaning.with_cleaning(self.serving_model(model, model_config, seq_len), clean_steps)
 
 
+class Pipeline(typing.Protocol):
+    """The preprocessing of a tokenizing family, for tf.data: the one shape of TF Hub's
+    (transformer.TextEncoderPipeline) and KerasHub's (kerashub/preprocessing.Preprocessing)."""
+
+    def lengths(self, texts) -> np.ndarray:
+        """Tokens per text, special tokens included."""
+
+    def map_fn(self, seq_len: int, dynamic: bool = True):
+        """A tf.data map (texts, labels[, weights]) -> (packed inputs, labels[, weights]), padded to the
+        batch's longest text (`dynamic`, layers.trim_padding) or to seq_len (one shape, for XLA)."""
+
+
 class TokenizingFamily(Family):
-    """A family whose preprocessing model tokenizes in tf.data: one pipeline per preprocessing handle, loaded
-    once per family object. Subclasses say how a pipeline is made (`make_pipeline`): an object with
-    `lengths(texts)` and `map_fn(seq_len, dynamic)`."""
+    """A family whose preprocessing model tokenizes in tf.data: one Pipeline per preprocessing handle, loaded
+    once per family object. Subclasses say how a pipeline is made (`make_pipeline`)."""
 
     def __init__(self, encoder: str):
         super().__init__(encoder)
         self._pipelines = {}
 
-    def make_pipeline(self, preprocess_handle: str):
+    def make_pipeline(self, preprocess_handle: str) -> Pipeline:
         raise NotImplementedError
 
-    def pipeline(self, preprocess_handle: str):
+    def pipeline(self, preprocess_handle: str) -> Pipeline:
         """The preprocessing for a handle, loaded once."""
         if preprocess_handle not in self._pipelines:
             self._pipelines[preprocess_handle] = self.make_pipeline(preprocess_handle)

@@ -21,6 +21,7 @@ from tfclf.data import labelled, multilabel as label_sets
 from tfclf.evaluation import calibration, multilabel, plots, report_page, text_report
 from tfclf.tasks.task import Held, Objective, Task
 
+
 class MultiLabel(Task):
     name = "multi_label"
     outputs = ("probabilities", "label_mask", "label_names")

@@ -1,6 +1,6 @@
 """The preset's preprocessor in tf.data: packed token ids, padded to the batch's longest text.
 
-It is the KerasHub family's Pipeline (models/family.Pipeline): `lengths(texts)` and `map_fn(seq_len, dynamic)`.
+It is the KerasHub family's Pipeline (models/family.Pipeline), the shape of the TF Hub family's.
 """
 import numpy as np
 
