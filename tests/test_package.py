@@ -16,7 +16,9 @@ def test_pip_install_builds_a_package_that_runs_from_another_directory(tmp_path)
     build = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                             "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr[-1500:]
-    assert {"data", "models", "training", "evaluation", "serving", "studies"} <= set(os.listdir(target / "tfclf"))
+    assert {"data", "models", "training", "evaluation", "serving", "studies", "tasks", "stages", "jobs"} <= \
+        set(os.listdir(target / "tfclf"))
+    assert os.path.isdir(target / "tfclf" / "models" / "kerashub")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}

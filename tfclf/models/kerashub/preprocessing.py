@@ -5,7 +5,6 @@ It is the KerasHub family's Pipeline (models/family.Pipeline), the shape of the 
 import numpy as np
 
 from tfclf._backend import tf  # first: selects tf-keras for the rest of tfclf before TensorFlow loads
-import keras  # noqa: E402  Keras 3 (tf.keras is tf-keras)
 import keras_hub  # noqa: E402
 
 from tfclf.models import layers  # noqa: E402

@@ -1,11 +1,7 @@
 """KerasHub presets: a preset name, a preset directory or a wheel's checkpoint -> KerasHub objects."""
 import os
 
-from tfclf._backend import tf  # noqa: F401  first: selects tf-keras for the rest of tfclf before TensorFlow loads
-import keras  # noqa: E402  Keras 3 (tf.keras is tf-keras)
-import keras_hub  # noqa: E402
-
-from tfclf.models import tfhub  # noqa: E402
+from tfclf.models import tfhub
 
 
 def preset_source(preset: str) -> str:
