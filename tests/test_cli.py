@@ -57,6 +57,26 @@ def test_a_weight_decay_the_optimizer_would_ignore_is_refused(flags, tmp_path, t
         run.config_from_args(["--data", toy_csv, "--encoder", "bow", *fine])
 
 
+def test_the_distillation_temperature_is_renamed_and_old_configs_still_load(tmp_path, toy_csv, capsys):
+    from tfclf import config as config_lib
+    assert run.main(["--data", toy_csv, "--encoder", "bow", "--out", str(tmp_path / "r"), "--temperature", "3"]) == 2
+    line = _one_line(capsys)
+    assert "--temperature was renamed to --distill-temperature" in line and "use --distill-temperature 3" in line
+    assert not (tmp_path / "r").exists()
+    assert run.config_from_args(["--data", toy_csv, "--distill-temperature", "3"]).train.distill_temperature == 3.0
+    (tmp_path / "old.yaml").write_text("temperature: 3\n")
+    with pytest.raises(ValueError, match="config key 'temperature' was renamed to 'distill_temperature'"):
+        config_lib.read_file(str(tmp_path / "old.yaml"))
+    # A config.json saved before the rename loads, and keeps its digest (so its default run directory).
+    new = config_lib.from_flat({"data": toy_csv, "distill_temperature": 3.0})
+    saved = new.to_dict()
+    saved["train"]["temperature"] = saved["train"].pop("distill_temperature")
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert config_lib.load(str(tmp_path / "config.json")) == new
+    assert config_lib.digest_of(saved) == new.digest()
+    assert config_lib.digest_of(new.to_dict()) != config_lib.digest_of({**new.to_dict(), "train": {}})
+
+
 # --- predict and evaluate on an export built in a second (no training) ---
 
 def _keyword_model():

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from conftest import repo_env, toy_rows, write_csv
-from tfclf import cli
+from tfclf import cli, rundir
+from tfclf.training import checkpoints
 
 
 def _raise(error):
@@ -59,6 +60,10 @@ def test_a_run_that_fills_its_disk_resumes_with_the_same_command(tmp_path):
         assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr[-1500:]
         assert lines[-1].startswith(f"tfclf: error: {disk}") and "no space left on the device" in lines[-1]
         assert "run the same command again" in lines[-1] and not (disk / "run.lock").exists()
+        left = sorted(str(path.relative_to(disk)) for path in disk.rglob("*"))
+        assert not [name for name in left if ".tmp" in name or "_temp" in name or name.endswith("-tmp")], left
+        assert {name.split("/")[1] for name in left if "/" in name} <= set(rundir.RESUME_STATE), left
+        checkpoints.verify_resume(str(disk / "run.partial"))  # whole: nothing half-written is kept
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         rerun = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=repo_env(), timeout=600)
         assert rerun.returncode == 0, rerun.stderr[-1500:]

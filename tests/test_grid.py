@@ -37,7 +37,7 @@ def test_expansion_crosses_variants_grid_and_seeds_and_validates_every_trial(tmp
     assert study.seeds_for(study.parse({"seeds": [42]}, "s.yaml"), 3) == [42, 43, 44]
 
 
-def test_a_tiny_grid_runs_records_a_failed_trial_and_sorts_by_validation(tmp_path, capsys):
+def test_a_tiny_grid_runs_records_a_failed_trial_and_sorts_by_validation(tmp_path, trials_in_process, capsys):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
     # lr 1e30 with plain SGD diverges: that trial fails, the others still run.
     path = _spec(tmp_path, data, {"lr": [0.05, 0.001, 1e30]})
@@ -60,7 +60,7 @@ def test_a_tiny_grid_runs_records_a_failed_trial_and_sorts_by_validation(tmp_pat
     assert pd.read_csv(out / "results.csv").equals(table)
 
 
-def test_a_grid_directory_is_one_hparams_table_of_its_trials_with_their_validation_metrics(tmp_path):
+def test_a_grid_directory_is_one_hparams_table_of_its_trials_with_their_validation_metrics(tmp_path, trials_in_process):
     data = write_csv(tmp_path / "toy.csv", toy_rows(40))
     out = tmp_path / "grid"
     assert grid.main([_spec(tmp_path, data, {"lr": [0.05, 0.001]}), "--out", str(out)]) == 0
@@ -77,7 +77,7 @@ def test_a_grid_directory_is_one_hparams_table_of_its_trials_with_their_validati
 
 
 @pytest.mark.slow
-def test_top_k_reruns_the_best_settings_with_more_seeds(tmp_path):
+def test_top_k_reruns_the_best_settings_with_more_seeds(tmp_path, trials_in_process):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
     path = _spec(tmp_path, data, {"lr": [0.05, 0.0001]})
     out = tmp_path / "grid"

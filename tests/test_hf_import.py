@@ -9,12 +9,21 @@ from tfclf.models import hf_checkpoint
 from tfclf._backend import hub, tf
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def imported(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hf")
-    config, weights = hf_fixtures.write_tiny_bert(root / "src")
-    handles = hf_checkpoint.import_checkpoint(str(root / "src"), str(root / "dst"), seq_length=12)
-    return config, weights, handles
+    """(config, weights, handles) of a tiny BERT imported once for the whole run (both xdist workers)."""
+    import pickle
+    from conftest import built_once
+
+    def build(root):
+        config, weights = hf_fixtures.write_tiny_bert(root / "src")
+        (root / "weights.pickle").write_bytes(pickle.dumps((config, weights)))
+        return {"weights": str(root / "weights.pickle"),
+                "handles": hf_checkpoint.import_checkpoint(str(root / "src"), str(root / "dst"), seq_length=12)}
+    built = built_once(tmp_path_factory, "hf_import", build)
+    with open(built["weights"], "rb") as handle:
+        config, weights = pickle.load(handle)
+    return config, weights, built["handles"]
 
 
 def test_sequence_output_matches_numpy_reference(imported):

@@ -20,11 +20,15 @@ from tfclf.models.kerashub import preprocessing, presets, training  # noqa: E402
 tf, keras, keras_hub = kerashub.tf, kerashub.keras, kerashub.keras_hub
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_preset(tmp_path_factory):
-    import kerashub_fixtures
-    return kerashub_fixtures.write_tiny_preset(str(tmp_path_factory.mktemp("kerashub") / "preset"),
-                                               POSITIVE + NEGATIVE + FILLER)
+    """The preset's directory, written once for the whole run (both xdist workers: the tests spread over them)."""
+    from conftest import built_once
+
+    def build(root):
+        import kerashub_fixtures
+        return kerashub_fixtures.write_tiny_preset(str(root / "preset"), POSITIVE + NEGATIVE + FILLER)
+    return built_once(tmp_path_factory, "kerashub_preset", build)
 
 
 def _config(tiny_preset, **values):

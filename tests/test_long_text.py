@@ -86,7 +86,7 @@ def _lstm_config(small_config, path, **overrides):
 
 
 @pytest.mark.slow
-def test_lstm_tail_truncation_and_chunking_see_what_the_head_misses(tmp_path, small_config):
+def test_lstm_tail_truncation_and_chunking_see_what_the_head_misses(tmp_path, trials_in_process, small_config):
     # A grid over the truncation side: the class words are only ever in the last words.
     base = {"data": write_csv(tmp_path / "tail.csv", long_rows(120, where="tail")), "encoder": "lstm",
             "rnn_units": 16, "embedding_dim": 16, "epochs": 6, "lr": 0.01, "seq_len": 8, "batch_size": 16,

@@ -252,7 +252,7 @@ def test_study_tables_sort_lower_is_better_multi_label_metrics_first(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_grid_selects_on_a_lower_is_better_multi_label_metric(tmp_path):
+def test_a_grid_selects_on_a_lower_is_better_multi_label_metric(tmp_path, trials_in_process):
     data = write_csv(tmp_path / "toy.csv", [{"text": r["text"], "label": "|".join(r["label"]) or "-"}
                                              for r in label_rows(70) if r["label"]])
     spec = {"base": {"data": data, "encoder": "bow", "epochs": 2, "batch_size": 8, "embedding_dim": 8,

@@ -27,7 +27,7 @@ def test_macro_f1_metric_matches_scikit_learn_over_several_batches():
 
 
 def test_distillation_loss_matches_hand_computed_value():
-    train = config_lib.from_flat({"teacher": ".", "distill_alpha": 0.7, "temperature": 2.0}).train
+    train = config_lib.from_flat({"teacher": ".", "distill_alpha": 0.7, "distill_temperature": 2.0}).train
     logits = np.array([[1.0, -1.0], [0.2, 0.4]], np.float32)
     teacher = np.array([[0.3, 0.7], [0.9, 0.1]], np.float32)
     labels = np.array([0, 1])
@@ -92,7 +92,7 @@ def test_a_distilled_student_follows_its_teacher(tmp_path, small_config):
     plain = training_run.train(small_config(student_data, out=str(tmp_path / "plain"), epochs=6, skip_export=True))
     distilled = training_run.train(small_config(student_data, out=str(tmp_path / "distilled"), epochs=6,
                                           skip_export=True, teacher=teacher.run_dir, distill_alpha=0.9,
-                                          temperature=2.0))
+                                          distill_temperature=2.0))
     assert plain.metrics["test"]["accuracy"] > 0.9  # without a teacher: the sentiment labels
     assert agreement(distilled) > 0.85 > 0.65 > agreement(plain)
     saved = json.load(open(os.path.join(distilled.run_dir, "config.json")))

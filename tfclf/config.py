@@ -37,7 +37,7 @@ class DataConfig:
     label_columns: tuple = _field((), "multi-label: several 0/1 columns, one per label, comma-separated "
                                       "(instead of --label-column)")
     val_fraction: float = _field(0.15, "validation share of the data (of the train split when the data has given splits)")
-    test_fraction: float = _field(0.15, "test share when the data has no given test split (70/15/15 as in seeds 000/001)")
+    test_fraction: float = _field(0.15, "test share when the data has no given test split (default split: 70/15/15)")
     clean: tuple = _field((), "cleaning steps in order, comma-separated")
     drop_invalid: bool = _field(False, "drop rows with missing labels or empty texts instead of failing")
     max_examples: int = _field(0, "use a stratified sample of at most this many rows before splitting (0: all)")
@@ -66,8 +66,8 @@ class ModelConfig:
                                 "encoder-builds`)")
     pooling: str = _field("pooled", "transformer features: pooled_output, [CLS] of sequence_output, or masked mean")
     head: str = _field("dense", "dropout + dense, or mlp (dropout, dense ReLU of --head-units, dropout, dense)")
-    head_units: int = _field(512, "hidden units of the mlp head (seed 001: 512)")
-    freeze_encoder: bool = _field(False, "train only the head (seed 001)")
+    head_units: int = _field(512, "hidden units of the mlp head")
+    freeze_encoder: bool = _field(False, "train only the head; the encoder's weights stay fixed")
     truncate: str = _field("head", "which part of a text longer than --seq-len the model sees (transformer and "
                                    "recurrent families; `tfclf list truncations`)")
     long_text: str = _field("truncate", "'chunk' scores every window of --seq-len of a longer text and "
@@ -77,16 +77,20 @@ class ModelConfig:
     chunk_aggregate: str = _field("mean", "with --long-text chunk: how a text's window logits become its "
                                           "logits (`tfclf list chunk-aggregates`)")
     chunk_train: str = _field("all", "with --long-text chunk: what training sees (`tfclf list chunk-trainings`)")
+    pack: str = _field("auto", "pack several short texts into each row of --pack-length tokens in training and "
+                               "scoring (`tfclf list packings`); the export stays one text per row")
+    pack_length: int = _field(128, "tokens per packed row (at least the sequence cap)")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     opt: str = _field("adamw", "optimizer")
     lr: float = _field(0.0, "peak learning rate (0: the encoder's default)")
-    encoder_lr: float = _field(0.0, "transformer encoder's own peak learning rate (0: --lr); seed 004: 1e-5")
-    head_lr: float = _field(0.0, "head's own peak learning rate when --encoder-lr is set (0: --lr); seed 004: 1e-2")
+    encoder_lr: float = _field(0.0, "transformer encoder's own peak learning rate (0: --lr), e.g. 1e-5")
+    head_lr: float = _field(0.0, "head's own peak learning rate when --encoder-lr is set (0: --lr), e.g. 1e-2")
     batch_size: int = _field(32, "global batch size")
-    epochs: int = _field(0, "epochs (0: the encoder's default)")
+    epochs: int = _field(0, "epochs, exactly (0: adaptive: train until --monitor stops improving for --patience "
+                            "validations, after --min-steps and within --max-steps)")
     weight_decay: float = _field(0.01, "decoupled weight decay of --opt adamw (refused with the other optimizers, "
                                        "which do not apply it)")
     momentum: float = _field(0.9, "momentum for sgd")
@@ -95,12 +99,19 @@ class TrainConfig:
     schedule: str = _field("linear", "learning-rate decay after warm-up")
     loss: str = _field("crossentropy", "loss function")
     label_smoothing: float = _field(0.0, "label smoothing for cross-entropy")
-    focal_gamma: float = _field(2.0, "focal loss focusing parameter (seed 002: 3)")
-    focal_alpha: float = _field(0.25, "focal loss weight (seed 002: 0.2)")
-    class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class) (seed 001)")
+    focal_gamma: float = _field(2.0, "focal loss focusing parameter (gamma)")
+    focal_alpha: float = _field(0.25, "focal loss weighting factor (alpha)")
+    class_weight: str = _field("none", "'balanced' weights each class by n / (k * n_class)")
     seed: int = _field(42, "seed for splits, shuffling and initialisation")
     shuffle_buffer: int = _field(10000, "streamed data: examples in the shuffle buffer (memory grows with it)")
-    max_steps: int = _field(0, "stop training after this many steps, also within an epoch (0: --epochs decide)")
+    max_steps: int = _field(0, "stop training after this many steps, also within an epoch (0: with --epochs, "
+                               "none; adaptive: 2000, the cap for large data)")
+    min_steps: int = _field(100, "adaptive training (--epochs 0): optimizer steps before it may stop, so small data "
+                                 "gets enough of them")
+    patience: int = _field(2, "adaptive training (--epochs 0): validations in a row without --monitor improvement "
+                              "that stop it")
+    eval_every: int = _field(0, "adaptive training (--epochs 0): optimizer steps between validations (0: one "
+                                "epoch, or fewer: twice the validation texts, at least 20 steps)")
     backup_every: int = _field(0, "also back up the training state every N steps, so that a killed run resumes "
                                   "there instead of at the epoch's start (0: at each epoch's end only)")
     strategy: str = _field("auto", "tf.distribute strategy")
@@ -112,9 +123,10 @@ class TrainConfig:
     monitor: str = _field("val_macro_f1", "validation metric that picks the best checkpoint and drives early stopping")
     restore_best: bool = _field(True, "evaluate and export the best checkpoint by --monitor, not the last epoch")
     early_stopping: int = _field(0, "stop after this many epochs without --monitor improvement (0: off)")
-    teacher: str = _field("", "distil from this tfclf run directory or exported model (seed 002)")
+    teacher: str = _field("", "distil from this tfclf run directory or exported model")
     distill_alpha: float = _field(0.5, "weight of the teacher's soft targets; 1 - alpha weighs the hard labels")
-    temperature: float = _field(2.0, "softmax temperature of distillation's soft targets")
+    distill_temperature: float = _field(2.0, "softmax temperature of distillation's soft targets (not "
+                                             "--calibration temperature, which is fitted after training)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +173,8 @@ class RunConfig:
 # Fields added after runs were recorded: left out of the digest while at their default, so the digest (and
 # the default run directory, which a killed run is resumed from) of every earlier config stays the same.
 LATER_FIELDS = {"data": {"label_separator": "", "label_columns": (), "stream": "auto", "max_eval_examples": 0},
-                "train": {"shuffle_buffer": 10000, "max_steps": 0, "backup_every": 0},
+                "train": {"shuffle_buffer": 10000, "max_steps": 0, "backup_every": 0, "min_steps": 100, "patience": 2,
+                          "eval_every": 0},
                 "model": {"truncate": "head", "long_text": "truncate", "chunk_stride": 0, "chunk_aggregate": "mean",
                           "chunk_train": "all"}}
 
@@ -170,9 +183,18 @@ def _at_default(value, default) -> bool:
     return value == default or (isinstance(default, tuple) and value == list(default))
 
 
+# Fields renamed since runs were recorded: new name -> old name. A saved config.json with the old key still
+# loads (`load`), and the digest hashes the old name, so a renamed field changes no run directory.
+RENAMED = {"train": {"distill_temperature": "temperature"}}
+OLD_NAMES = {old: new for renames in RENAMED.values() for new, old in renames.items()}
+
+
 def digest_of(values: dict) -> str:
     """RunConfig.digest of a config as saved in config.json (read without validating it)."""
     body = {key: value for key, value in values.items() if key != "out"}
+    for section, renames in RENAMED.items():
+        if isinstance(body.get(section), dict):
+            body[section] = {renames.get(key, key): value for key, value in body[section].items()}
     for section, defaults in LATER_FIELDS.items():
         if isinstance(body.get(section), dict):
             body[section] = {key: value for key, value in body[section].items()
@@ -205,6 +227,7 @@ CHOICES = {
     "chunk_aggregate": tables.CHUNK_AGGREGATES,
     "chunk_train": tables.CHUNK_TRAININGS,
     "stream": tables.STREAMS,
+    "pack": tables.PACKINGS,
 }
 
 
@@ -259,6 +282,9 @@ def _flatten(raw: dict, source: str) -> dict:
                              f"keys ({', '.join(names)}); write e.g. {key}: {{{names[0]}: ...}}")
         elif key in FIELD_SECTION:
             flat[key] = value
+        elif key in OLD_NAMES:
+            raise ValueError(f"{source}: config key '{key}' was renamed to '{OLD_NAMES[key]}' (--"
+                             f"{OLD_NAMES[key].replace('_', '-')}); rename it")
         else:
             raise ValueError(f"{source}: unknown config key '{key}'; valid keys: "
                              f"{', '.join(sorted(FIELD_SECTION))}")
@@ -342,14 +368,30 @@ def read_file(path: str) -> dict:
 
 
 def save(config: RunConfig, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
+    """config.json, replaced atomically (a full disk never leaves half of one)."""
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(config.to_dict(), handle, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
 
 
 def load(path: str) -> RunConfig:
-    """Loads a config.json written by `save`."""
+    """Loads a config.json written by `save` (also by an earlier version: renamed keys are read as renamed)."""
     with open(path, encoding="utf-8") as handle:
-        return from_flat(json.load(handle), source=path)
+        return from_flat(renamed(json.load(handle)), source=path)
+
+
+def renamed(values: dict) -> dict:
+    """A saved config dict with the fields renamed since (RENAMED) under their new names.
+
+        >>> renamed({"train": {"temperature": 4.0}})
+        {'train': {'distill_temperature': 4.0}}
+    """
+    values = dict(values)
+    for section, renames in RENAMED.items():
+        if isinstance(values.get(section), dict):
+            old_to_new = {old: new for new, old in renames.items()}
+            values[section] = {old_to_new.get(key, key): value for key, value in values[section].items()}
+    return values
 
 
 def weight_decay_refusal(value, opt: str) -> str:
@@ -398,17 +440,24 @@ def validate(config: RunConfig) -> None:
     _validate_name("--export-name", config.export.export_name)
     if config.train.teacher and not os.path.exists(config.train.teacher):
         raise ValueError(f"--teacher {config.train.teacher}: no such run directory or exported model; check the path")
-    if config.train.temperature <= 0:
-        raise ValueError(f"--temperature {config.train.temperature} must be > 0 (1: the teacher's own probabilities)")
+    if config.train.distill_temperature <= 0:
+        raise ValueError(f"--distill-temperature {config.train.distill_temperature} must be > 0 (1: the teacher's own "
+                         "probabilities)")
     if config.model.glove and not os.path.isfile(config.model.glove):
         raise ValueError(f"--glove {config.model.glove}: no such file; give a GloVe text file")
-    for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers"):
+    for name in ("batch_size", "vocab_size", "embedding_dim", "head_units", "rnn_units", "rnn_layers", "pack_length"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
+    if config.train.patience < 1:
+        raise ValueError(f"--patience {config.train.patience} must be a positive integer (validations without "
+                         "improvement before adaptive training stops)")
+    if config.train.early_stopping and not config.train.epochs:
+        raise ValueError("--early-stopping applies to --epochs N; adaptive training (--epochs 0) stops by --patience "
+                         "validations: give --epochs, or use --patience")
     if config.train.shuffle_buffer < 1:
         raise ValueError(f"--shuffle-buffer {config.train.shuffle_buffer} must be a positive integer")
     for name in ("epochs", "seq_len", "max_examples", "early_stopping", "max_eval_examples", "max_steps",
-                 "backup_every"):
+                 "backup_every", "min_steps", "eval_every"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0 picks the default)")
     tokenized = tables.family_of(config.model.encoder)["tokenized"]

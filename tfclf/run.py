@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=_help(field))
             else:
                 group.add_argument(flag, default=None, metavar=field.name.upper(), help=_help(field))
+    for old in config_lib.OLD_NAMES:  # renamed flags: refused with a pointer to the new name (config_from_args)
+        parser.add_argument("--" + old.replace("_", "-"), default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -54,9 +56,14 @@ def _help(field) -> str:
 
 def config_from_args(argv) -> config_lib.RunConfig:
     args = build_parser().parse_args(argv)
+    for old, new in config_lib.OLD_NAMES.items():
+        if getattr(args, old) is not None:
+            raise ValueError(f"--{old.replace('_', '-')} was renamed to --{new.replace('_', '-')} (the "
+                             "distillation's softmax temperature; --calibration temperature is fitted after "
+                             f"training); use --{new.replace('_', '-')} {getattr(args, old)}")
     values = config_lib.read_file(args.config) if args.config else {}
     values.update({key: value for key, value in vars(args).items()
-                   if value is not None and key not in ("config", "list", "overwrite")})
+                   if value is not None and key not in ("config", "list", "overwrite", *config_lib.OLD_NAMES)})
     config = config_lib.from_flat(values, source="--config " + args.config if args.config else "flags")
     train = config.train  # the default weight decay, given explicitly, would be ignored too (config.validate)
     if args.weight_decay is not None and train.weight_decay > 0 and train.opt != "adamw":
@@ -69,8 +76,11 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
     removed = metrics["duplicates_removed"]
     best, test = metrics.get("best_checkpoint") or {}, metrics["test"]
     epochs = len(next(iter(metrics["history"].values()), []))
-    chosen = (f"epoch {best['epoch']} of {epochs}, best {best['monitor']} = {best['value']:.4f} on validation"
-              if best and metrics["evaluated_weights"] == "best" else f"the last epoch ({epochs})")
+    budget = metrics.get("training_budget") or {}
+    unit = "validation" if budget.get("adaptive") else "epoch"
+    at = f" (step {best['epoch'] * budget['steps_per_validation']})" if budget.get("adaptive") and best else ""
+    chosen = (f"{unit} {best['epoch']}{at} of {epochs}, best {best['monitor']} = {best['value']:.4f} on validation"
+              if best and metrics["evaluated_weights"] == "best" else f"the last {unit} ({epochs})")
     seconds = metrics["wall_seconds"]
     lines = ["\n== done in " + (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"),
              f"data     {metrics['num_train']} train / {metrics['num_val']} validation / {metrics['num_test']} test "
@@ -78,6 +88,8 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
                 f"texts by the {metrics.get('split_rule', 'stratified')} split ({removed['val'] + removed['test']} "
                 "duplicates of earlier splits removed)"),
              f"weights  {chosen}"]
+    if metrics.get("training_stopped"):
+        lines.append(f"training {metrics['train_steps']} steps; stopped: {metrics['training_stopped']}")
     from tfclf.evaluation import text_report  # after training
     from tfclf.tasks import kinds
     lines += kinds.of_metrics(metrics).summary_lines(test)

@@ -195,6 +195,48 @@ def resumable(staging: str) -> bool:
     return os.path.isdir(os.path.join(staging, TRAINED)) or _has_backup(staging)
 
 
+# What a resume reads (kept after a failure); everything else in `.partial` is written again by the resume.
+RESUME_STATE = ("config.json", "data.sha256", "run_id", "history.json", "backup", "checkpoints", TRAINED,
+                "tensorboard")
+
+
+def keep_resumable(staging: str) -> None:
+    """After a run failed or was interrupted: a `.partial` without work worth resuming is removed; one with
+    work keeps only what the resume reads, without the half-written files a failed write (a full disk)
+    leaves: outputs the resume writes again, `.tmp` files, TensorFlow's unfinished backup files."""
+    if not resumable(staging):
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        _tidy(staging)
+
+
+def _tidy(staging: str) -> None:
+    """Removes from a resumable `.partial` all but what its resume reads (RESUME_STATE, whole checkpoints)."""
+    for name in os.listdir(staging):
+        if name not in RESUME_STATE:
+            _remove(os.path.join(staging, name))
+    _remove(os.path.join(staging, "checkpoints", ".best-tmp"))
+    chief = os.path.join(staging, "backup", "chief")
+    if os.path.isfile(os.path.join(chief, "checkpoint")):
+        listed = _named_checkpoints(chief)
+        for name in os.listdir(chief):
+            if name != "checkpoint" and name.split(".")[0] not in listed:
+                _remove(os.path.join(chief, name))
+
+
+def _named_checkpoints(directory: str) -> set:
+    """The checkpoint names (ckpt-N) the `checkpoint` state file of `directory` lists."""
+    with open(os.path.join(directory, "checkpoint"), encoding="utf-8", errors="replace") as handle:
+        return {os.path.basename(line.partition(":")[2].strip().strip('"')) for line in handle if ":" in line}
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
 def occupied(path: str) -> bool:
     """A file, or a directory with something in it: an output location tfclf must not write into."""
     return os.path.isfile(path) or (os.path.isdir(path) and bool(os.listdir(path)))
@@ -207,36 +249,58 @@ def check_not_finished(path: str) -> None:
 
 
 def _interrupted_digests(staging: str) -> tuple:
-    """(config digest, data digest) of the interrupted run in `staging`."""
-    with open(os.path.join(staging, "config.json"), encoding="utf-8") as handle:
-        config = config_lib.digest_of(json.load(handle))
+    """(config digest, data digest) of the interrupted run in `staging`; a damaged config.json is a ValueError."""
+    path = os.path.join(staging, "config.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = config_lib.digest_of(json.load(handle))
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(f"{path}: damaged (not a JSON run config)") from None
     data_file = os.path.join(staging, "data.sha256")
     data = open(data_file, encoding="utf-8").read().strip() if os.path.isfile(data_file) else ""
     return config, data
 
 
+def _same_run_damage(staging: str, digest: str, data_digest: str) -> tuple:
+    """(whether `staging` holds an interrupted run of this config and data, what is damaged in the state its
+    resume would read: the file and how, or "")."""
+    from tfclf.training import checkpoints  # imports TensorFlow only when there is a checkpoint to read
+    try:
+        saved_config, saved_data = _interrupted_digests(staging)
+        if saved_config != digest or saved_data not in ("", data_digest):
+            return (False, "a different config" if saved_config != digest else
+                    "the same config on data that has changed since")
+        checkpoints.verify_resume(staging)
+    except ValueError as error:
+        return True, str(error)
+    return True, ""
+
+
 def open_staging(path: str, digest: str, overwrite: bool = False, data_digest: str = "") -> str:
     """The staging directory for a run of config `digest` on data `data_digest`: a killed run of the same
-    config and data is kept, to resume; a finished run is refused, and so is an interrupted run of another
-    config or of data that changed since (unless `overwrite`)."""
+    config and data is kept, to resume, once what it resumes from is verified whole; a finished run is
+    refused, and so is an interrupted run of another config, of data that changed since or whose saved
+    state is damaged (unless `overwrite`, which discards it)."""
     check_not_finished(path)
     if occupied(path):
         raise ValueError(f"--out {path}: exists and is not an empty directory; choose another --out")
     staging = staging_dir(path)
-    saved = os.path.join(staging, "config.json")
-    if resumable(staging) and os.path.isfile(saved):
-        saved_config, saved_data = _interrupted_digests(staging)
-        if saved_config == digest and saved_data in ("", data_digest):
+    if resumable(staging) and os.path.isfile(os.path.join(staging, "config.json")):
+        same, what = _same_run_damage(staging, digest, data_digest)
+        if same and not what:
+            _tidy(staging)  # a killed process (SIGKILL: no clean-up of its own) may have left unfinished files
             phase = "training had finished: evaluating its trained weights" \
                 if os.path.isdir(os.path.join(staging, TRAINED)) else "training resumes from its last backup"
             print(f"resuming the interrupted run in {staging}: {phase}")
             return staging
-        what = "a different config" if saved_config != digest else "the same config on data that has changed since"
+        if same and not overwrite:
+            raise ValueError(f"--out {path}: the interrupted run in {staging} cannot resume: {what}; pass "
+                             f"--overwrite to discard it and start again, or delete {staging}")
         if not overwrite:
             raise ValueError(f"--out {path}: {staging} holds an interrupted run of {what}, which the same command "
                              "on the same data would resume; rerun that, choose another --out, or pass --overwrite "
                              "to discard it")
-        print(f"--overwrite: discarding the interrupted run of {what} in {staging}")
+        print(f"--overwrite: discarding the interrupted run in {staging} ({what})")
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     with open(os.path.join(staging, "data.sha256"), "w", encoding="utf-8") as handle:

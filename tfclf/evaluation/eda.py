@@ -6,6 +6,7 @@ cap and how many texts exceed it), class_distribution.png and length_histogram.p
 import os
 
 import numpy as np
+import pandas as pd
 
 from tfclf import files
 from tfclf.data import splits as splits_lib
@@ -13,8 +14,9 @@ from tfclf.evaluation import plots
 
 
 def write(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths, run_dir: str,
-          extra: dict = None) -> dict:
-    """Class counts, length statistics, bar chart and length histogram; returns eda.json's content."""
+          extra: dict = None, kind: str = "class", note: str = "") -> dict:
+    """Class counts, length statistics, bar chart (of texts per `kind`: the task's label word, with its
+    `note`) and length histogram; returns eda.json's content."""
     words = np.array([len(text.split()) for text in splits.train["text"]], dtype=np.int32)
     model_lengths = np.asarray(model_lengths)
     summary = {
@@ -28,9 +30,11 @@ def write(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengt
         **(extra or {}),
     }
     files.write_json(os.path.join(run_dir, "eda.json"), summary)
-    plots.class_distribution_plot(splits.summary["class_counts"], splits.class_names,
-                                  os.path.join(run_dir, "class_distribution.png"))
+    counts = pd.DataFrame(splits.summary["class_counts"]).loc[splits.class_names]
+    plots.save_figure(plots.class_distribution_figure(counts, kind, note),
+                      os.path.join(run_dir, "class_distribution.png"))
     sampled = getattr(splits, "counts", {}).get("train", 0) > len(splits.train)  # streamed: the training sample
-    plots.length_histogram_plot(model_lengths, seq_len, length_unit, os.path.join(run_dir, "length_histogram.png"),
-                                len(splits.train) if sampled else 0)
+    plots.save_figure(plots.length_histogram_figure(model_lengths, seq_len, length_unit,
+                                                    len(splits.train) if sampled else 0),
+                      os.path.join(run_dir, "length_histogram.png"))
     return summary

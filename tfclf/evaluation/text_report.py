@@ -79,8 +79,11 @@ def calibration_choice(decision: dict) -> str:
     if not chosen:  # --calibration none, or a run from before the temperature was cross-validated
         return "fitted on validation" if decision.get("temperature", 1.0) != 1.0 else "no calibration"
     if chosen["kept"]:
-        return f"fitted on validation, kept: it lowered the NLL of {chosen['folds']} held-out folds"
-    return f"the fitted {chosen['fitted']:.3f} not kept: no held-out gain"
+        return (f"fitted on validation, kept: it lowered the NLL of {chosen['folds']} held-out folds by more than "
+                "the folds' noise")
+    held = chosen.get("heldout") or {}
+    why = "no held-out gain" if held.get("nll_gain", 0.0) <= 0 else "its held-out gain is within the folds' noise"
+    return f"the fitted {chosen['fitted']:.3f} not kept: {why}"
 
 
 def decision_lines(decision: dict) -> list:
@@ -100,4 +103,3 @@ def decision_lines(decision: dict) -> list:
                   f"precision/recall/F1 {at['precision']:.4f} / {at['recall']:.4f} / {at['f1']:.4f} "
                   f"(argmax: {argmax['precision']:.4f} / {argmax['recall']:.4f} / {argmax['f1']:.4f})"]
     return lines
-

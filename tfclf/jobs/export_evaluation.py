@@ -57,7 +57,6 @@ def _score_and_report(staging: str, model: exported.ExportedModel, task, data_pa
                                              predicted=ids))
     summary = {"task": task.name, "test": metrics, "decision": decision, "model": model.path, "data": data_path,
                "num_test": len(table)}
-    report_page.write_evaluation(staging, summary, page["wrong"], page["explanations"],
-                                 task.metrics_section(metrics, "Metrics", decision))
+    report_page.write_evaluation(staging, summary, task.report_sections(metrics, "Metrics", decision, page))
     files.write_json(os.path.join(staging, "metrics.json"), summary)
     return metrics

@@ -60,9 +60,8 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
             metrics = _train_in(staging, prepared, strategy, started)
         except BaseException:
             # Work worth keeping (an epoch backup, the trained weights) stays for the same command to resume;
-            # a staging directory without any is removed, so nothing half-written is left behind.
-            if not rundir.resumable(staging):
-                shutil.rmtree(staging, ignore_errors=True)
+            # nothing half-written is left behind (a staging directory without such work is removed).
+            rundir.keep_resumable(staging)
             raise
         faults.reached("finishing")
         rundir.finish(staging, config.out)
@@ -86,6 +85,8 @@ def _train_in(run_dir: str, prepared: preparing.Prepared, strategy, started: flo
         "split_rule": splits.summary["split_rule"]["rule"],
         "train_examples_per_sec": fitted.examples_per_sec,
         "train_steps": fitted.steps,
+        "training_stopped": fitted.stopped,
+        "training_budget": fitting.budget_record(prepared),
         "precision": fitted.precision,
         "best_checkpoint": {key: value for key, value in fitted.best.items() if key != "weights"},
         "evaluated_weights": "best" if fitted.best and config.train.restore_best else "last",
@@ -101,8 +102,7 @@ def _train_in(run_dir: str, prepared: preparing.Prepared, strategy, started: flo
         metrics["export_path"] = exporting.export_model(model, prepared, metrics, rundir.run_id(run_dir),
                                                         metrics["decision"])
         faults.reached("exported")
-    report_page.write_run(run_dir, metrics, page["wrong"], page["explanations"], config.to_dict(),
-                          prepared.task.metrics_section(metrics["test"], "Test metrics", metrics["decision"],
-                                                        metrics.get("test_argmax")))
+    report_page.write_run(run_dir, metrics, config.to_dict(), prepared.task.report_sections(
+        metrics["test"], "Test metrics", metrics["decision"], page, metrics.get("test_argmax")))
     files.write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics

@@ -21,7 +21,7 @@ class Family:
     """Base of the families. Subclasses build the model; the defaults here suit raw-string models.
 
     Attributes come from `tables.FAMILIES`: `tokenized` (the input pipeline makes token ids),
-    `length_unit`, `lr` and `epochs` (defaults when the config leaves them 0)."""
+    `length_unit` and `lr` (the default when the config leaves it 0)."""
 
     max_seq_len = 0  # 0: no limit (a transformer's position embeddings set one)
     reserved_tokens = 0  # units of the sequence cap that are not the text's ([CLS] and [SEP] for BERT)
@@ -33,7 +33,7 @@ class Family:
         self.name = self.entry["family"]
         self.tokenized, self.length_unit = spec["tokenized"], spec["length_unit"]
         # An encoder's own defaults (tables.ENCODERS) win over its family's.
-        self.lr, self.epochs = self.entry.get("lr", spec["lr"]), self.entry.get("epochs", spec["epochs"])
+        self.lr = self.entry.get("lr", spec["lr"])  # how long to train is adaptive (--epochs 0), not per family
 
     def resolve(self, model_config):
         """The model config with everything the family looks up filled in (may do I/O)."""
@@ -61,6 +61,10 @@ class Family:
             pieces, text_ids = windows.window(texts, width, stride)
             return (pieces,) + tuple(tf.gather(column, text_ids) for column in columns)
         return split
+
+    def packs(self, model_config, train_config, train_lengths, seq_len: int) -> bool:
+        """Whether training and scoring pack several texts per row (--pack; transformer.HubTransformer)."""
+        return False
 
     def build(self, model_config, train_config, num_classes: int, seq_len: int, train_texts):
         """The trainable Keras model (float32 logits), built inside the caller's strategy scope."""

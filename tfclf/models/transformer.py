@@ -10,7 +10,7 @@ import numpy as np
 import dataclasses
 
 from tfclf._backend import hub, keras, tf
-from tfclf.models import family, layers, tfhub, windows
+from tfclf.models import family, layers, packing, tfhub, windows
 from tfclf.training import optimizers
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
@@ -45,6 +45,24 @@ class TextEncoderPipeline:
             packed = self.preprocessor.bert_pack_inputs([tokens], seq_length=seq_len)
             return (_inputs(packed, dynamic),) + labels
         return tokenize
+
+    def pack_fn(self, seq_len: int, row_length: int, truncate: str = "head", row_multiple: int = 1):
+        """(texts, labels[, weights]) -> (packed inputs (models/packing.py), labels[, weights]): each text cut to
+        `seq_len` tokens with its [CLS] and [SEP] as bert_pack_inputs makes them, the batch's texts packed
+        first-fit into rows of `row_length` (>= seq_len); labels and weights stay one per text."""
+        probe = self.preprocessor.tokenize(tf.constant(["a"])).merge_dims(-2, -1)
+        special = self.preprocessor.bert_pack_inputs([probe[:, :0]], seq_length=2)["input_word_ids"][0]
+        special = tf.cast(special, probe.dtype)  # [CLS], [SEP] of this vocabulary
+
+        def pack(texts, *labels):
+            tokens = self.preprocessor.tokenize(texts).merge_dims(-2, -1)
+            tokens = windows.keep_units(tokens, seq_len - RESERVED, truncate) if truncate != "head" else \
+                tokens[:, :seq_len - RESERVED]
+            count = tf.shape(texts, out_type=tf.int64)[:1]
+            edge = lambda token: tf.RaggedTensor.from_tensor(tf.fill(tf.concat([count, [1]], 0), token))
+            tokens = tf.concat([edge(special[0]), tokens, edge(special[1])], axis=1)
+            return (packing.pack_tokens(tokens, row_length, row_multiple),) + labels
+        return pack
 
     def window_fn(self, seq_len: int, stride: int):
         """(texts, labels[, weights]) -> one example per window of `seq_len` (windows.split_windows), each with
@@ -182,6 +200,30 @@ class HubTransformer(family.TokenizingFamily):
         return self.pipeline(model_config.preprocess_handle).map_fn(seq_len, dynamic=not fixed_shape,
                                                                     truncate=model_config.truncate)
 
+    def packs(self, model_config, train_config, train_lengths, seq_len: int) -> bool:
+        """--pack auto: pack where it pays, i.e. an imported checkpoint (it can be built natively; a TF Hub
+        SavedModel takes no 3-D attention mask), one text per example (no --long-text chunk, no --encoder-lr),
+        and batches whose packed rows would be at least two-thirds real tokens (first_fit simulated on the
+        training lengths, [CLS] and [SEP] included): short texts in batches that fill several rows."""
+        if model_config.pack == "off" or model_config.encoder_build == "savedmodel" or train_config.encoder_lr:
+            return False
+        if model_config.long_text == "chunk" or tfhub.imported_config(model_config.encoder_handle) is None:
+            return False
+        lengths = np.minimum(train_lengths, seq_len)
+        carried = packing.carried_per_text(lengths, train_config.batch_size, pack_length(model_config, seq_len))
+        return carried <= 1.5 * float(np.mean(lengths))
+
+    def pack_fn(self, model_config, seq_len: int, fixed_shape: bool = False):
+        """The tf.data map from text batches to packed rows (fixed_shape: rows rounded up to a multiple of 4,
+        so that XLA compiles a few shapes, not one per batch)."""
+        return self.pipeline(model_config.preprocess_handle).pack_fn(
+            seq_len, pack_length(model_config, seq_len), model_config.truncate, 4 if fixed_shape else 1)
+
+    def build_packed(self, model_config, train_config, num_classes, seq_len, train_texts):
+        """The classifier built natively, run on packed rows (packing.PackedClassifier); the export unwraps it."""
+        classifier = build_classifier(model_config, num_classes, model_config.encoder_handle, native=True)
+        return packing.PackedClassifier(classifier, model_config.pooling)
+
     def window_fn(self, model_config, seq_len: int):
         if not family.trains_on_windows(model_config):
             return None
@@ -195,4 +237,11 @@ class HubTransformer(family.TokenizingFamily):
         return model
 
     def serving_model(self, model, model_config, seq_len):
+        if isinstance(model, packing.PackedClassifier):  # the same weights, one text per row
+            model = model.classifier
         return raw_text_model(model, model_config, seq_len)
+
+
+def pack_length(model_config, seq_len: int) -> int:
+    """Tokens per packed row: --pack-length, at least the sequence cap (a text is never cut by packing)."""
+    return max(model_config.pack_length, seq_len)

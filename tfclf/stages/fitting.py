@@ -18,7 +18,7 @@ from tfclf.data import pipeline
 from tfclf.evaluation import plots
 from tfclf.serving import saving
 from tfclf.stages.preparing import Prepared
-from tfclf.training import distill, distribute, fit as fit_lib, hparams
+from tfclf.training import budget, distill, distribute, fit as fit_lib, hparams
 
 
 @dataclasses.dataclass
@@ -28,16 +28,18 @@ class Fitted:
     best: dict                     # the best checkpoint's record (callbacks.read_best), or {}
     precision: dict = dataclasses.field(default_factory=dict)  # the policy, and the graph rewrite if one ran
     steps: int = 0                 # optimizer steps the training took (a resumed run's included)
+    stopped: str = ""              # why training ended (fit.stop_reason)
 
 
 def build(prepared: Prepared, strategy):
     """The compiled model and its (head's) learning-rate schedule, under the configured precision."""
     config = prepared.config
     with fit_lib.keras_policy(config.train.mixed_precision), strategy.scope():
-        model = prepared.family.build(config.model, config.train, prepared.num_classes, prepared.seq_len,
-                                      prepared.splits.train["text"])
+        build = prepared.family.build_packed if prepared.packed else prepared.family.build
+        model = build(config.model, config.train, prepared.num_classes, prepared.seq_len, prepared.splits.train["text"])
         objective = prepared.task.objective(config.train, prepared.num_classes, prepared.train_targets())
-        schedule = prepared.family.compile(model, config.train, config.train.lr, prepared.total_steps, objective)
+        schedule = prepared.family.compile(model, prepared.schedule_config, config.train.lr, prepared.total_steps,
+                                           objective)
     return model, schedule
 
 
@@ -59,13 +61,17 @@ def fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool = True)
 def _fit(model, schedule, prepared: Prepared, run_dir: str, verbose: bool, train_labels, val_labels,
          sample_weights) -> Fitted:
     config, splits = prepared.config, prepared.splits
-    grouped = prepared.family.tokenized  # per-batch padding pays only for token inputs
+    grouped = prepared.family.tokenized and not prepared.packed  # per-batch padding pays only for token inputs
     batch, map_fn, window_fn = config.train.batch_size, prepared.input_fn(), prepared.window_fn()
     train_ds = pipeline.make_dataset(
         splits.train["text"], train_labels, batch, shuffle=True, seed=config.train.seed, map_fn=map_fn,
         sample_weights=sample_weights, lengths=prepared.lengths["train"] if grouped else None, window_fn=window_fn)
-    if config.train.max_steps:  # an epoch may be cut short: the data goes on where it stopped
+    if config.train.max_steps or prepared.adaptive:  # rounds cut epochs: the data goes on where it stopped
         train_ds = train_ds.repeat()
+    done = fit_lib.backed_up_steps(os.path.join(run_dir, "backup"))
+    if prepared.adaptive and done:  # a resumed run sees the batches the uninterrupted one would
+        progress.say(f"resuming after step {done}: the data skips the {done} batches trained on before")
+        train_ds = train_ds.skip(done)
     # With windows, the epochs' validation metrics are the windows' (the held-out reports aggregate per text).
     val_ds = pipeline.make_dataset(splits.val["text"], val_labels, batch, map_fn=map_fn,
                                    lengths=prepared.lengths["val"] if grouped else None, window_fn=window_fn)
@@ -79,6 +85,8 @@ def _fit_streamed(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
     train, batch, map_fn = config.train, config.train.batch_size, prepared.input_fn()
     weights = fit_lib.class_weights(prepared.train_targets(), prepared.num_classes, train.class_weight)
     done = fit_lib.backed_up_step(os.path.join(run_dir, "backup"), prepared.steps_per_epoch)
+    if prepared.adaptive:  # rounds are not epochs: where in its epoch of the data the backup stopped
+        done = fit_lib.backed_up_steps(os.path.join(run_dir, "backup")) % prepared.data_epoch_steps
     if done:
         progress.say(f"resuming at step {done + 1} of an epoch (the last backup): the stream skips the "
                      f"{done * batch} examples that epoch had seen")
@@ -88,8 +96,8 @@ def _fit_streamed(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
                      (f"{len(files)} of {len(corpus.files)} file(s)" if stride == 1 else f"every {stride}th row of "
                       f"the {len(files)} file(s)"))
     train_ds = pipeline.stream_dataset(lambda: corpus.batches("train", shard=True), batch, train.shuffle_buffer,
-                                       train.seed, map_fn, weights, prepared.family.tokenized, repeat=True,
-                                       skip=done * batch)
+                                       train.seed, map_fn, weights, prepared.family.tokenized and not prepared.packed,
+                                       repeat=True, skip=done * batch)
     val_ds = pipeline.stream_dataset(lambda: corpus.batches("val", limit=config.data.max_eval_examples),
                                      prepared.scoring_batch, map_fn=map_fn)
     return _fit_datasets(model, schedule, prepared, run_dir, verbose, train_ds, val_ds)
@@ -101,17 +109,45 @@ def _fit_datasets(model, schedule, prepared: Prepared, run_dir: str, verbose: bo
     policy = fit_lib.precision_policy(config.train.mixed_precision)
     # A SavedModel encoder ignores the Keras policy: TensorFlow's graph rewrite lowers it, during fit only
     # (evaluation and the export stay float32, so the export reproduces the run's test probabilities).
-    rewritten = policy if prepared.family.graph_precision_rewrite(config.model, config.train) else "float32"
+    needs_rewrite = not prepared.packed and prepared.family.graph_precision_rewrite(config.model, config.train)
+    rewritten = policy if needs_rewrite else "float32"
     with fit_lib.graph_mixed_precision(rewritten) as rewrite:
         history, throughput, best = fit_lib.fit(model, train_ds, val_ds, config.train, prepared.train_examples,
                                                 prepared.steps_per_epoch, schedule, run_dir, verbose=verbose,
                                                 keras_callbacks=prepared.family.keras_callbacks(),
                                                 epochs=prepared.epochs, total_steps=prepared.total_steps,
-                                                repeated=prepared.streamed or bool(config.train.max_steps))
+                                                repeated=prepared.streamed or bool(config.train.max_steps)
+                                                or prepared.adaptive)
     # A fit resumed after its last epoch trains nothing: its rate is the epochs' own, from the history.
     rate = throughput.examples_per_sec or float(np.mean(history.get("train_examples_per_sec") or [0.0]))
     steps = int(np.asarray(model.optimizer.iterations))  # restored from a backup too: the run's whole count
-    return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"}, steps)
+    rows = [dict(zip(history, values)) for values in zip(*history.values())]
+    stopped = budget.stop_reason(rows, config.train, steps, prepared.total_steps, prepared.steps_per_epoch)
+    return Fitted(history, rate, best or {}, {"policy": policy, "graph_rewrite": rewrite or "none"}, steps, stopped)
+
+
+def budget_line(prepared: Prepared) -> str:
+    """The progress line that says how long training will run."""
+    train = prepared.config.train
+    if prepared.adaptive:
+        return (f"training adaptively on {prepared.train_examples} texts ({prepared.data_epoch_steps} steps an epoch): "
+                f"validating every {prepared.steps_per_epoch} steps, stopping after {train.patience} validations "
+                f"without {train.monitor} improvement once past {train.min_steps} steps, or at {prepared.total_steps} "
+                "steps (--epochs N trains exactly N epochs)")
+    steps = f" ({prepared.total_steps} steps)" if train.max_steps else ""
+    return f"training {prepared.epochs} epoch(s){steps} on {prepared.train_examples} texts"
+
+
+def budget_record(prepared: Prepared) -> dict:
+    """metrics.json's `training_budget`: how the run's length was decided."""
+    train = prepared.config.train
+    record = {"adaptive": prepared.adaptive, "steps_per_epoch": prepared.data_epoch_steps,
+              "max_steps": prepared.total_steps}
+    if prepared.adaptive:
+        record.update({"steps_per_validation": prepared.steps_per_epoch, "min_steps": train.min_steps,
+                       "patience": train.patience, "warmup_steps": int(round(prepared.schedule_config.warmup_ratio
+                                                                             * prepared.total_steps))})
+    return record
 
 
 def save_trained(model, fitted: Fitted, run_dir: str) -> None:
@@ -147,8 +183,7 @@ def fit_or_resume(run_dir: str, prepared: Prepared, strategy):
     model, schedule = build(prepared, strategy)
     fitted = load_trained(model, run_dir)
     if fitted is None:
-        steps = f" ({prepared.total_steps} steps)" if config.train.max_steps else ""
-        progress.say(f"training {prepared.epochs} epoch(s){steps} on {prepared.train_examples} texts")
+        progress.say(budget_line(prepared))
         fitted = fit(model, schedule, prepared, run_dir)
         save_trained(model, fitted, run_dir)
         shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # trained: nothing to resume

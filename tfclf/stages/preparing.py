@@ -17,7 +17,7 @@ from tfclf.data import sources, splits as splits_lib, stream
 from tfclf.evaluation import eda
 from tfclf.models import cleaning, family as family_lib, windows
 from tfclf.tasks import kinds, task as task_lib
-from tfclf.training import distribute
+from tfclf.training import budget, distribute
 
 
 @dataclasses.dataclass
@@ -31,6 +31,7 @@ class Prepared:
     seq_len: int
     corpus: stream.Corpus = None   # streamed data: what the splits are read from, pass after pass
     task: task_lib.Task = None     # single- or multi-label (tasks/kinds.of_data), picked once here
+    packed: bool = False           # training and scoring pack several texts per row (--pack)
 
     @property
     def streamed(self) -> bool:
@@ -61,20 +62,52 @@ class Prepared:
         return windows.windows_per_text(self.lengths[split] - reserved, width, stride)
 
     @property
+    def adaptive(self) -> bool:
+        """Adaptive training (--epochs 0): until --monitor stops improving, within --min-steps and the step cap."""
+        return not self.config.train.epochs
+
+    @property
+    def data_epoch_steps(self) -> int:
+        return int(np.ceil(self.train_examples / self.config.train.batch_size))
+
+    @property
     def steps_per_epoch(self) -> int:
-        steps = int(np.ceil(self.train_examples / self.config.train.batch_size))
+        """Optimizer steps of one Keras epoch: a data epoch (at most --max-steps) or, adaptive, a validation
+        round (`budget.validation_round`)."""
+        if self.adaptive:
+            return budget.validation_round(self.data_epoch_steps, self.val_texts, self.config.train)
+        steps = self.data_epoch_steps
         return min(steps, self.config.train.max_steps) if self.config.train.max_steps else steps
 
     @property
     def total_steps(self) -> int:
-        """Training steps of the whole run: --epochs epochs, or --max-steps when fewer."""
+        """Training steps of the whole run at most: --epochs epochs, or --max-steps when fewer; adaptive:
+        --max-steps, else budget.ADAPTIVE_MAX_STEPS."""
+        if self.adaptive:
+            return self.config.train.max_steps or budget.ADAPTIVE_MAX_STEPS
         steps = self.steps_per_epoch * self.config.train.epochs
         return min(steps, self.config.train.max_steps) if self.config.train.max_steps else steps
 
     @property
     def epochs(self) -> int:
-        """Epochs model.fit runs: --epochs, fewer when --max-steps ends training earlier."""
+        """Keras epochs model.fit runs at most: --epochs, fewer when --max-steps ends training earlier;
+        adaptive: validation rounds up to the step cap."""
         return int(np.ceil(self.total_steps / self.steps_per_epoch))
+
+    @property
+    def val_texts(self) -> int:
+        return self.splits.counts["val"] if self.streamed else len(self.splits.val)
+
+    @property
+    def schedule_config(self):
+        """The train config the learning-rate schedule is built from. Adaptive training does not know its
+        length: the warm-up is --warmup-ratio of --min-steps (not of the cap, which would still be warming up
+        where small data stops), then the configured decay runs over the cap."""
+        train = self.config.train
+        if not self.adaptive:
+            return train
+        warmup = train.warmup_ratio * max(train.min_steps, self.steps_per_epoch) / self.total_steps
+        return dataclasses.replace(train, warmup_ratio=min(warmup, train.warmup_ratio))
 
     def data_digest(self) -> str:
         """Hash of the split texts and labels: a resumed run must see the data it was trained on."""
@@ -89,6 +122,8 @@ class Prepared:
     def input_fn(self):
         """The tf.data map to the model's inputs (None for raw-string models)."""
         model, train = self.config.model, self.config.train
+        if self.packed:
+            return self.family.pack_fn(model, self.seq_len, fixed_shape=train.xla)
         return self.family.input_fn(model, self.seq_len, fixed_shape=train.xla)
 
     def length_summary(self) -> dict:
@@ -153,11 +188,10 @@ def default_run_dir(config) -> str:
 
 
 def resolve(config, family=None):
-    """Fills the family's defaults (lr, epochs), its handles and the run directory, so config.json says
-    what ran. May download or import an encoder."""
+    """Fills the family's defaults (lr), its handles and the run directory, so config.json says what ran
+    (--epochs 0 stays 0: adaptive training). May download or import an encoder."""
     family = family or family_lib.family_for(config.model.encoder)
-    train = dataclasses.replace(config.train, lr=config.train.lr or family.lr,
-                                epochs=config.train.epochs or family.epochs)
+    train = dataclasses.replace(config.train, lr=config.train.lr or family.lr)
     config = dataclasses.replace(config, train=train, model=family.resolve(config.model))
     return dataclasses.replace(config, out=config.out or default_run_dir(config))
 
@@ -225,7 +259,10 @@ def prepare(config, family=None) -> Prepared:
     progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
                  + seq_len_source(lengths["train"], config.data.seq_len, family.max_seq_len)
                  + f"; {longer:.1%} of training texts are longer" + (f", {what})" if longer else ")"))
-    prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus, kinds.of_data(splits))
+    packed = family.packs(config.model, config.train, lengths["train"], seq_len)
+    prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus, kinds.of_data(splits), packed)
+    if packed:
+        progress.say(f"packing the texts of each batch into rows of {max(model.pack_length, seq_len)} tokens")
     if model.long_text == "chunk":
         width, stride = windows.window_geometry(seq_len, family.reserved_tokens, model.chunk_stride)
         if stride > width:
@@ -267,4 +304,5 @@ def record(prepared: Prepared, run_dir: str) -> None:
     config_lib.save(prepared.config, os.path.join(run_dir, "config.json"))
     eda.write(prepared.splits, prepared.seq_len, prepared.family.length_unit, prepared.lengths["train"], run_dir,
               extra={**{key: prepared.stats[key] for key in ("decode_replacements", "skipped_files")
-                        if key in prepared.stats}, "lengths": prepared.length_summary()})
+                        if key in prepared.stats}, "lengths": prepared.length_summary()},
+              kind=prepared.task.label_word, note=prepared.task.counts_note)

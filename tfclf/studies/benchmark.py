@@ -10,7 +10,7 @@ import time
 import numpy as np
 from sklearn.metrics import f1_score
 
-from tfclf import config as config_lib, tables
+from tfclf import config as config_lib, provenance, tables
 from tfclf.jobs import training_run
 from tfclf.stages import preparing
 from tfclf._backend import hub, keras, tf
@@ -162,14 +162,23 @@ def run_peer(args, prepared: preparing.Prepared, checkpoint: str, precision: str
     return result
 
 
-def padded_tokens(prepared: preparing.Prepared) -> float:
-    """Mean tokens per training example that tfclf's length-grouped, trimmed batches actually carry."""
+def carried_tokens(prepared: preparing.Prepared) -> float:
+    """Mean tokens per training text that tfclf's batches carry, as its training builds them: packed rows
+    (--pack), or length-grouped batches trimmed to their longest text."""
     config, splits = prepared.config, prepared.splits
     dataset = pipeline.make_dataset(splits.train["text"], splits.train["label_id"], config.train.batch_size,
                                     shuffle=True, seed=config.train.seed, map_fn=prepared.input_fn(),
-                                    lengths=prepared.lengths["train"])
+                                    lengths=None if prepared.packed else prepared.lengths["train"])
     total = sum(int(np.prod(x["input_word_ids"].shape)) for x, _ in dataset)
     return total / len(splits.train)
+
+
+def unpacked(prepared: preparing.Prepared) -> preparing.Prepared:
+    """The same prepared split with --pack off, in its own run directory (the bench's "unpacked" arm)."""
+    config = prepared.config
+    config = dataclasses.replace(config, out=config.out + "-unpacked",
+                                 model=dataclasses.replace(config.model, pack="off"))
+    return dataclasses.replace(prepared, config=config, packed=False)
 
 
 def scaling(prepared: preparing.Prepared, sizes, seq_lens) -> dict:
@@ -227,8 +236,8 @@ def bench_config(args):
         "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
         "batch_size": args.batch_size, "seq_len": args.seq_len, "lr": args.lr, "seed": args.seed,
         "encoder_handle": args.encoder_handle, "preprocess_handle": args.preprocess_handle,
-        "mixed_precision": args.mixed_precision,
-        "restore_best": False, "out": os.path.join(out, "tfclf"), "export_dir": os.path.join(out, "models")}))
+        "mixed_precision": args.mixed_precision, "pack": "off" if args.pack == "off" else "auto",
+        "pack_length": args.pack_length, "restore_best": False, "out": os.path.join(out, "tfclf"), "export_dir": os.path.join(out, "models")}))
 
 
 def measure_peaks() -> dict:
@@ -243,42 +252,51 @@ def measure_peaks() -> dict:
 
 
 def summarize(args, prepared, arms: dict, shape: dict, peak: float, precision: str) -> dict:
-    """Speedups against each other arm, tokens carried and model FLOP utilization (against the measured matmul
-    peak of the precision used); prints the result table. `arms`: name -> result, tfclf's always present."""
+    """Speedups of tfclf (packed where --pack packs) against each other arm, tokens carried per text and model
+    FLOP utilization (useful FLOPs of the real tokens against the measured matmul peak of the precision used);
+    prints the result table. `arms`: name -> result, each with its tokens carried per training text."""
     lengths = np.minimum(prepared.lengths["train"], args.seq_len)
     useful = train_flops_per_example(shape, lengths)
-    ours = arms["tfclf"]
     summary = {"encoder": args.encoder, "precision": precision, "train_examples": len(prepared.splits.train),
                "test_examples": len(prepared.splits.test), "epochs": args.epochs, "batch_size": args.batch_size,
-               "mean_tokens": round(float(lengths.mean()), 1),
-               "tfclf_tokens_carried": round(padded_tokens(prepared), 1), "baseline_tokens_carried": args.seq_len,
-               "train_gflops_per_example": round(useful / 1e9, 3), "peak_gflops": round(peak / 1e9, 1)}
+               "seq_len": args.seq_len, "pack_length": max(args.pack_length, args.seq_len),
+               "mean_tokens": round(float(lengths.mean()), 1), "train_gflops_per_example": round(useful / 1e9, 3),
+               "peak_gflops": round(peak / 1e9, 1)}
     print("\n== result")
-    print(f"{'':<10}{'train ex/s':>12}{'infer ex/s':>12}{'test macro-F1':>15}{'MFU':>8}")
+    print(f"{'':<10}{'train ex/s':>12}{'infer ex/s':>12}{'test macro-F1':>15}{'MFU':>9}{'tokens/text':>13}")
     for name, run in arms.items():
         run["mfu"] = useful * run["train_examples_per_sec"] / peak
         prefix = "" if name == "tfclf" else name + "_"
         summary.update({f"{name}_train_examples_per_sec": round(run["train_examples_per_sec"], 2),
                         f"{name}_infer_examples_per_sec": round(run["infer_examples_per_sec"], 2),
-                        f"{name}_test_macro_f1": round(run["test_macro_f1"], 4), f"{prefix}mfu": float(f"{run['mfu']:.4g}")})  # 4 significant digits: a tiny model's MFU on a big CPU is < 1e-4
-        if name != "tfclf":
-            summary[f"{prefix}train_speedup"] = round(ours["train_examples_per_sec"] / run["train_examples_per_sec"], 2)
-            summary[f"{prefix}infer_speedup"] = round(ours["infer_examples_per_sec"] / run["infer_examples_per_sec"], 2)
+                        f"{name}_test_macro_f1": round(run["test_macro_f1"], 4),
+                        f"{name}_tokens_carried": round(run["tokens_carried"], 1),
+                        f"{prefix}mfu": float(f"{run['mfu']:.4g}"),  # a fraction, 4 significant digits
+                        f"{prefix}mfu_percent": float(f"{100 * run['mfu']:.3g}")})
         print(f"{name:<10}{run['train_examples_per_sec']:>12.2f}{run['infer_examples_per_sec']:>12.2f}"
-              f"{run['test_macro_f1']:>15.4f}{run['mfu']:>8.1%}")
+              f"{run['test_macro_f1']:>15.4f}{100 * run['mfu']:>8.3g}%{run['tokens_carried']:>13.1f}")
+    if "tfclf" in arms:
+        ours = arms["tfclf"]
+        for name, run in arms.items():
+            if name != "tfclf":
+                prefix = "" if name == "baseline" else name + "_"
+                summary[f"{prefix}train_speedup"] = round(ours["train_examples_per_sec"] / run["train_examples_per_sec"], 2)
+                summary[f"{prefix}infer_speedup"] = round(ours["infer_examples_per_sec"] / run["infer_examples_per_sec"], 2)
+                print(f"tfclf vs {name}: train x{summary[prefix + 'train_speedup']}, "
+                      f"inference x{summary[prefix + 'infer_speedup']}")
     if "baseline" in arms:
-        summary["train_speedup"], summary["infer_speedup"] = (summary.pop("baseline_train_speedup"),
-                                                              summary.pop("baseline_infer_speedup"))
         padded = train_flops_per_example(shape, np.full(len(lengths), args.seq_len))
-        summary["baseline_hardware_utilization"] = round(padded * arms["baseline"]["train_examples_per_sec"] / peak, 4)
-        print(f"tfclf vs the tutorial: train x{summary['train_speedup']}, inference x{summary['infer_speedup']} "
-              f"(the tutorial's FLOP utilization counting its padding: {summary['baseline_hardware_utilization']:.1%})")
-    if "peer" in arms:
-        print(f"tfclf vs Hugging Face + PyTorch: train x{summary['peer_train_speedup']}, "
-              f"inference x{summary['peer_infer_speedup']}")
-    print(f"tokens per training example: {summary['mean_tokens']} real, tfclf carries "
-          f"{summary['tfclf_tokens_carried']}, the tutorial {args.seq_len}")
+        summary["baseline_hardware_utilization"] = float(f"{padded * arms['baseline']['train_examples_per_sec'] / peak:.4g}")
+        print(f"the tutorial's FLOP utilization counting its padding: {summary['baseline_hardware_utilization']:.1%}")
+    print(f"tokens per training text: {summary['mean_tokens']} real; carried: " +
+          ", ".join(f"{name} {run['tokens_carried']:.1f}" for name, run in arms.items()))
     return summary
+
+
+def tfclf_arm(prepared: preparing.Prepared, infer_batch: int) -> dict:
+    """One tfclf arm: its training run, and the tokens its batches carry per training text."""
+    print(f"\n== tfclf ({'packed' if prepared.packed else 'unpacked'})")
+    return {**run_tfclf(prepared, infer_batch), "tokens_carried": carried_tokens(prepared)}
 
 
 def compare(args) -> dict:
@@ -289,9 +307,10 @@ def compare(args) -> dict:
     peaks = measure_peaks()
     policy = fit_lib.precision_policy(args.mixed_precision)
     precision = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[policy]
+    cpu = provenance.cpu()
     print(f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test texts, "
           f"{args.epochs} epoch(s), batch {args.batch_size}, {precision}, {os.cpu_count()} CPU cores, "
-          f"TF {tf.__version__}")
+          f"TF {tf.__version__}\nCPU: {cpu['model']}, {cpu['cores']} cores usable, flags: {' '.join(cpu['flags']) or '-'}")
     sizes, seq_lens = [int(s) for s in args.sizes.split(",")], [int(s) for s in args.seq_lens.split(",")]
     if args.scaling_only:
         print_scaling(scaling(prepared, sizes, seq_lens))
@@ -299,14 +318,17 @@ def compare(args) -> dict:
     arms = {}
     if not args.skip_baseline:
         print("\n== baseline (tutorial)")
-        arms["baseline"] = run_baseline(prepared, args.seq_len)
-    print("\n== tfclf")
-    arms["tfclf"] = run_tfclf(prepared, args.infer_batch)
+        arms["baseline"] = {**run_baseline(prepared, args.seq_len), "tokens_carried": float(args.seq_len)}
+    if not args.skip_tfclf:
+        arms["tfclf"] = tfclf_arm(prepared, args.infer_batch)
+        if args.pack == "both":
+            arms["unpacked"] = tfclf_arm(unpacked(prepared), args.infer_batch)
     if args.peer == "hf":
         print("\n== peer: Hugging Face transformers + PyTorch")
         arms["peer"] = run_peer(args, prepared, checkpoint, precision)
     shape = encoder_shape(tfhub.load_hub(prepared.config.model.encoder_handle))
     summary = summarize(args, prepared, arms, shape, peaks.get(precision, peaks["float32"]), precision)
+    summary["cpu"] = cpu
     if args.scaling:
         summary["scaling"] = print_scaling(scaling(prepared, sizes, seq_lens))
     print(json.dumps(summary))

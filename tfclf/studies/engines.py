@@ -44,18 +44,31 @@ def run_trial(trial, threads: int) -> dict:
     metrics_path = os.path.join(out, "metrics.json")
     if not os.path.isfile(metrics_path):  # else: finished before the ledger line was written
         config_path, log_path = out + ".json", out + ".log"
-        with open(config_path, "w", encoding="utf-8") as handle:
+        with open(config_path + ".tmp", "w", encoding="utf-8") as handle:
             json.dump(trial.config, handle, indent=2)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
-        if threads:
-            env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
-        with open(log_path, "a", encoding="utf-8") as log:
-            code = subprocess.call([sys.executable, "-m", "tfclf.run", "--config", config_path], stdout=log,
-                                   stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
+        os.replace(config_path + ".tmp", config_path)
+        code = run_process(config_path, log_path, threads)
         if code != 0:
             return {**study_lib.entry_from_failure(trial, _error_line(log_path, code)), "host": _host()}
-    with open(metrics_path, encoding="utf-8") as handle:
-        return {**study_lib.entry_from_metrics(trial, json.load(handle)), "host": _host()}
+    try:
+        with open(metrics_path, encoding="utf-8") as handle:
+            metrics = json.load(handle)
+    except ValueError:  # damaged after the run finished: the trial is failed, with what to do
+        return {**study_lib.entry_from_failure(trial, f"{metrics_path}: damaged (not valid JSON); delete {out} "
+                                               "and rerun with --retry-failed"), "host": _host()}
+    return {**study_lib.entry_from_metrics(trial, metrics), "host": _host()}
+
+
+def run_process(config_path: str, log_path: str, threads: int) -> int:
+    """`python -m tfclf.run --config config_path` in its own process (its memory is released when it ends;
+    it dies with the grid), output appended to `log_path`; its exit code. `threads`: TensorFlow's intra-op
+    threads (0: its default)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    if threads:
+        env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
+    with open(log_path, "a", encoding="utf-8") as log:
+        return subprocess.call([sys.executable, "-m", "tfclf.run", "--config", config_path], stdout=log,
+                               stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
 
 
 def _host() -> str:
@@ -184,6 +197,7 @@ def run_study(study, engine, out: str, retry_failed: bool = False, top_k=None, s
 def _run_study(study, engine, out, retry_failed, top_k, seeds) -> str:
     os.makedirs(out, exist_ok=True)
     ledger = study_lib.Ledger(os.path.join(out, "ledger.jsonl"))
+    ledger.verify()  # a damaged ledger is one line before any trial runs
     trials = study_lib.expand(study, out)
     # Before any trial: a trial that finds the grid's experiment above it writes only its own session.
     hparams.write_grid_experiment(out, [t.config for t in trials])

@@ -55,17 +55,19 @@ def optimizer_and_schedule(model, spec: dict, total_steps: int):
     return optimizer, schedule
 
 
-def train(model, ids, labels, spec: dict, pad_id: int) -> float:
-    """The timed training loop; returns training examples per second."""
+def train(model, ids, labels, spec: dict, pad_id: int) -> tuple:
+    """The timed training loop; returns training examples per second and tokens carried per text."""
     rng = np.random.default_rng(spec["seed"])
     steps = -(-len(ids) // spec["batch_size"]) * spec["epochs"]
     optimizer, schedule = optimizer_and_schedule(model, spec, steps)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=spec["precision"] == "bfloat16")
     labels = torch.tensor(labels)
     model.train()
+    carried = 0
     start = time.perf_counter()
     for _ in range(spec["epochs"]):
         for input_ids, mask, chosen in batches(ids, rng.permutation(len(ids)), spec["batch_size"], pad_id):
+            carried += input_ids.numel()
             with autocast:
                 loss = model(input_ids=input_ids, attention_mask=mask, labels=labels[chosen]).loss
             loss.backward()
@@ -73,7 +75,8 @@ def train(model, ids, labels, spec: dict, pad_id: int) -> float:
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
-    return len(ids) * spec["epochs"] / (time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return len(ids) * spec["epochs"] / seconds, carried / (len(ids) * spec["epochs"])
 
 
 def predict(model, ids, spec: dict, pad_id: int):
@@ -99,14 +102,14 @@ def main(spec_path: str) -> dict:
     def encode(texts):
         return tokenizer(texts, truncation=True, max_length=spec["seq_len"])["input_ids"]
     train_ids, test_ids = encode(spec["train_texts"]), encode(spec["test_texts"])
-    train_rate = train(model, train_ids, spec["train_labels"], spec, tokenizer.pad_token_id)
+    train_rate, carried = train(model, train_ids, spec["train_labels"], spec, tokenizer.pad_token_id)
     predict(model, test_ids[:spec["infer_batch"]], spec, tokenizer.pad_token_id)  # warm-up
     predictions, infer_rate = predict(model, test_ids, spec, tokenizer.pad_token_id)
     return {"peer": "hf", "torch": torch.__version__, "transformers": transformers.__version__,
             "threads": torch.get_num_threads(), "precision": spec["precision"],
             "train_examples_per_sec": train_rate, "infer_examples_per_sec": infer_rate,
             "test_macro_f1": macro_f1(np.asarray(spec["test_labels"]), predictions, spec["num_classes"]),
-            "mean_tokens": float(np.mean([len(i) for i in train_ids]))}
+            "mean_tokens": float(np.mean([len(i) for i in train_ids])), "tokens_carried": carried}
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ No TensorFlow and no subprocesses here (grid.py runs the trials); the only I/O i
     seeds: [42]
 """
 import dataclasses
+import hashlib
 import itertools
 import json
 import os
@@ -143,29 +144,64 @@ def seeds_for(study: Study, count: int) -> list:
 
 
 class Ledger:
-    """Append-only JSON lines, one per finished (or failed) trial, keyed by the trial's digest."""
+    """Append-only JSON lines, one per finished (or failed) trial, keyed by the trial's digest; each line
+    carries a checksum of itself ("check"), so a changed line is found, not read as a result."""
 
     def __init__(self, path: str):
         self.path, self.lock = path, threading.Lock()
 
     def read(self) -> dict:
+        """The entries by trial digest. A last line without its newline was cut by a kill mid-write and is left
+        out (that trial runs again); any other damaged line is a ValueError naming the line."""
+        if not os.path.isfile(self.path):
+            return {}
+        with open(self.path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().split("\n")
         entries = {}
-        if os.path.isfile(self.path):
-            with open(self.path, encoding="utf-8") as handle:
-                for line in handle:
-                    try:
-                        entry = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line cut by a kill mid-write: that trial runs again
-                    entries[entry["trial"]] = entry
+        for number, line in enumerate(lines[:-1], 1):  # lines[-1]: "" after the last newline, or a cut line
+            if line.strip():
+                entry = _ledger_entry(line, f"{self.path} line {number}")
+                entries[entry["trial"]] = entry
         return entries
 
+    def verify(self) -> None:
+        """Before a grid resumes: a ValueError for a damaged line; a line cut by a kill mid-write is removed,
+        so the next entry starts on a line of its own."""
+        self.read()
+        if os.path.isfile(self.path):
+            with open(self.path, "rb+") as handle:
+                content = handle.read()
+                if content and not content.endswith(b"\n"):
+                    handle.truncate(content.rfind(b"\n") + 1)
+                    print(f"{self.path}: removed its last line, cut short by an interrupted write (that trial runs "
+                          "again)")
+
     def append(self, entry: dict) -> None:
-        line = json.dumps(entry, sort_keys=True) + "\n"
+        line = json.dumps({**entry, "check": _ledger_check(entry)}, sort_keys=True) + "\n"
         with self.lock, open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def _ledger_check(entry: dict) -> str:
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _ledger_entry(line: str, where: str) -> dict:
+    """One ledger line, verified (a line from before checksums is taken as it is)."""
+    fix = ("delete that line (its trial runs again) or the grid directory (all trials run again), then run the "
+           "same command")
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        raise ValueError(f"{where}: damaged (not a JSON line); {fix}") from None
+    if not isinstance(entry, dict) or not isinstance(entry.get("trial"), str) or "status" not in entry:
+        raise ValueError(f"{where}: not a ledger entry (no trial digest or status); {fix}")
+    check = entry.pop("check", None)
+    if check is not None and check != _ledger_check(entry):
+        raise ValueError(f"{where}: its content changed since the grid wrote it (checksum mismatch); {fix}")
+    return entry
 
 
 def entry_from_metrics(trial: Trial, metrics: dict) -> dict:

@@ -26,6 +26,8 @@ class MultiLabel(Task):
     name = "multi_label"
     outputs = ("probabilities", "label_mask", "label_names")
     signature = "MultiLabelServing"
+    label_word = "label"
+    counts_note = "a text counts under each of its labels"
 
     def check(self, config, class_names) -> None:
         multilabel.check(config.decision, config.train)
@@ -118,10 +120,9 @@ class MultiLabel(Task):
                                         os.path.join(directory, "predictions.csv"))
         wrong = text_report.confidently_wrong(predictions)
         write_text_report(metrics, wrong, class_names, decision, os.path.join(directory, "report.txt"))
-        plots.reliability_plot([(f"{name} (text, label) pairs", multilabel.as_binary(p, held.targets)[0])
-                                for name, p in panels],
+        plots.reliability_plot([(name, multilabel.as_binary(p, held.targets)[0]) for name, p in panels],
                                np.asarray(held.targets).reshape(-1).astype(int),
-                               os.path.join(directory, "reliability.png"))
+                               os.path.join(directory, "reliability.png"), unit="pairs")
         return {"wrong": wrong, "explanations": []}
 
     def more_summary_lines(self, test: dict) -> list:
@@ -135,6 +136,9 @@ class MultiLabel(Task):
 
     def metrics_section(self, test: dict, title: str, decision: dict, argmax: dict = None) -> str:
         return report_page.multi_label_section(test, title, decision.get("thresholds") or {})
+
+    def wrong_section(self, page: dict) -> str:
+        return report_page.wrong_label_sets_section(page["wrong"])
 
 
 def metrics(targets, probabilities, predicted, class_names, loss: float) -> dict:

@@ -160,3 +160,6 @@ class SingleLabel(Task):
 
     def metrics_section(self, test: dict, title: str, decision: dict, argmax: dict = None) -> str:
         return report_page.metrics_section(test, title, argmax)
+
+    def wrong_section(self, page: dict) -> str:
+        return report_page.wrong_section(page["wrong"], page["explanations"])

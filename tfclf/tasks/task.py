@@ -142,6 +142,19 @@ class Task:
         """`tfclf.evaluate`'s one line of metrics."""
         raise NotImplementedError
 
+    label_word = "class"  # what report.html's data table and the class-count figure call a class
+    counts_note = ""      # how a text is counted in the class-count figure, when not once
+
+    def report_sections(self, test: dict, title: str, decision: dict, page: dict, argmax: dict = None) -> dict:
+        """report.html's task-specific parts (report_page.write_run): the data table's label word, the metrics
+        section and the most confidently wrong texts (`page`: write_artifacts' result)."""
+        return {"label_word": self.label_word, "metrics": self.metrics_section(test, title, decision, argmax),
+                "wrong": self.wrong_section(page)}
+
     def metrics_section(self, test: dict, title: str, decision: dict, argmax: dict = None) -> str:
         """report.html's metrics section."""
+        raise NotImplementedError
+
+    def wrong_section(self, page: dict) -> str:
+        """report.html's most confidently wrong texts (`page`: write_artifacts' result)."""
         raise NotImplementedError

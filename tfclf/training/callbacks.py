@@ -200,13 +200,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.best_loss = state.get("val_loss", float("inf")) if state else float("inf")
 
     def _improved(self, value: float, loss: float) -> bool:
-        """Better by the monitored metric; on a tie (small validation sets plateau on accuracy and F1),
-        better by validation loss."""
-        if self.best is None:
-            return True
-        if value == self.best:
-            return loss < self.best_loss
-        return value < self.best if self.mode == "min" else value > self.best
+        return improved(value, loss, self.best, self.best_loss, self.mode)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -214,7 +208,7 @@ class BestCheckpoint(keras.callbacks.Callback):
             raise ValueError(f"--monitor {self.monitor}: not among the epoch's metrics; choose one of: "
                              f"{', '.join(sorted(key for key in logs if key.startswith('val_')))}")
         value, loss = float(logs[self.monitor]), float(logs.get("val_loss", float("inf")))
-        if not np.isfinite(value) or not self._improved(value, loss):
+        if not self._improved(value, loss):
             return
         self.best, self.best_loss = value, loss
         staging, target = os.path.join(self.directory, ".best-tmp"), os.path.join(self.directory, "best")
@@ -227,6 +221,18 @@ class BestCheckpoint(keras.callbacks.Callback):
             os.replace(target, old)
         os.replace(staging, target)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def improved(value: float, loss: float, best, best_loss: float, mode: str) -> bool:
+    """Better than `best` by the monitored metric (`mode` min or max); on a tie (small validation sets plateau
+    on accuracy and F1), better by validation loss. A non-finite value never improves; the first one does."""
+    if not np.isfinite(value):
+        return False
+    if best is None:
+        return True
+    if value == best:
+        return loss < best_loss
+    return value < best if mode == "min" else value > best
 
 
 def read_best(directory: str):

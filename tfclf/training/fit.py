@@ -6,7 +6,7 @@ import numpy as np
 
 from tfclf import provenance
 from tfclf._backend import keras, tf
-from tfclf.training import callbacks as callbacks_lib
+from tfclf.training import budget, callbacks as callbacks_lib
 from tfclf.training import optimizers
 
 TrainingDiverged = callbacks_lib.TrainingDiverged
@@ -117,6 +117,16 @@ def class_sample_weights(label_ids, weights):
     return np.array([weights[int(label)] for label in label_ids], dtype=np.float32)
 
 
+def backed_up_steps(backup_dir: str) -> int:
+    """Optimizer steps the run's backup holds (0 without one, or in a Keras 3 backup, not read here)."""
+    directory = os.path.join(backup_dir, "chief")
+    if not tf.train.latest_checkpoint(directory):
+        return 0
+    reader = tf.train.load_checkpoint(directory)
+    key = "model/optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+    return int(reader.get_tensor(key)) if reader.has_tensor(key) else 0
+
+
 def backed_up_step(backup_dir: str, steps_per_epoch: int) -> int:
     """The step within its epoch at which a mid-epoch backup (--backup-every) was taken, 0 when there is none
     or it was taken at an epoch's end: the steps of that epoch the resumed fit does not repeat."""
@@ -135,11 +145,13 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
         repeated: bool = False):
     """model.fit with a backup every epoch (a killed run resumes from it), NaN guard, TensorBoard,
     learning-rate logging, throughput, a progress line, the best checkpoint by `train_config.monitor`
-    and optional early stopping on the same metric. Returns (history, throughput, best) where `best`
+    and early stopping on the same metric (`--early-stopping N` epochs; adaptive training, `--epochs 0`:
+    `--patience` validations after `--min-steps`). Returns (history, throughput, best) where `best`
     is read_best()'s record of the best checkpoint, whose weights the model holds when restore_best.
     `keras_callbacks`: the model's Keras' callbacks module (the family's; default tf-keras').
-    `epochs` (default train_config.epochs) and `total_steps` (stop there, also within an epoch); `repeated`:
-    the training dataset is endless, so fit counts `steps_per_epoch` steps an epoch."""
+    `epochs` (Keras epochs: data epochs, or adaptive training's validation rounds; default
+    train_config.epochs) and `total_steps` (stop there, also within an epoch); `repeated`: the training
+    dataset is endless, so fit counts `steps_per_epoch` steps an epoch."""
     keras_callbacks = keras_callbacks or keras.callbacks
     epoch_count = epochs or train_config.epochs
     throughput = callbacks_lib.Throughput(min(num_train, steps_per_epoch * train_config.batch_size))
@@ -156,10 +168,11 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
                  callbacks_lib.BestCheckpoint(checkpoint_dir, train_config.monitor),
                  callbacks_lib.backup(keras_callbacks, backup_dir, train_config.backup_every, steps_per_epoch),
                  keras_callbacks.TensorBoard(log_dir, update_freq="epoch")]
-    if train_config.early_stopping:
-        mode = "min" if train_config.monitor.endswith("loss") else "max"
-        callbacks.append(keras_callbacks.EarlyStopping(train_config.monitor, mode=mode,
-                                                       patience=train_config.early_stopping, verbose=1))
+    patience = train_config.early_stopping or (train_config.patience if not train_config.epochs else 0)
+    if patience:  # after the history (it reads the epoch just recorded), before the backup (which then has it)
+        callbacks.insert(callbacks.index(epochs) + 1, budget.PatienceStop(
+            epochs, train_config.monitor, patience, 0 if train_config.epochs else train_config.min_steps,
+            steps_per_epoch))
     if verbose:
         callbacks.append(callbacks_lib.Progress(epoch_count, steps_per_epoch, train_config.batch_size))
     callbacks.append(callbacks_lib.PhasePoints())

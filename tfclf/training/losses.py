@@ -60,7 +60,7 @@ def build_training(train_config, num_classes: int) -> keras.losses.Loss:
     hard = build(train_config, num_classes)
     if not train_config.teacher:
         return hard
-    return Distillation(hard, train_config.distill_alpha, train_config.temperature)
+    return Distillation(hard, train_config.distill_alpha, train_config.distill_temperature)
 
 
 # --- multi-label: one sigmoid per label ---
