@@ -16,7 +16,7 @@ from tfclf import config as config_lib, faults, progress
 from tfclf.data import sources, splits as splits_lib, stream
 from tfclf.evaluation import eda
 from tfclf.models import cleaning, family as family_lib, windows
-from tfclf.tasks import kinds, task as task_lib
+from tfclf.tasks import kinds
 from tfclf.training import budget, distribute
 
 
@@ -30,7 +30,7 @@ class Prepared:
     lengths: dict                  # split name -> text lengths in family.length_unit (streamed: of the samples)
     seq_len: int
     corpus: stream.Corpus = None   # streamed data: what the splits are read from, pass after pass
-    task: task_lib.Task = None     # single- or multi-label (tasks/kinds.of_data), picked once here
+    task: "tasks.task.Task" = None  # single- or multi-label (tasks/kinds.of_data), picked once here
     packed: bool = False           # training and scoring pack several texts per row (--pack)
 
     @property
