@@ -94,8 +94,8 @@ def _write(frame, args) -> None:
     if not args.output:
         frame.to_csv(sys.stdout, index=False)
         return
-    from tfclf.evaluation.report import atomic_write
-    with atomic_write(args.output) as handle:  # a full disk leaves the old file (--overwrite) or none, never half
+    from tfclf import files
+    with files.atomic_write(args.output) as handle:  # a full disk leaves the old file (--overwrite) or none, never half
         frame.to_csv(handle, index=False)
     print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)
 
