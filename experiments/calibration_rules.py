@@ -30,14 +30,15 @@ def logits_of(run_dir: str) -> dict:
     """{"val", "test", "val_labels", "test_labels"}: scored once from the run's trained weights, then cached."""
     cache = os.path.join(run_dir, "logits.npz")
     if not os.path.isfile(cache):
-        from tfclf import config as config_lib, stages
+        from tfclf import config as config_lib
+        from tfclf.stages import fitting, held_out, preparing
         from tfclf.training import distribute
         config = config_lib.load(os.path.join(run_dir, "config.json"))
-        prepared = stages.prepare(config)
-        model, _ = stages.build(prepared, distribute.make_strategy("default"))
-        if stages.load_trained(model, run_dir) is None:
+        prepared = preparing.prepare(config)
+        model, _ = fitting.build(prepared, distribute.make_strategy("default"))
+        if fitting.load_trained(model, run_dir) is None:
             raise SystemExit(f"{run_dir}: no trained/ weights")
-        scored = {split: stages.score_split(model, prepared, split) for split in ("val", "test")}
+        scored = {split: held_out.score_split(model, prepared, split) for split in ("val", "test")}
         np.savez(cache, **{split: logits for split, (logits, _) in scored.items()},
                  **{f"{split}_labels": labels for split, (_, labels) in scored.items()})
     with np.load(cache) as stored:

@@ -18,7 +18,8 @@ import numpy as np
 from sklearn import metrics
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tfclf import config as config_lib, stages  # noqa: E402
+from tfclf import config as config_lib  # noqa: E402
+from tfclf.stages import fitting, held_out, preparing  # noqa: E402
 from tfclf.training import distribute  # noqa: E402
 
 SETTINGS = {
@@ -31,9 +32,9 @@ SETTINGS = {
 
 def evaluate(run_dir: str) -> list:
     config = config_lib.load(os.path.join(run_dir, "config.json"))
-    prepared = stages.prepare(config)
-    model, _ = stages.build(prepared, distribute.make_strategy("default"))
-    if stages.load_trained(model, run_dir) is None:
+    prepared = preparing.prepare(config)
+    model, _ = fitting.build(prepared, distribute.make_strategy("default"))
+    if fitting.load_trained(model, run_dir) is None:
         raise SystemExit(f"{run_dir}: no trained/ weights (an unfinished run?)")
     rows = []
     for name, changes in SETTINGS.items():
@@ -44,9 +45,9 @@ def evaluate(run_dir: str) -> list:
         variant = dataclasses.replace(prepared, config=dataclasses.replace(config, model=model_config))
         row = {"run": os.path.basename(run_dir.rstrip("/")), "trained": _trained(config.model), "scored": name}
         started = time.perf_counter()
-        scorer = stages.text_scorer(model, variant)
+        scorer = held_out.text_scorer(model, variant)
         for split in ("val", "test"):
-            predicted = stages.score_logits(model, variant, split, scorer).argmax(axis=1)
+            predicted = held_out.score_logits(model, variant, split, scorer).argmax(axis=1)
             labels = getattr(prepared.splits, split)["label_id"].to_numpy()
             row[f"{split}_macro_f1"] = metrics.f1_score(labels, predicted, average="macro")
             row[f"{split}_accuracy"] = metrics.accuracy_score(labels, predicted)

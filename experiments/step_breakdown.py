@@ -22,7 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tfclf import config as config_lib, stages  # noqa: E402
+from tfclf import config as config_lib  # noqa: E402
+from tfclf.stages import preparing  # noqa: E402
 from tfclf._backend import keras, tf  # noqa: E402
 from tfclf.data import splits  # noqa: E402
 from tfclf.models import packing, transformer  # noqa: E402
@@ -52,7 +53,7 @@ def main() -> None:
     parser.add_argument("--optimizer-xla", action="store_true", help="XLA-compile the optimizer's update (tf-keras "
                         "does it only with a GPU)")
     args = parser.parse_args()
-    config = stages.resolve(config_lib.from_flat({"encoder": "minilm_l6", "encoder_build": args.build,
+    config = preparing.resolve(config_lib.from_flat({"encoder": "minilm_l6", "encoder_build": args.build,
                                                   "out": "/tmp/unused"}))
     table, _ = splits.load(config.data)
     texts = table["text"].tolist()[:args.batch]

@@ -19,7 +19,7 @@ def repo_env(**extra) -> dict:
 
 
 def build_model(model_config, *args):
-    """The family's model, as stages.build makes it: build_model(model_config, [train_config,] num_classes,
+    """The family's model, as stages/fitting.build makes it: build_model(model_config, [train_config,] num_classes,
     seq_len, train_texts)."""
     from tfclf.models import family
     train_config = args[0] if isinstance(args[0], config_lib.TrainConfig) else config_lib.TrainConfig()
@@ -158,12 +158,12 @@ def tiny_hub(tmp_path_factory):
     through the real importer: {"encoder": dir, "preprocess": dir}; built once for both xdist workers."""
     def build(root):
         import hf_fixtures
-        from tfclf.models import hf_import
+        from tfclf.models import hf_checkpoint
         vocab = hf_fixtures.VOCAB + sorted(set(POSITIVE + NEGATIVE + FILLER) - set(hf_fixtures.VOCAB)) + \
             [str(i) for i in range(10)]
         hf_fixtures.write_tiny_bert(root / "hf", hidden=32, heads=2, intermediate=64, positions=64, vocab=vocab,
                                     scale=0.1)
-        return hf_import.import_checkpoint(str(root / "hf"), str(root / "hub"), seq_length=32)
+        return hf_checkpoint.import_checkpoint(str(root / "hf"), str(root / "hub"), seq_length=32)
     return built_once(tmp_path_factory, "tiny_hub", build)
 
 

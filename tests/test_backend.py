@@ -36,7 +36,7 @@ def test_backend_set_in_one_place():
 
 
 def test_importing_tensorflow_first_is_caught():
-    code = "import tensorflow, tfclf.workflows"
+    code = "import tensorflow, tfclf.jobs.training_run"
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode != 0 and "TF_USE_LEGACY_KERAS" in result.stderr

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import repo_env, toy_rows, write_csv
-from tfclf import grid, phases, run, rundir
+from tfclf import faults, grid, run, rundir
 from tfclf.studies import study
 from tfclf.training import checkpoints
 
@@ -22,7 +22,7 @@ ARGS = ["--encoder", "bow", "--epochs", "2", "--batch-size", "8", "--embedding-d
 
 
 def _interrupt_at(point):
-    real = phases.reached
+    real = faults.reached
 
     def reached(name):
         real(name)
@@ -41,7 +41,7 @@ def interrupted(tmp_path_factory):
         data = write_csv(root / "toy.csv", toy_rows(40))
         for point in ("epoch_mid", "trained"):
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(phases, "reached", _interrupt_at(point))
+                patch.setattr(faults, "reached", _interrupt_at(point))
                 assert run.main(["--data", data, "--out", str(root / point), *ARGS]) == 130
         return {"data": data, "states": {point: str(root / f"{point}.partial") for point in ("epoch_mid", "trained")}}
     built = built_once(tmp_path_factory, "interrupted_runs", build)

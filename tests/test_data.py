@@ -164,20 +164,20 @@ def test_tsv_accepts_standard_csv_quoting(tmp_path):
 
 
 def test_a_sequence_length_beyond_every_text_is_capped_at_the_longest(tmp_path, capsys):
-    from tfclf import stages
+    from tfclf.stages import preparing
     lengths = np.array([3, 7, 12])
-    assert stages.choose_seq_len(lengths, 100000, unit="words") == 12
+    assert preparing.choose_seq_len(lengths, 100000, unit="words") == 12
     assert "--seq-len 100000 is longer than every training text (longest: 12 words); using 12" in \
         capsys.readouterr().out
-    assert stages.choose_seq_len(lengths, 5) == 5 and stages.choose_seq_len(lengths, 0) == 12
+    assert preparing.choose_seq_len(lengths, 5) == 5 and preparing.choose_seq_len(lengths, 0) == 12
 
 
 def test_the_summary_says_when_the_cap_is_the_encoders_maximum_not_the_percentile():
-    from tfclf import stages
+    from tfclf.stages import preparing
     long_texts = np.array([300] * 60 + [900] * 40)  # 95th percentile 900, above a 512-token encoder
-    assert stages.choose_seq_len(long_texts, 0, 512) == 512
-    assert stages.seq_len_source(long_texts, 0, 512) == \
+    assert preparing.choose_seq_len(long_texts, 0, 512) == 512
+    assert preparing.seq_len_source(long_texts, 0, 512) == \
         "the encoder's maximum; the 95th percentile of the training texts is 900"
-    assert stages.seq_len_source(long_texts, 0, 1024) == "95th percentile of the training texts"
-    assert stages.seq_len_source(long_texts, 2048, 512) == "--seq-len 2048 capped at the encoder's maximum"
-    assert stages.seq_len_source(long_texts, 128, 512) == "--seq-len"
+    assert preparing.seq_len_source(long_texts, 0, 1024) == "95th percentile of the training texts"
+    assert preparing.seq_len_source(long_texts, 2048, 512) == "--seq-len 2048 capped at the encoder's maximum"
+    assert preparing.seq_len_source(long_texts, 128, 512) == "--seq-len"

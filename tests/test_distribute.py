@@ -15,9 +15,10 @@ import tfclf._backend
 from tfclf._backend import tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from tfclf import config, workflows
+from tfclf import config
+from tfclf.jobs import training_run
 values = json.loads(sys.argv[1])
-result = workflows.train(config.from_flat(values))
+result = training_run.train(config.from_flat(values))
 print("RESULT " + json.dumps(result.metrics["history"]["loss"]))
 """
 
@@ -54,8 +55,9 @@ def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, capsys, monkey
 WORKER = r"""
 import json, sys
 import tfclf._backend
-from tfclf import config, workflows
-result = workflows.train(config.from_flat(json.loads(sys.argv[1])))
+from tfclf import config
+from tfclf.jobs import training_run
+result = training_run.train(config.from_flat(json.loads(sys.argv[1])))
 print("RESULT " + json.dumps({"weights": result.metrics["weights_sha256"], "test": result.metrics["test"]}))
 """
 

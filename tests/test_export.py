@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from conftest import shrunk_config, toy_rows, write_csv
-from tfclf import config as config_lib, predict as predict_cli, workflows
+from tfclf import config as config_lib, predict as predict_cli
+from tfclf.jobs import training_run
 from tfclf.serving import export
 
 LOAD_WITHOUT_TFCLF = r"""
@@ -54,7 +55,7 @@ def _check_export_matches_run(result, tmp_path):
 def bow_run(tmp_path_factory):
     """One bow run (80 toy texts, 4 epochs) and its export, shared by the export, predict and evaluate tests."""
     root = tmp_path_factory.mktemp("bow")
-    return workflows.train(shrunk_config(root, write_csv(root / "t.csv", toy_rows(80)), epochs=4))
+    return training_run.train(shrunk_config(root, write_csv(root / "t.csv", toy_rows(80)), epochs=4))
 
 
 def test_bow_export_loads_without_tfclf_and_matches(bow_run, tmp_path):
@@ -71,7 +72,7 @@ def test_transformer_export_loads_without_tfclf_and_matches(tmp_path, small_conf
     config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60, filler=1)), encoder="bert_small",
                           encoder_handle=tiny_hub["encoder"], preprocess_handle=tiny_hub["preprocess"],
                           epochs=1, lr=1e-3, pooling="mean")
-    _check_export_matches_run(workflows.train(config), tmp_path)
+    _check_export_matches_run(training_run.train(config), tmp_path)
 
 
 def test_versions_increment_and_never_overwrite(tmp_path):
@@ -139,7 +140,7 @@ def test_failed_or_killed_export_leaves_no_version(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_lstm_export_loads_without_tfclf_and_matches(tmp_path, small_config):
     config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60)), encoder="bilstm", rnn_units=8, epochs=1)
-    _check_export_matches_run(workflows.train(config), tmp_path)
+    _check_export_matches_run(training_run.train(config), tmp_path)
 
 
 # --- cleaning travels inside the export ---
@@ -171,7 +172,7 @@ def cleaned_run(tmp_path_factory):
     config = config_lib.from_flat({"data": write_csv(root / "t.csv", rows), "encoder": "bow", "out": str(root / "run"), "epochs": 3,
                                    "batch_size": 8, "embedding_dim": 16, "vocab_size": 200, "lr": 0.02,
                                    "clean": CLEAN_STEPS, "export_dir": str(root / "saved_models")})
-    result = workflows.train(config)
+    result = training_run.train(config)
     predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
     raw = {_key(row["text"]): row for row in rows}
     return result, predictions, [raw[_key(text)] for text in predictions["text"]]

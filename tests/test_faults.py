@@ -1,5 +1,5 @@
 """Fault injection: real `python -m tfclf.run` processes are SIGKILLed at every phase of a run
-(tfclf/phases.py), then the same command is run again; two runs race for one --out; evaluate is
+(tfclf/faults.py), then the same command is run again; two runs race for one --out; evaluate is
 pointed at a finished run. Nothing may be lost, overwritten, retrained needlessly or left behind."""
 import hashlib
 import json
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import repo_env, toy_rows, write_csv
-from tfclf import phases
+from tfclf import faults
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def _leftovers(tmp_path) -> list:
     return found
 
 
-@pytest.mark.parametrize("point", phases.POINTS)
+@pytest.mark.parametrize("point", faults.POINTS)
 def test_a_run_killed_at_any_phase_resumes_where_it_was_and_finishes_once(point, tmp_path, capsys):
     killed = _run(tmp_path, env={"TFCLF_KILL_AT": point})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-800:]

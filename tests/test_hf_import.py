@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hf_fixtures
-from tfclf.models import hf_import
+from tfclf.models import hf_checkpoint
 from tfclf._backend import hub, tf
 
 
@@ -19,7 +19,7 @@ def imported(tmp_path_factory):
         config, weights = hf_fixtures.write_tiny_bert(root / "src")
         (root / "weights.pickle").write_bytes(pickle.dumps((config, weights)))
         return {"weights": str(root / "weights.pickle"),
-                "handles": hf_import.import_checkpoint(str(root / "src"), str(root / "dst"), seq_length=12)}
+                "handles": hf_checkpoint.import_checkpoint(str(root / "src"), str(root / "dst"), seq_length=12)}
     built = built_once(tmp_path_factory, "hf_import", build)
     with open(built["weights"], "rb") as handle:
         config, weights = pickle.load(handle)
@@ -97,7 +97,7 @@ def test_preprocessor_matches_wordpiece_reference(imported, text):
 def test_missing_checkpoint_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="model.safetensors not found"):
         (tmp_path / "config.json").write_text("{}")
-        hf_import.read_checkpoint(str(tmp_path))
+        hf_checkpoint.read_checkpoint(str(tmp_path))
 
 
 def test_import_cli_writes_handles_and_rejects_bad_source(tmp_path, capsys):

@@ -13,7 +13,9 @@ import yaml
 
 from conftest import FILLER, NEGATIVE, POSITIVE, repo_env, write_csv
 from test_export import _check_export_matches_run
-from tfclf import config as config_lib, grid, stages, workflows
+from tfclf import config as config_lib, grid
+from tfclf.stages import preparing
+from tfclf.jobs import export_evaluation, training_run
 from tfclf._backend import tf
 from tfclf.models import windows
 
@@ -97,14 +99,14 @@ def test_lstm_tail_truncation_and_chunking_see_what_the_head_misses(tmp_path, tr
     assert table.loc["tail", "test_accuracy"] >= 0.9 and table.loc["head", "test_accuracy"] < 0.75
 
     anywhere = write_csv(tmp_path / "anywhere.csv", long_rows(160, where="anywhere", seed=1))
-    chunked = workflows.train(_lstm_config(small_config, anywhere, out=str(tmp_path / "chunk"), long_text="chunk",
+    chunked = training_run.train(_lstm_config(small_config, anywhere, out=str(tmp_path / "chunk"), long_text="chunk",
                                            chunk_aggregate="max"))
     assert chunked.metrics["test"]["accuracy"] >= 0.9
     eda = json.load(open(os.path.join(chunked.run_dir, "eda.json")))["lengths"]
     assert eda["train"]["share_over_cap"] == 1.0 and eda["train"]["excess_max"] == 41 - 8
     assert eda["train"]["windows_per_text_max"] == windows.windows_per_text([41], 8, 6)[0] == 7
     _check_export_matches_run(chunked, tmp_path)  # windows and their max inside the SavedModel
-    evaluated = workflows.evaluate_export(chunked.export_path, anywhere, ("text",), "label", str(tmp_path / "eval"))
+    evaluated = export_evaluation.evaluate_export(chunked.export_path, anywhere, ("text",), "label", str(tmp_path / "eval"))
     assert evaluated["accuracy"] >= 0.9
 
 
@@ -134,9 +136,9 @@ def test_transformer_chunks_train_on_windows_and_export_aggregates_them(tmp_path
     config = small_config(path, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
                           preprocess_handle=tiny_hub["preprocess"], epochs=1, lr=2e-3, pooling="mean", seq_len=12,
                           long_text="chunk", batch_size=16)
-    prepared = stages.prepare(stages.resolve(config))
+    prepared = preparing.prepare(preparing.resolve(config))
     assert prepared.train_examples == int(prepared.windows_per_text("train").sum()) > 3 * len(prepared.splits.train)
-    result = workflows.train(config, prepared)
+    result = training_run.train(config, prepared)
     assert result.metrics["train_examples_per_sec"] > 0
     _check_export_matches_run(result, tmp_path)  # windowing and aggregation inside the SavedModel
     assert json.load(open(os.path.join(result.run_dir, "eda.json")))["lengths"]["test"]["windows_per_text_mean"] > 3
@@ -184,7 +186,7 @@ def test_multi_label_texts_chunk_into_windows_and_the_export_aggregates_before_t
     from test_export import _fresh_process_predictions
     from test_multilabel import WORDS, label_rows
     path = write_jsonl(tmp_path / "tags.jsonl", label_rows(84))
-    result = workflows.train(small_config(path, encoder="lstm", rnn_units=8, embedding_dim=8, epochs=1, seq_len=3,
+    result = training_run.train(small_config(path, encoder="lstm", rnn_units=8, embedding_dim=8, epochs=1, seq_len=3,
                                           long_text="chunk", chunk_aggregate="max"))
     lengths = json.load(open(os.path.join(result.run_dir, "eda.json")))["lengths"]
     assert lengths["train"]["windows_per_text_max"] >= 3  # texts of 3-7 words, windows of 3 every 2

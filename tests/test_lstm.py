@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import toy_rows, write_csv, build_model
-from tfclf import workflows
+from tfclf.jobs import training_run
 from tfclf.models import recurrent as lstm
 from tfclf._backend import keras, tf
 
@@ -13,7 +13,7 @@ from tfclf._backend import keras, tf
 def test_recurrent_models_learn_separable_toy_set(encoder, layers, toy_path, small_config):
     config = small_config(toy_path, encoder=encoder, rnn_units=16, rnn_layers=layers, epochs=8, lr=1e-2,
                           batch_size=16, skip_export=True)  # export: test_export's lstm test
-    assert workflows.train(config).metrics["test"]["accuracy"] >= 0.85  # chance: 0.5
+    assert training_run.train(config).metrics["test"]["accuracy"] >= 0.85  # chance: 0.5
 
 
 def test_glove_vectors_land_in_the_right_rows_and_coverage_is_reported(tmp_path, small_config):

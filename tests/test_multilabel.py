@@ -14,9 +14,11 @@ from sklearn import metrics as sk_metrics
 
 from conftest import FILLER, write_csv, write_jsonl
 from test_export import _fresh_process_predictions
-from tfclf import config as config_lib, evaluate, grid, predict as predict_cli, workflows
+from tfclf import config as config_lib, evaluate, grid, predict as predict_cli
+from tfclf.jobs import training_run
 from tfclf.data import readers, splits as splits_lib
 from tfclf.evaluation import multilabel
+from tfclf.tasks import multi_label
 
 WORDS = {"sports": "goal match team score league coach".split(),
          "politics": "vote election senate policy minister party".split(),
@@ -99,7 +101,7 @@ def test_bad_multi_label_inputs_fail_in_one_line(tmp_path, setup, message):
     if flags.pop("teacher", False):
         flags["teacher"] = str(tmp_path)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("|", r"\|")) as error:
-        workflows.train(_config(tmp_path, data, epochs=1, **flags))
+        training_run.train(_config(tmp_path, data, epochs=1, **flags))
     assert "\n" not in str(error.value) and not os.path.exists(tmp_path / "run")
 
 
@@ -139,12 +141,14 @@ def test_streaming_and_report_metrics_match_scikit_learn():
                 "samples_f1": sk_metrics.f1_score(targets, predicted, average="samples", zero_division=1),
                 "subset_accuracy": sk_metrics.accuracy_score(targets, predicted),
                 "hamming_loss": sk_metrics.hamming_loss(targets, predicted)}
+    streamed = {metric.name: metric for metric in keras_metrics.multi_label(4)}
+    assert set(streamed) == set(expected)
     for kind, value in expected.items():
-        metric = keras_metrics.MultiLabel(4, kind)
+        metric = streamed[kind]
         for start in (0, 20, 40):  # streamed over batches
             metric.update_state(targets[start:start + 20], logits[start:start + 20])
         assert metric.result().numpy() == pytest.approx(value, abs=1e-6), kind
-    report = multilabel.metrics(targets, None, predicted, list("abcd"), loss=0.0)
+    report = multi_label.metrics(targets, None, predicted, list("abcd"), loss=0.0)
     assert {kind: report[kind] for kind in expected} == pytest.approx(expected)
     row = report["per_class"]["a"]
     assert row["tp"] + row["fn"] == row["support"] == int(targets[:, 0].sum())
@@ -179,7 +183,7 @@ def trained(tmp_path_factory):
     """One bag-of-words run on the JSONL toy (label lists): the run, its export and the data."""
     tmp_path = tmp_path_factory.mktemp("multilabel")
     data = write_jsonl(tmp_path / "toy.jsonl", label_rows(210))
-    result = workflows.train(_config(tmp_path, data, monitor="val_micro_f1", class_weight="balanced"))
+    result = training_run.train(_config(tmp_path, data, monitor="val_micro_f1", class_weight="balanced"))
     return result, tmp_path
 
 
@@ -268,7 +272,7 @@ def test_tiny_transformer_multi_label_run_and_export(tmp_path, tiny_hub):
     data = write_jsonl(tmp_path / "toy.jsonl", label_rows(70))
     config = _config(tmp_path, data, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
                      preprocess_handle=tiny_hub["preprocess"], epochs=2, lr=1e-3, pooling="mean")
-    result = workflows.train(config)
+    result = training_run.train(config)
     assert result.metrics["test"]["hamming_loss"] < 0.5
     predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
     fresh = _fresh_process_predictions(result.export_path, predictions["text"].tolist(), tmp_path)
@@ -283,7 +287,7 @@ def test_kerashub_multi_label_run_and_export(tmp_path):
     preset = kerashub_fixtures.write_tiny_preset(str(tmp_path / "preset"),
                                                  FILLER + [w for words in WORDS.values() for w in words])
     data = write_jsonl(tmp_path / "toy.jsonl", label_rows(140))
-    result = workflows.train(_config(tmp_path, data, encoder=f"kerashub:{preset}", epochs=4, lr=5e-3,
+    result = training_run.train(_config(tmp_path, data, encoder=f"kerashub:{preset}", epochs=4, lr=5e-3,
                                      batch_size=16, pooling="mean", monitor="val_samples_f1"))
     assert result.metrics["best_checkpoint"]["monitor"] == "val_samples_f1"
     assert result.metrics["test"]["micro_f1"] > 0.5, result.metrics["test"]

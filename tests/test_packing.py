@@ -90,14 +90,14 @@ def test_a_packed_run_learns_and_its_unpacked_export_reproduces_the_test_probabi
                                                                                      capsys):
     import pandas as pd
     from conftest import shrunk_config, write_csv
-    from tfclf import workflows
+    from tfclf.jobs import training_run
     from tfclf.serving import export, predict
     data = write_csv(tmp_path / "toy.csv", toy_rows(400 if stream == "on" else 200, filler=2))  # as test_stream's
     config = shrunk_config(tmp_path, data, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
                            preprocess_handle=tiny_hub["preprocess"], epochs=6 if stream == "on" else 4, lr=2e-3,
                            batch_size=16,
                            pack_length=32, stream=stream, restore_best=False)
-    result = workflows.train(config)
+    result = training_run.train(config)
     assert "packing the texts of each batch into rows of 32 tokens" in capsys.readouterr().out
     assert result.metrics["test"]["accuracy"] >= 0.85, result.metrics["test"]
     predictions = pd.read_csv(f"{result.run_dir}/predictions.csv", keep_default_na=False)

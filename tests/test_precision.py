@@ -115,11 +115,11 @@ def test_mixed_precision_is_refused_in_one_line_where_the_cpu_cannot(monkeypatch
 @pytest.mark.skipif(not fit_lib.cpu_has_bf16(), reason=NO_BF16)
 @pytest.mark.parametrize("build", ["auto", "savedmodel"])
 def test_a_bf16_fine_tune_still_learns_and_says_how_it_ran(build, toy_path, tiny_hub, small_config):
-    from tfclf import workflows
+    from tfclf.jobs import training_run
     config = small_config(toy_path, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
                           preprocess_handle=tiny_hub["preprocess"], encoder_build=build, mixed_precision=True,
                           epochs=8, lr=2e-3, batch_size=16, restore_best=False, skip_export=True)
-    metrics = workflows.train(config).metrics
+    metrics = training_run.train(config).metrics
     rewrite = "none" if build == "auto" else fit_lib.GRAPH_REWRITES["mixed_bfloat16"]
     assert metrics["precision"] == {"policy": "mixed_bfloat16", "graph_rewrite": rewrite}
     assert metrics["test"]["accuracy"] >= 0.85, metrics["test"]

@@ -1,6 +1,6 @@
 """The run's figures: what each one marks (no pixels compared)."""
 
-from tfclf.evaluation import report
+from tfclf.evaluation import plots
 
 HISTORY = {"loss": [0.9, 0.5, 0.4], "val_loss": [0.8, 0.6, 0.7], "macro_f1": [0.5, 0.8, 0.9],
            "val_macro_f1": [0.6, 0.9, 0.85], "learning_rate": [0.01, 0.005, 0.0]}
@@ -11,7 +11,7 @@ def _best_epoch_lines(axis):
 
 
 def test_curves_show_the_monitored_metric_losses_and_learning_rate_with_the_selected_epoch_marked():
-    figure = report.curves_figure(HISTORY, "val_macro_f1", best_epoch=2)
+    figure = plots.curves_figure(HISTORY, "val_macro_f1", best_epoch=2)
     axes = figure.axes
     assert [axis.get_ylabel() for axis in axes] == ["macro_f1", "loss", "learning_rate"]
     assert "val_macro_f1" in axes[0].get_title()
@@ -21,14 +21,14 @@ def test_curves_show_the_monitored_metric_losses_and_learning_rate_with_the_sele
         assert list(axis.get_xticks()) == [1, 2, 3]  # one tick per epoch, whole numbers
     labels = {line.get_label() for line in axes[0].get_lines()}
     assert {"train", "validation"} <= labels
-    report.plt.close(figure)
+    plots.plt.close(figure)
 
 
 def test_curves_with_a_loss_monitor_have_no_separate_metric_panel_and_no_mark_without_a_best_epoch():
-    figure = report.curves_figure(HISTORY, "val_loss")
+    figure = plots.curves_figure(HISTORY, "val_loss")
     assert [axis.get_ylabel() for axis in figure.axes] == ["loss", "learning_rate"]
     assert not any(_best_epoch_lines(axis) for axis in figure.axes)
-    report.plt.close(figure)
+    plots.plt.close(figure)
 
 
 def test_the_reliability_legend_is_clear_of_the_bars_and_their_counts():
@@ -37,7 +37,7 @@ def test_the_reliability_legend_is_clear_of_the_bars_and_their_counts():
     rng = np.random.default_rng(0)
     probabilities = rng.dirichlet([1.0, 1.0, 1.0], size=400)
     labels = rng.integers(0, 3, size=400)
-    figure = report.reliability_figure([("before", probabilities), ("after", probabilities)], labels)
+    figure = plots.reliability_figure([("before", probabilities), ("after", probabilities)], labels)
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     for axis in figure.axes:
@@ -46,7 +46,7 @@ def test_the_reliability_legend_is_clear_of_the_bars_and_their_counts():
             [text.get_window_extent(renderer) for text in axis.texts]  # the bars and the counts above them
         assert plotted and not any(legend.overlaps(box) for box in plotted)
         assert legend.y1 <= axis.get_window_extent(renderer).y0  # below the diagram
-    report.plt.close(figure)
+    plots.plt.close(figure)
 
 
 def test_the_reliability_counts_are_clear_of_every_bar_and_gap():
@@ -55,7 +55,7 @@ def test_the_reliability_counts_are_clear_of_every_bar_and_gap():
     rng = np.random.default_rng(1)
     probabilities = rng.dirichlet([0.3, 0.3], size=500)  # confident and often wrong: tall gaps above low bars
     labels = rng.integers(0, 2, size=500)
-    figure = report.reliability_figure([("test", probabilities)], labels)
+    figure = plots.reliability_figure([("test", probabilities)], labels)
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     [axis] = figure.axes
@@ -67,19 +67,19 @@ def test_the_reliability_counts_are_clear_of_every_bar_and_gap():
         box = text.get_window_extent(renderer)
         assert not any(box.overlaps(patch) for patch in boxes), text.get_text()
         assert box.y1 <= axis.get_window_extent(renderer).y1  # inside the frame, under the title
-    report.plt.close(figure)
+    plots.plt.close(figure)
 
 
 def test_short_count_shortens_from_the_given_size():
-    assert [report.short_count(n) for n in (999, 12_345, 374_117, 1_753_810)] == ["999", "12345", "374k", "1.75M"]
-    assert [report.short_count(n, 1_000) for n in (999, 1_234, 12_345)] == ["999", "1.23k", "12.3k"]
+    assert [plots.short_count(n) for n in (999, 12_345, 374_117, 1_753_810)] == ["999", "12345", "374k", "1.75M"]
+    assert [plots.short_count(n, 1_000) for n in (999, 1_234, 12_345)] == ["999", "1.23k", "12.3k"]
 
 
 def test_the_length_histogram_bins_hold_whole_lengths_alike_and_its_legend_covers_no_bar():
     """Uneven bins over whole-number lengths drew false spikes (some bins held two lengths, others one)."""
     import numpy as np
     lengths = np.random.default_rng(0).integers(1, 62, size=3000)  # about 49 texts at each length 1-61
-    figure = report.length_histogram_figure(lengths, 33, "words")
+    figure = plots.length_histogram_figure(lengths, 33, "words")
     figure.canvas.draw()
     [axis] = figure.axes
     bars = [patch for patch in axis.patches if patch.get_height() > 0]
@@ -90,14 +90,14 @@ def test_the_length_histogram_bins_hold_whole_lengths_alike_and_its_legend_cover
     legend = axis.get_legend().get_window_extent(renderer)
     assert not any(legend.overlaps(patch.get_window_extent(renderer)) for patch in bars)
     assert "cap: 33 words" in [text.get_text() for text in axis.get_legend().get_texts()]
-    report.plt.close(figure)
+    plots.plt.close(figure)
 
 
 def test_the_class_distribution_legend_covers_no_bar_or_count_and_multi_label_says_labels():
     import pandas as pd
     counts = pd.DataFrame({"train": [59, 760, 801, 786, 543, 573], "val": [13, 163, 172, 169, 116, 123],
                            "test": [13, 163, 171, 168, 116, 123]}, index=["A", "B", "C", "D", "E", "F"])
-    figure = report.class_distribution_figure(counts, multi_label=True)
+    figure = plots.class_distribution_figure(counts, "label", "a text counts under each of its labels")
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     [axis] = figure.axes
@@ -108,4 +108,4 @@ def test_the_class_distribution_legend_covers_no_bar_or_count_and_multi_label_sa
         [text.get_window_extent(renderer) for text in axis.texts] + [axis.title.get_window_extent(renderer)]
     assert not any(box.overlaps(other) for other in drawn)
     assert axis.get_xlabel() == "label" and "each of its labels" in axis.get_title()
-    report.plt.close(figure)
+    plots.plt.close(figure)

@@ -6,7 +6,9 @@ import sys
 
 from conftest import toy_rows, write_csv, repo_env
 from tfclf import config as config_lib
-from tfclf import provenance, stages, workflows
+from tfclf import provenance
+from tfclf.stages import preparing
+from tfclf.jobs import training_run
 
 ARTIFACTS = ("config.json", "metrics.json", "eda.json", "predictions.csv", "report.txt",
              "confusion_matrix.png", "curves.png", "class_distribution.png", "length_histogram.png")
@@ -15,7 +17,7 @@ ARTIFACTS = ("config.json", "metrics.json", "eda.json", "predictions.csv", "repo
 def test_bow_learns_a_separable_toy_set_and_writes_artifacts(tmp_path, small_config):
     path = write_csv(tmp_path / "toy.csv", toy_rows(120))
     config = small_config(path, epochs=6)
-    result = workflows.train(config)
+    result = training_run.train(config)
     assert result.metrics["test"]["accuracy"] >= 0.9  # chance is 0.5
     for name in ARTIFACTS:
         assert os.path.getsize(os.path.join(result.run_dir, name)) > 0, name
@@ -42,7 +44,7 @@ def test_bow_learns_a_separable_toy_set_and_writes_artifacts(tmp_path, small_con
 
 
 def test_encoder_defaults_are_resolved_into_the_saved_config(tmp_path):
-    config = stages.resolve(config_lib.from_flat({"data": "sms_spam", "encoder": "lstm", "out": str(tmp_path / "r")}))
+    config = preparing.resolve(config_lib.from_flat({"data": "sms_spam", "encoder": "lstm", "out": str(tmp_path / "r")}))
     assert (config.train.lr, config.train.epochs) == (2e-3, 0)  # the recurrent family's lr; adaptive training
 
 

@@ -10,7 +10,7 @@ from sklearn.metrics import f1_score
 
 from conftest import NEGATIVE, POSITIVE, FILLER, toy_rows, write_csv
 from tfclf import config as config_lib
-from tfclf import workflows
+from tfclf.jobs import training_run
 from tfclf.data import pipeline
 from tfclf.training import losses, metrics
 
@@ -19,7 +19,7 @@ def test_macro_f1_metric_matches_scikit_learn_over_several_batches():
     rng = np.random.default_rng(0)
     labels, logits = rng.integers(0, 3, 50), rng.normal(size=(50, 3)).astype(np.float32)
     logits[:, 2] -= 5.0  # class 2 is never predicted: F1 0 for it, as scikit-learn counts it
-    metric = metrics.MacroF1(3)
+    metric = metrics.single_label(3)[1]
     for start in range(0, 50, 16):
         metric.update_state(labels[start:start + 16], logits[start:start + 16])
     expected = f1_score(labels, logits.argmax(1), average="macro", zero_division=0)
@@ -47,7 +47,7 @@ def test_distillation_loss_matches_hand_computed_value():
 def test_the_best_epoch_by_the_monitored_metric_is_evaluated(tmp_path, small_config):
     # A constant, too-high learning rate makes the validation loss bounce: its best is not the last epoch.
     data = write_csv(tmp_path / "toy.csv", toy_rows(120, filler=6))
-    result = workflows.train(small_config(data, epochs=8, lr=0.5, schedule="constant", warmup_ratio=0.0,
+    result = training_run.train(small_config(data, epochs=8, lr=0.5, schedule="constant", warmup_ratio=0.0,
                                        monitor="val_loss", deterministic=True, skip_export=True))
     history, best = result.metrics["history"], result.metrics["best_checkpoint"]
     best_epoch = int(np.argmin(history["val_loss"])) + 1
@@ -60,7 +60,7 @@ def test_the_best_epoch_by_the_monitored_metric_is_evaluated(tmp_path, small_con
 
 
 def test_progress_line_reports_examples_per_second(tmp_path, small_config, capsys):
-    workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(40)), epochs=2, skip_export=True))
+    training_run.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(40)), epochs=2, skip_export=True))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch 2/2")]
     rate = float(lines[-1].split(" train ex/s")[0].split()[-1])
     assert rate > 0 and "val_macro_f1" in lines[-1]
@@ -82,15 +82,15 @@ def test_a_distilled_student_follows_its_teacher(tmp_path, small_config):
     rows = _colour_rows(240, seed=1)
     teacher_data = write_csv(tmp_path / "teacher.csv", [{"text": r["text"], "label": r["colour"]} for r in rows])
     student_data = write_csv(tmp_path / "student.csv", rows)
-    teacher = workflows.train(small_config(teacher_data, out=str(tmp_path / "teacher"), epochs=6))
+    teacher = training_run.train(small_config(teacher_data, out=str(tmp_path / "teacher"), epochs=6))
     assert teacher.metrics["test"]["accuracy"] > 0.95  # the teacher learned the colour rule
 
     def agreement(run):
         predictions = __import__("pandas").read_csv(os.path.join(run.run_dir, "predictions.csv"))
         colour = {r["text"]: r["colour"] for r in rows}
         return float(np.mean([colour[t] == p for t, p in zip(predictions["text"], predictions["predicted"])]))
-    plain = workflows.train(small_config(student_data, out=str(tmp_path / "plain"), epochs=6, skip_export=True))
-    distilled = workflows.train(small_config(student_data, out=str(tmp_path / "distilled"), epochs=6,
+    plain = training_run.train(small_config(student_data, out=str(tmp_path / "plain"), epochs=6, skip_export=True))
+    distilled = training_run.train(small_config(student_data, out=str(tmp_path / "distilled"), epochs=6,
                                           skip_export=True, teacher=teacher.run_dir, distill_alpha=0.9,
                                           distill_temperature=2.0))
     assert plain.metrics["test"]["accuracy"] > 0.9  # without a teacher: the sentiment labels
@@ -100,9 +100,9 @@ def test_a_distilled_student_follows_its_teacher(tmp_path, small_config):
 
 
 def test_teacher_with_other_classes_is_refused(tmp_path, small_config):
-    teacher = workflows.train(small_config(write_csv(tmp_path / "a.csv", toy_rows(60)), out=str(tmp_path / "t"),
+    teacher = training_run.train(small_config(write_csv(tmp_path / "a.csv", toy_rows(60)), out=str(tmp_path / "t"),
                                         epochs=1))
     other = write_csv(tmp_path / "b.csv", toy_rows(60, classes=("x", "y")))
     with pytest.raises(ValueError, match="differ from the data's"):
-        workflows.train(small_config(other, out=str(tmp_path / "s"), teacher=teacher.run_dir, skip_export=True))
+        training_run.train(small_config(other, out=str(tmp_path / "s"), teacher=teacher.run_dir, skip_export=True))
     assert not os.path.exists(tmp_path / "s") and not os.path.exists(tmp_path / "s.partial")

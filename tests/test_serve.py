@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from conftest import repo_env, toy_rows, write_csv
-from tfclf import config as config_lib, workflows
+from tfclf import config as config_lib
+from tfclf.jobs import training_run
 from tfclf.serving import export, predict, server, versions as versions_lib
 
 TEXTS = ["great wonderful film", "awful terrible boring", "", "the movie was a", "é 😀 ünïcode"]
@@ -35,7 +36,7 @@ def bow_run(tmp_path_factory):
     config = config_lib.from_flat({"data": write_csv(root / "t.csv", toy_rows(80)), "encoder": "bow",
                                    "out": str(root / "run"), "epochs": 2, "batch_size": 8, "embedding_dim": 16,
                                    "vocab_size": 4000, "lr": 0.02, "export_dir": str(root / "models")})
-    return config, workflows.train(config)
+    return config, training_run.train(config)
 
 
 def lambda_export(base, class_names) -> str:

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import toy_rows, write_csv, build_model, repo_env, hparams_table
 from tfclf import config as config_lib
-from tfclf import stages, workflows
+from tfclf.stages import preparing
+from tfclf.jobs import training_run
 from tfclf.training import fit as training, losses, optimizers
 from tfclf._backend import tf
 
@@ -90,8 +91,8 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_backup(tmp_path, smal
 
 def test_deterministic_runs_give_identical_metrics(tmp_path, small_config):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
-    first = workflows.train(small_config(data, out=str(tmp_path / "a"), deterministic=True, skip_export=True))
-    second = workflows.train(small_config(data, out=str(tmp_path / "b"), deterministic=True, skip_export=True))
+    first = training_run.train(small_config(data, out=str(tmp_path / "a"), deterministic=True, skip_export=True))
+    second = training_run.train(small_config(data, out=str(tmp_path / "b"), deterministic=True, skip_export=True))
     assert first.metrics["history"]["loss"] == second.metrics["history"]["loss"]
     assert first.metrics["test"] == second.metrics["test"]
 
@@ -106,19 +107,19 @@ def test_determinism_is_switched_off_again_for_the_next_run():
 
 def test_early_stopping_stops_before_the_last_epoch(tmp_path, small_config):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
-    result = workflows.train(small_config(data, epochs=60, early_stopping=2, lr=0.05, schedule="constant",
+    result = training_run.train(small_config(data, epochs=60, early_stopping=2, lr=0.05, schedule="constant",
                                        skip_export=True))
     assert len(result.metrics["history"]["loss"]) < 60
 
 
 def test_default_run_dir_is_reused_for_resume_but_never_overwrites(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = stages.resolve(config_lib.from_flat({"data": "sms_spam"}))
-    first = stages.default_run_dir(config)
-    assert first == stages.default_run_dir(config) and config.digest() in first
+    config = preparing.resolve(config_lib.from_flat({"data": "sms_spam"}))
+    first = preparing.default_run_dir(config)
+    assert first == preparing.default_run_dir(config) and config.digest() in first
     os.makedirs(first)
     open(os.path.join(first, "metrics.json"), "w").close()
-    assert stages.default_run_dir(config) == first + "-2"
+    assert preparing.default_run_dir(config) == first + "-2"
 
 
 def test_mixed_precision_keeps_logits_in_float32(toy_csv, small_config):
@@ -154,7 +155,7 @@ def test_xla_is_refused_for_models_with_string_ops():
 
 
 def test_tensorboard_has_step_learning_rates_config_text_and_hparams_linked_to_metrics(tmp_path, small_config):
-    result = workflows.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(40)), epochs=2, skip_export=True))
+    result = training_run.train(small_config(write_csv(tmp_path / "t.csv", toy_rows(40)), epochs=2, skip_export=True))
     tags = {}
     for root, _, files in os.walk(os.path.join(result.run_dir, "tensorboard")):
         for name in files:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import build_model
-from tfclf import tables, workflows
+from tfclf import tables
+from tfclf.jobs import training_run
 from tfclf.models import tfhub as encoders, transformer
 from tfclf._backend import tf
 
@@ -20,7 +21,7 @@ def test_tiny_encoder_learns_separable_toy_set(pooling, head, freeze, build, toy
                           head_units=32, freeze_encoder=freeze, epochs=20 if freeze else 8, lr=3e-2 if freeze else 2e-3,
                           batch_size=16, restore_best=False,  # the last epoch: no selection on 24 texts
                           skip_export=True)  # export: test_export's transformer test
-    result = workflows.train(config)
+    result = training_run.train(config)
     # Chance is 0.5. A frozen *random* encoder only offers random features (a logistic regression on
     # them scores 0.85-0.95 here), so the frozen bar is lower than the fine-tuned one.
     assert result.metrics["test"]["accuracy"] >= (0.75 if freeze else 0.85), result.metrics["test"]
@@ -89,12 +90,14 @@ def test_hub_keras_layer_is_built_in_one_function():
 def test_discriminative_learning_rates_move_encoder_and_head_differently(tiny_hub, tmp_path):
     """With encoder lr 0-ish and a large head lr, the head changes and the encoder barely does."""
     from tfclf import config as config_lib
+    from tfclf.tasks import kinds
     from tfclf.training import fit as training
     config = config_lib.from_flat({"encoder": "bert_small", "encoder_handle": tiny_hub["encoder"],
                                    "preprocess_handle": tiny_hub["preprocess"], "encoder_lr": 1e-9,
                                    "head_lr": 1e-2, "lr": 1e-3, "warmup_ratio": 0.0, "schedule": "constant"})
     model = build_model(config.model, config.train, 2, 16, [])
-    schedule = training.compile_model(model, config.train, 2, config.train.lr, 10)
+    objective = kinds.named("single_label").objective(config.train, 2, np.array([0, 1]))
+    schedule = training.compile_model(model, config.train, config.train.lr, 10, objective)
     pipeline = transformer.TextEncoderPipeline(tiny_hub["preprocess"])
     tokens, labels = pipeline.map_fn(16)(tf.constant(["great film", "awful story"] * 4), tf.constant([1, 0] * 4))
     encoder_before = [v.numpy().copy() for v in model.get_layer("encoder").trainable_variables]

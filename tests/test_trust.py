@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from conftest import FILLER, NEGATIVE, POSITIVE, toy_rows, write_csv
-from tfclf import evaluate, predict as predict_cli, run, workflows
+from tfclf import evaluate, predict as predict_cli, run
+from tfclf.jobs import training_run
 from tfclf.evaluation import calibration, explain, thresholds
 from tfclf.serving import export
 
@@ -189,7 +190,7 @@ def overconfident_run(tmp_path_factory):
         "data": write_csv(root / "t.csv", _noisy_rows(600, 0.15)), "encoder": "bow", "out": str(root / "run"),
         "epochs": 10, "batch_size": 16, "embedding_dim": 16, "vocab_size": 300, "lr": 0.03, "val_fraction": 0.3,
         "monitor": "val_loss", "restore_best": False, "threshold": "auto", "export_dir": str(root / "saved_models")})
-    return workflows.train(config)
+    return training_run.train(config)
 
 
 def test_temperature_scaling_lowers_the_ece_of_an_overconfident_model(overconfident_run, tmp_path):
@@ -212,14 +213,14 @@ def test_temperature_scaling_lowers_the_ece_of_an_overconfident_model(overconfid
 
 def test_the_report_explains_the_confidently_wrong_texts_as_the_export_does(overconfident_run):
     """The run explains with its in-memory model; `predict --explain` through the SavedModel must agree."""
-    from tfclf.evaluation import report
+    from tfclf.evaluation import text_report
     from tfclf.serving import predict
     text = open(os.path.join(overconfident_run.run_dir, "report.txt")).read()
     assert "calibration: temperature" in text and "kept: it lowered the NLL of 5 held-out folds by more" in text \
         and "fitted T = " in text
     in_report = [line.strip()[len("words: "):] for line in text.splitlines() if line.strip().startswith("words:")]
     predictions = pd.read_csv(os.path.join(overconfident_run.run_dir, "predictions.csv"), keep_default_na=False)
-    wrong = report.confidently_wrong(predictions)
+    wrong = text_report.confidently_wrong(predictions)
     assert len(in_report) == len(wrong) == 10  # flipped labels make confident mistakes
     serve = export.load(overconfident_run.export_path)
     through_export = explain.occlusion(lambda texts: predict.predict(serve, texts)["probabilities"],
@@ -242,7 +243,7 @@ def threshold_run(tmp_path_factory):
         "data": write_csv(root / "t.csv", _imbalanced_rows()), "encoder": "bow", "out": str(root / "run"),
         "epochs": 2, "batch_size": 16, "embedding_dim": 8, "vocab_size": 300, "lr": 0.01,
         "threshold": "auto", "export_dir": str(root / "saved_models")})
-    return workflows.train(config)
+    return training_run.train(config)
 
 
 def test_the_chosen_threshold_beats_argmax_on_the_minority_class(threshold_run):

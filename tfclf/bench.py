@@ -3,7 +3,7 @@
 Same encoder, data slice, split, batch size, epochs, optimizer and seed, in one process:
   baseline  the tutorial: preprocessing model inside the Keras model, every text packed to --seq-len
             (128) tokens, plain fit on raw strings; inference with model.predict at the training batch size;
-  tfclf     `workflows.train` as `python -m tfclf.run` does it: tokenization in tf.data (parallel map, cache),
+  tfclf     `training_run.train` as `python -m tfclf.run` does it: tokenization in tf.data (parallel map, cache),
             each batch's texts packed into rows of --pack-length tokens where --pack auto packs (else
             length-grouped batches padded to their longest text); inference through the exported SavedModel
             (`tfclf.predict`: length-sorted batches of --infer-batch, padding trimmed per batch);

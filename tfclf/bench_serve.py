@@ -71,14 +71,14 @@ def run(args) -> dict:
 
 
 def plot(report: dict, path: str) -> None:
-    from tfclf.evaluation import report as report_lib  # matplotlib: imported only to draw
+    from tfclf.evaluation import plots  # matplotlib: imported only to draw
     where = f"{os.path.basename(report['model'])}, {report['cpu_count']} x {report['cpu'] or 'CPU'}, {report['date']}"
     if "rss" in report:
         rss = report["rss"]
-        report_lib.serve_soak_plot(rss["samples"], path, f"soak: {report['requests']} requests, RSS last/first "
+        plots.serve_soak_plot(rss["samples"], path, f"soak: {report['requests']} requests, RSS last/first "
                                                          f"minute {rss['last_over_first']:.3f} ({where})")
     else:
-        report_lib.serve_load_plot(report["runs"], path, f"tfclf bench-serve: {where}, {report['texts_per_request']} "
+        plots.serve_load_plot(report["runs"], path, f"tfclf bench-serve: {where}, {report['texts_per_request']} "
                                                          f"text(s) per request, {report['seconds_per_level']:g} s "
                                                          "per level")
 

@@ -29,23 +29,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
-        from tfclf import workflows  # imports TensorFlow
+        from tfclf.jobs import export_evaluation  # imports TensorFlow
         from tfclf.serving import export
+        from tfclf.tasks import kinds
         args.model = export.resolve(args.model, "--model")
         out = args.out or default_out(args.model, args.data, args.text_column, args.label_column)
         columns = None if args.label_columns is None else tuple(c.strip() for c in args.label_columns.split(",")
                                                                   if c.strip())
-        metrics = workflows.evaluate_export(args.model, args.data, tuple(args.text_column.split(",")),
+        metrics = export_evaluation.evaluate_export(args.model, args.data, tuple(args.text_column.split(",")),
                                             args.label_column, out, args.label_separator, columns)
         with open(os.path.join(out, "metrics.json"), encoding="utf-8") as handle:
-            served = json.load(handle)["decision"]["served"]
-        if "micro_f1" in metrics:
-            print(f"micro-F1 {metrics['micro_f1']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, samples-F1 "
-                  f"{metrics['samples_f1']:.4f}, subset accuracy {metrics['subset_accuracy']:.4f}, Hamming loss "
-                  f"{metrics['hamming_loss']:.4f}; report in {out}/")
-            return
-        print(f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, ECE {served['ece']:.4f}, "
-              f"Brier {served['brier']:.4f}; report in {out}/")
+            summary = json.load(handle)
+        print(f"{kinds.of_metrics(summary).evaluation_line(metrics, summary['decision']['served'])}; "
+              f"report in {out}/")
     return cli.run_main(job)
 
 

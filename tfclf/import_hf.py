@@ -17,8 +17,8 @@ def main(argv=None) -> int:
         from tfclf import rundir
         rundir.check_locations([rundir.Location("--out", args.out, "dir"),  # --out is replaced: never the source
                                 rundir.Location("SOURCE", args.source, "input")])
-        from tfclf.models import hf_import  # imports TensorFlow
-        handles = hf_import.import_checkpoint(args.source, args.out, seq_length=args.seq_length)
+        from tfclf.models import hf_checkpoint  # imports TensorFlow
+        handles = hf_checkpoint.import_checkpoint(args.source, args.out, seq_length=args.seq_length)
         print(f"encoder: {handles['encoder']}\npreprocess: {handles['preprocess']}\n"
               f"use: python -m tfclf.run --encoder-handle {handles['encoder']} "
               f"--preprocess-handle {handles['preprocess']} --encoder bert_base")

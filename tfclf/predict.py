@@ -48,45 +48,45 @@ def main(argv=None) -> int:
             rundir.check_locations([rundir.Location("--output", args.output, "file", replace=args.overwrite),
                                     *[rundir.Location(flag, path, "input") for flag, path in
                                       (("--input", args.input), ("--model", args.model)) if path]])
-        from tfclf.data import readers
         from tfclf.evaluation import explain
-        from tfclf.serving import export, predict  # imports TensorFlow
-        args.model = export.resolve(args.model, "--model")
-        serve = export.load(args.model)
-        if "label_names" in serve.structured_outputs:  # a multi-label model: label sets
-            return _print_label_sets(serve, args, export, predict, readers)
+        from tfclf.serving import exported  # imports TensorFlow
+        from tfclf.tasks import kinds
+        model = exported.ExportedModel.open(args.model, "--model")
+        task = kinds.of_export(model)
+        if args.explain:
+            task.check_explain()
 
         def explained(texts, class_ids):
-            return explain.occlusion(lambda batch: predict.predict(serve, batch, args.batch_size)["probabilities"],
+            return explain.occlusion(lambda batch: model.predict(batch, args.batch_size)["probabilities"],
                                      texts, top=args.top_words, predicted=class_ids)
         if args.input:
-            frame, texts, result = _score_input(serve, args, predict, readers)
-            frame["predicted"] = [name.decode() for name in result["class_name"]]
-            frame["confidence"] = result["probabilities"][range(len(frame)), result["class_id"]]
-            for index, name in enumerate(export.read_extra(args.model, "labels.json", [])):
-                frame[f"p_{name}"] = result["probabilities"][:, index]
-            if args.explain:
-                frame["explanation"] = [explain.format_words(e) for e in explained(texts, result["class_id"])]
-            return _write(frame, args)
-        result = predict.predict(serve, args.texts, args.batch_size)
+            return _write(_score_input(model, task, args, explained), args)
+        result = model.predict(args.texts, args.batch_size)
         explanations = explained(args.texts, result["class_id"]) if args.explain else []
-        for index, (text, name, class_id) in enumerate(zip(args.texts, result["class_name"], result["class_id"])):
-            print(f"{name.decode()}\t{result['probabilities'][index, class_id]:.4f}\t{text}")
+        for index, line in enumerate(task.prediction_lines(args.texts, result, model.class_names)):
+            print(line)
             if explanations:
                 print(f"\twords: {explain.format_words(explanations[index]) or '(no words)'}")
     return cli.run_main(job)
 
 
-def _score_input(serve, args, predict, readers) -> tuple:
-    """(--input's rows, the texts scored, the export's outputs for them); with --with-text the rows gain a
-    `text` column holding the text as scored."""
+def _score_input(model, task, args, explained):
+    """--input's rows with the task's prediction columns (and, with --with-text, the text as scored in `text`;
+    with --explain, each text's `explanation`)."""
+    from tfclf.data import readers
+    from tfclf.evaluation import explain
     frame, texts = readers.read_texts(args.input, tuple(args.text_column.split(",")))
     if args.with_text:
         if "text" in frame.columns and args.text_column != "text":
             raise ValueError(f"--with-text: {args.input} already has a column `text` that is not --text-column "
                              f"{args.text_column}; rename that column, or drop --with-text")
         frame["text"] = texts
-    return frame, texts, predict.predict(serve, texts, args.batch_size, progress=True)
+    result = model.predict(texts, args.batch_size, progress=True)
+    for column, values in task.prediction_columns(result, model.class_names).items():
+        frame[column] = values
+    if args.explain:
+        frame["explanation"] = [explain.format_words(e) for e in explained(texts, result["class_id"])]
+    return frame
 
 
 def _write(frame, args) -> None:
@@ -94,30 +94,10 @@ def _write(frame, args) -> None:
     if not args.output:
         frame.to_csv(sys.stdout, index=False)
         return
-    from tfclf.evaluation.report import atomic_write
-    with atomic_write(args.output) as handle:  # a full disk leaves the old file (--overwrite) or none, never half
+    from tfclf import files
+    with files.atomic_write(args.output) as handle:  # a full disk leaves the old file (--overwrite) or none, never half
         frame.to_csv(handle, index=False)
     print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)
-
-
-def _print_label_sets(serve, args, export, predict, readers) -> None:
-    """A multi-label model's predicted sets: one line per text (the set, each chosen label's probability, the
-    text; `{}` for an empty set), or --input's rows with columns `predicted` and `p_<label>`."""
-    if args.explain:
-        raise ValueError("--explain explains one predicted class and this model predicts label sets; drop --explain")
-    class_names = export.read_extra(args.model, "labels.json", [])
-    if args.input:
-        frame, _, result = _score_input(serve, args, predict, readers)
-        frame["predicted"] = [names.decode() for names in result["label_names"]]
-        for index, name in enumerate(class_names):
-            frame[f"p_{name}"] = result["probabilities"][:, index]
-        _write(frame, args)
-        return
-    result = predict.predict(serve, args.texts, args.batch_size)
-    for index, text in enumerate(args.texts):
-        chosen = [f"{name} {result['probabilities'][index, k]:.4f}" for k, name in enumerate(class_names)
-                  if result["label_mask"][index, k]]
-        print(f"{result['label_names'][index].decode() or '{}'}\t{', '.join(chosen) or '-'}\t{text}")
 
 
 if __name__ == "__main__":

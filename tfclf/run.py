@@ -81,7 +81,6 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
     at = f" (step {best['epoch'] * budget['steps_per_validation']})" if budget.get("adaptive") and best else ""
     chosen = (f"{unit} {best['epoch']}{at} of {epochs}, best {best['monitor']} = {best['value']:.4f} on validation"
               if best and metrics["evaluated_weights"] == "best" else f"the last {unit} ({epochs})")
-    width = max(len(name) for name in test["per_class"])
     seconds = metrics["wall_seconds"]
     lines = ["\n== done in " + (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"),
              f"data     {metrics['num_train']} train / {metrics['num_val']} validation / {metrics['num_test']} test "
@@ -91,16 +90,12 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
              f"weights  {chosen}"]
     if metrics.get("training_stopped"):
         lines.append(f"training {metrics['train_steps']} steps; stopped: {metrics['training_stopped']}")
-    lines += [f"test     accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, loss {test['loss']:.4f}"]
-    if "micro_f1" in test:
-        lines.append(f"         micro-F1 {test['micro_f1']:.4f}, samples-F1 {test['samples_f1']:.4f}, Hamming loss "
-                     f"{test['hamming_loss']:.4f} (accuracy: subset accuracy; thresholds per label in report.txt)")
-    lines += [f"         {name:<{width}}  precision {row['precision']:.4f}  recall {row['recall']:.4f}  "
-              f"F1 {row['f1']:.4f}  ({row['support']} texts)" for name, row in test["per_class"].items()]
+    from tfclf.evaluation import text_report  # after training
+    from tfclf.tasks import kinds
+    lines += kinds.of_metrics(metrics).summary_lines(test)
     decision = metrics.get("decision") or {}
-    from tfclf.evaluation import report  # NumPy and matplotlib only, after training
     if decision.get("test"):
-        lines.append(f"calibr.  temperature {decision['temperature']:.3f} ({report.calibration_choice(decision)}): test ECE "
+        lines.append(f"calibr.  temperature {decision['temperature']:.3f} ({text_report.calibration_choice(decision)}): test ECE "
                      f"{decision['test']['ece_before']:.4f} -> {decision['test']['ece_after']:.4f}, Brier "
                      f"{decision['test']['brier_before']:.4f} -> {decision['test']['brier_after']:.4f}")
     if decision.get("threshold") is not None:
@@ -120,8 +115,8 @@ def main(argv=None) -> int:
         if args.list:
             print(cli.describe(args.list))
             return
-        from tfclf import workflows  # TensorFlow is imported here, after the flags were read
-        result = workflows.train(config_from_args(argv), overwrite=args.overwrite)
+        from tfclf.jobs import training_run  # TensorFlow is imported here, after the flags were read
+        result = training_run.train(config_from_args(argv), overwrite=args.overwrite)
         print(summary(result.metrics, result.run_dir, result.export_path))
         test = result.metrics["test"]
         print(json.dumps({"test_accuracy": round(test["accuracy"], 4), "test_macro_f1": round(test["macro_f1"], 4),

@@ -27,8 +27,8 @@ FAMILIES = {
     "tfhub": {"class": "tfclf.models.transformer:HubTransformer", "tokenized": True,
               "length_unit": "wordpiece tokens", "lr": 5e-5, "long_text": True,
               "description": "TF Hub BERT-family encoder with its matching preprocessing model"},
-    # Keras 3: the one family whose module (models/kerashub.py) imports `keras` 3 and `keras_hub`.
-    "kerashub": {"class": "tfclf.models.kerashub:KerasHubTransformer", "tokenized": True,
+    # Keras 3: the one family whose package (models/kerashub/) imports `keras` 3 and `keras_hub`.
+    "kerashub": {"class": "tfclf.models.kerashub.transformer:KerasHubTransformer", "tokenized": True,
                  "length_unit": "tokens", "lr": 5e-5,
                  "description": "KerasHub (Keras 3) backbone + its preprocessor: --encoder kerashub:<preset or dir>"},
 }

@@ -3,7 +3,7 @@
     load(config.data) -> (table, stats)   (I/O: datasets.py + readers.py)
     split(table, config.data, seed, clean_texts=...)   (pure: validate, clean, sample, split, dedupe, labels)
 
-Cleaning is passed in: stages.prepare gives `models.cleaning.clean_texts`, the TensorFlow
+Cleaning is passed in: stages/preparing.prepare gives `models.cleaning.clean_texts`, the TensorFlow
 cleaning that the export runs too, so this module needs no TensorFlow.
 """
 import dataclasses
@@ -211,7 +211,7 @@ def _cleaned(table: pd.DataFrame, data_config, clean_texts) -> tuple:
         return table, 0
     if clean_texts is None:
         raise ValueError(f"--clean {','.join(data_config.clean)}: split() needs clean_texts "
-                         "(models.cleaning.clean_texts, as stages.prepare passes it)")
+                         "(models.cleaning.clean_texts, as stages/preparing.prepare passes it)")
     table["text"] = clean_texts(table["text"].tolist(), data_config.clean)
     emptied = table["text"].str.strip() == ""
     return table[~emptied].reset_index(drop=True), int(emptied.sum())

@@ -54,6 +54,15 @@ def at_bound(temperature: float) -> bool:
     return bool(np.min(np.abs(np.log(temperature) - np.array(LOG_T_RANGE))) < 1e-3)
 
 
+class TemperatureScaled:
+    """What both decisions (decision.Decision, multilabel.MultiLabelDecision) share: a `temperature`."""
+
+    @property
+    def temperature_at_bound(self) -> bool:
+        """Whether the kept temperature sits at the bound of its search (the fit found no minimum inside)."""
+        return self.temperature != 1.0 and at_bound(self.temperature)
+
+
 def negative_log_likelihood(logits, labels, temperature: float = 1.0) -> float:
     """Mean cross-entropy of softmax(logits / temperature) against integer labels."""
     return float(text_losses(logits, labels, temperature).mean())

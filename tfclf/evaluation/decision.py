@@ -40,7 +40,7 @@ def check(config: DecisionConfig, class_names, monitor: str = "val_macro_f1") ->
 
 
 @dataclasses.dataclass(frozen=True)
-class Decision:
+class Decision(calibration.TemperatureScaled):
     temperature: float = 1.0
     threshold: float = None         # None: argmax
     positive_id: int = 1
@@ -65,15 +65,10 @@ class Decision:
         positives = val_label_ids == positive_id
         if config.threshold == "auto":
             chosen = thresholds.choose(scores, positives, config.target_precision, config.target_recall)
-            mode = (f"precision >= {config.target_precision:g}" if config.target_precision else
-                    f"recall >= {config.target_recall:g}" if config.target_recall else "best F1")
+            mode = thresholds.target_mode(config.target_precision, config.target_recall)
         else:
             chosen, mode = {**thresholds.point(scores, positives, threshold_value(config)), "reached": True}, "fixed"
         return dataclasses.replace(decision, threshold=chosen["threshold"], mode=mode, validation=chosen)
-
-    @property
-    def temperature_at_bound(self) -> bool:
-        return self.temperature != 1.0 and calibration.at_bound(self.temperature)
 
     def probabilities(self, logits) -> np.ndarray:
         """Calibrated probabilities (float32, as the export serves them)."""

@@ -18,7 +18,6 @@ validation positives keeps 0.5. `--threshold <number>` fixes every label's thres
 import dataclasses
 
 import numpy as np
-from sklearn import metrics as sk_metrics
 
 from tfclf import tables
 from tfclf.config import DecisionConfig, threshold_value
@@ -73,7 +72,7 @@ def check(config: DecisionConfig, train_config) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiLabelDecision:
+class MultiLabelDecision(calibration.TemperatureScaled):
     temperature: float
     thresholds: tuple               # one per label, in class_names order
     class_names: tuple
@@ -106,14 +105,8 @@ class MultiLabelDecision:
                              "reached": point["reached"]}
             chosen.append(point["threshold"])
             validation[name] = point
-        mode = ("fixed" if fixed is not None else f"precision >= {config.target_precision:g}"
-                if config.target_precision else f"recall >= {config.target_recall:g}" if config.target_recall
-                else "best F1")
+        mode = "fixed" if fixed is not None else thresholds.target_mode(config.target_precision, config.target_recall)
         return dataclasses.replace(decision, thresholds=tuple(chosen), mode=mode, validation=validation)
-
-    @property
-    def temperature_at_bound(self) -> bool:
-        return self.temperature != 1.0 and calibration.at_bound(self.temperature)
 
     def probabilities(self, logits) -> np.ndarray:
         """Calibrated per-label probabilities (float32, as the export serves them)."""
@@ -142,28 +135,3 @@ class MultiLabelDecision:
                 "nll_after": binary_cross_entropy(test_logits, test_targets, self.temperature)}
         return {**self.export_record(), "fitted_on": "val", "temperature_at_bound": self.temperature_at_bound,
                 "calibration": self.calibration, "test": test, "threshold_validation": self.validation}
-
-
-def metrics(targets, probabilities, predicted, class_names, loss: float) -> dict:
-    """The multi-label metrics of a label mask: micro-, macro-, weighted- and samples-F1 (a text with no true
-    and no predicted label scores 1), subset accuracy (also as `accuracy`), Hamming loss, and per label
-    precision / recall / F1 / support with its confusion counts TP / FP / FN / TN."""
-    targets, predicted = np.asarray(targets).astype(int), np.asarray(predicted).astype(int)
-    precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(targets, predicted, zero_division=0)
-    per_class = {}
-    for i, name in enumerate(class_names):
-        truth, guess = targets[:, i] == 1, predicted[:, i] == 1
-        per_class[name] = {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                           "support": int(support[i]), "tp": int((truth & guess).sum()),
-                           "fp": int((~truth & guess).sum()), "fn": int((truth & ~guess).sum()),
-                           "tn": int((~truth & ~guess).sum())}
-    subset = float(sk_metrics.accuracy_score(targets, predicted))
-    return {
-        "micro_f1": float(sk_metrics.f1_score(targets, predicted, average="micro", zero_division=0)),
-        "macro_f1": float(sk_metrics.f1_score(targets, predicted, average="macro", zero_division=0)),
-        "weighted_f1": float(sk_metrics.f1_score(targets, predicted, average="weighted", zero_division=0)),
-        "samples_f1": float(sk_metrics.f1_score(targets, predicted, average="samples", zero_division=1)),
-        "subset_accuracy": subset, "accuracy": subset,
-        "hamming_loss": float(sk_metrics.hamming_loss(targets, predicted)),
-        "loss": float(loss), "per_class": per_class,
-    }

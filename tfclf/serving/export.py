@@ -1,13 +1,13 @@
 """Export: a SavedModel that takes raw strings, in TF Serving's <name>/<version>/ layout.
 
-The serving signature `serving_default(text: string[batch])` returns
-`probabilities` float32[batch, classes], `class_id` int32[batch] and
+The serving signature `serving_default(text: string[batch])` is the task's (signatures.py): for a
+single-label model `probabilities` float32[batch, classes], `class_id` int32[batch] and
 `class_name` string[batch]: calibrated probabilities (logits divided by the run's
 temperature) and, for a binary task with a threshold, the thresholded class.
 A multi-label model returns `probabilities` float32[batch, labels], `label_mask`
-int32[batch, labels] and `label_names` string[batch] instead (MultiLabelServing). The
-label names, config.json, metrics.json and calibration.json sit in `assets.extra/`
-beside it. Loading needs only `tensorflow` and
+int32[batch, labels] and `label_names` string[batch] instead. The
+label names, config.json, metrics.json, calibration.json and task.json sit in `assets.extra/`
+beside it (exported.ExportedModel reads them). Loading needs only `tensorflow` and
 `tensorflow_text` (BERT preprocessing ops):
 
     import tensorflow as tf, tensorflow_text  # noqa
@@ -20,74 +20,12 @@ import os
 import shutil
 
 from tfclf._backend import tf
-from tfclf.serving import saving
+from tfclf.serving import saving, signatures
 
 EXTRA = "assets.extra"
 CALIBRATION = "calibration.json"  # temperature, threshold, positive class and the run's test ECE figures
+TASK = "task.json"  # {"name": "single_label" | "multi_label"}: the task whose signature the export serves
 MANIFEST = "manifest.json"  # every other file of the export with its size and SHA-256, checked by verify()
-
-
-class Serving(tf.Module):
-    """Wraps a strings -> logits Keras model with the serving signature. The calibration temperature
-    divides the logits and a binary threshold picks `class_id` (positive when p >= threshold), both as
-    constants in the graph, so TF Serving and plain `tf.saved_model.load` serve what the run evaluated."""
-
-    def __init__(self, model, class_names, temperature: float = 1.0, threshold: float = None,
-                 positive_id: int = 1):
-        super().__init__()
-        self.model = model
-        self.class_names = tf.constant(list(class_names))
-        self.temperature = tf.constant(float(temperature), tf.float32)
-        self.threshold = None if threshold is None else tf.constant(float(threshold), tf.float32)
-        self.positive_id = int(positive_id)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def serve(self, text):
-        logits = tf.cast(self.model(text, training=False), tf.float32)
-        probabilities = tf.nn.softmax(logits / self.temperature, axis=-1)
-        if self.threshold is None:
-            class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-        else:
-            class_id = tf.where(probabilities[:, self.positive_id] >= self.threshold,
-                                self.positive_id, 1 - self.positive_id)
-        return {"probabilities": probabilities, "class_id": class_id,
-                "class_name": tf.gather(self.class_names, class_id)}
-
-
-class MultiLabelServing(tf.Module):
-    """The multi-label serving signature: `probabilities` float32[batch, labels] (sigmoid of the logits
-    divided by the temperature), `label_mask` int32[batch, labels] (p >= the label's threshold) and
-    `label_names` string[batch], the predicted set joined by `separator` ("" for an empty set); the
-    temperature and the per-label thresholds are constants in the graph."""
-
-    def __init__(self, model, class_names, temperature: float, thresholds, separator: str):
-        super().__init__()
-        self.model = model
-        self.class_names = tf.constant(list(class_names))
-        self.temperature = tf.constant(float(temperature), tf.float32)
-        self.thresholds = tf.constant([float(value) for value in thresholds], tf.float32)
-        self.separator = separator
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def serve(self, text):
-        logits = tf.cast(self.model(text, training=False), tf.float32)
-        probabilities = tf.sigmoid(logits / self.temperature)
-        label_mask = tf.cast(probabilities >= self.thresholds, tf.int32)
-        names = tf.broadcast_to(self.class_names, tf.shape(label_mask))
-        kept = tf.ragged.boolean_mask(names, label_mask > 0)  # each text's chosen labels, in label order
-        return {"probabilities": probabilities, "label_mask": label_mask,
-                "label_names": tf.strings.reduce_join(kept, axis=1, separator=self.separator)}
-
-
-def serving_module(model, class_names, decision: dict) -> tf.Module:
-    """The Serving module a decision record asks for: multi-label when it holds per-label thresholds."""
-    if decision.get("multi_label"):
-        return MultiLabelServing(model, class_names, decision.get("temperature", 1.0),
-                                 [decision["thresholds"][name] for name in class_names],
-                                 decision.get("label_separator") or "|")
-    positive = decision.get("positive_class")
-    return Serving(model, class_names, decision.get("temperature", 1.0), decision.get("threshold"),
-                   list(class_names).index(positive) if positive else 1)
 
 
 def next_version(model_root: str) -> int:
@@ -107,18 +45,18 @@ def _remove_dead_staging(model_root: str) -> None:
                 pass  # alive, another user's
 
 
-def export(model, class_names, model_root: str, extra_files: dict, decision: dict = None) -> str:
+def export(model, class_names, model_root: str, extra_files: dict, decision: dict = None, module=None) -> str:
     """Writes model_root/<next version>/ atomically (staging dir, then rename); never overwrites.
     A killed export leaves only a hidden `.staging-<pid>` directory, removed by the next export.
-    `decision` ({"temperature", "threshold", "positive_class", ...}) goes into the graph (see Serving)
-    and into assets.extra/calibration.json."""
+    `module`: the task's serving module (tasks/*: serving_module), whose graph holds the decision; by
+    default the single-label signature of `model` and `decision` (argmax when None). `decision` goes into assets.extra/calibration.json."""
     os.makedirs(model_root, exist_ok=True)
     _remove_dead_staging(model_root)
     staging = os.path.join(model_root, f".staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
         decision = decision or {}
-        module = serving_module(model, class_names, decision)
+        module = module or signatures.Serving.from_record(model, class_names, decision)
         with saving.without_optimizers(module):  # serving needs the weights only
             tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
         os.makedirs(os.path.join(staging, EXTRA))

@@ -66,15 +66,16 @@ class Servable:
     """One loaded version: its serving function (export.load) and what the metadata API shows."""
 
     def __init__(self, version: int, path: str):
-        from tfclf.serving import export, predict  # TensorFlow: imported once a version loads
-        self.version, self.path, self._predict = version, path, predict.predict
-        self.serve = export.load(path)
+        from tfclf.serving import exported  # TensorFlow: imported once a version loads
+        self.version, self.path = version, path
+        self.model = exported.ExportedModel(path)
+        self.serve = self.model.serve
         self.signature_def = signature_def(path)
         self.output_names = sorted(self.serve.structured_outputs)
 
     def predict(self, texts, batch_size: int) -> dict:
         """numpy outputs for `texts` (tfclf.serving.predict: length-sorted batches of at most batch_size)."""
-        return self._predict(self.serve, texts, batch_size)
+        return self.model.predict(texts, batch_size)
 
     def warm_up(self) -> None:
         self.predict(WARM_UP_TEXTS, len(WARM_UP_TEXTS))

@@ -10,11 +10,13 @@ import time
 import numpy as np
 from sklearn.metrics import f1_score
 
-from tfclf import config as config_lib, provenance, stages, tables, workflows
+from tfclf import config as config_lib, provenance, tables
+from tfclf.jobs import training_run
+from tfclf.stages import preparing
 from tfclf._backend import hub, keras, tf
 from tfclf.data import pipeline
 from tfclf.models import tfhub
-from tfclf.serving import export, predict
+from tfclf.serving import exported
 from tfclf.training import callbacks, fit as fit_lib
 
 
@@ -71,7 +73,7 @@ def tutorial_model(handles: dict, num_classes: int, seq_len: int, dropout: float
     return keras.Model(text, keras.layers.Dense(num_classes, dtype="float32", name="logits")(net)), encoder
 
 
-def run_baseline(prepared: stages.Prepared, seq_len: int) -> dict:
+def run_baseline(prepared: preparing.Prepared, seq_len: int) -> dict:
     config, splits = prepared.config, prepared.splits
     fit_lib.seed_everything(config.train.seed)
     num_classes, batch = len(splits.class_names), config.train.batch_size
@@ -99,12 +101,12 @@ def run_baseline(prepared: stages.Prepared, seq_len: int) -> dict:
             "test_macro_f1": float(f1_score(splits.test["label_id"], logits.argmax(1), average="macro"))}
 
 
-def run_tfclf(prepared: stages.Prepared, infer_batch: int) -> dict:
-    result = workflows.train(prepared.config, prepared=prepared)
-    serve = export.load(result.export_path)
+def run_tfclf(prepared: preparing.Prepared, infer_batch: int) -> dict:
+    result = training_run.train(prepared.config, prepared=prepared)
+    model = exported.ExportedModel(result.export_path)
     texts = prepared.splits.test["text"].tolist()
-    predict.predict(serve, texts, infer_batch)  # warm-up
-    infer_seconds = best_of(2, lambda: predict.predict(serve, texts, infer_batch))
+    model.predict(texts, infer_batch)  # warm-up
+    infer_seconds = best_of(2, lambda: model.predict(texts, infer_batch))
     return {"train_examples_per_sec": result.metrics["train_examples_per_sec"],
             "infer_examples_per_sec": len(texts) / infer_seconds,
             "test_macro_f1": result.metrics["test"]["macro_f1"], "run_dir": result.run_dir}
@@ -133,7 +135,7 @@ def check_peer(args) -> str:
     return checkpoint
 
 
-def run_peer(args, prepared: stages.Prepared, checkpoint: str, precision: str) -> dict:
+def run_peer(args, prepared: preparing.Prepared, checkpoint: str, precision: str) -> dict:
     """Fine-tunes the same checkpoint on the same split with Hugging Face transformers + PyTorch, in the
     user's own environment (--peer-python), with the same batch, cap, epochs, learning rate and schedule."""
     config, splits, train = prepared.config, prepared.splits, prepared.config.train
@@ -160,7 +162,7 @@ def run_peer(args, prepared: stages.Prepared, checkpoint: str, precision: str) -
     return result
 
 
-def carried_tokens(prepared: stages.Prepared) -> float:
+def carried_tokens(prepared: preparing.Prepared) -> float:
     """Mean tokens per training text that tfclf's batches carry, as its training builds them: packed rows
     (--pack), or length-grouped batches trimmed to their longest text."""
     config, splits = prepared.config, prepared.splits
@@ -171,7 +173,7 @@ def carried_tokens(prepared: stages.Prepared) -> float:
     return total / len(splits.train)
 
 
-def unpacked(prepared: stages.Prepared) -> stages.Prepared:
+def unpacked(prepared: preparing.Prepared) -> preparing.Prepared:
     """The same prepared split with --pack off, in its own run directory (the bench's "unpacked" arm)."""
     config = prepared.config
     config = dataclasses.replace(config, out=config.out + "-unpacked",
@@ -179,12 +181,12 @@ def unpacked(prepared: stages.Prepared) -> stages.Prepared:
     return dataclasses.replace(prepared, config=config, packed=False)
 
 
-def scaling(prepared: stages.Prepared, sizes, seq_lens) -> dict:
+def scaling(prepared: preparing.Prepared, sizes, seq_lens) -> dict:
     """Training seconds vs data size (tfclf, 1 epoch) and vs sequence length (fixed padding, a few steps)."""
     config, splits = prepared.config, prepared.splits
     rows = {"size": [], "seq_len": []}
     for size in sizes:
-        run = workflows.train(dataclasses.replace(
+        run = training_run.train(dataclasses.replace(
             config, out=os.path.join(os.path.dirname(config.out), f"size-{size}"),
             data=dataclasses.replace(config.data, max_examples=size),
             train=dataclasses.replace(config.train, epochs=1),
@@ -229,7 +231,7 @@ def bench_config(args):
                          f"one of: {', '.join(tokenized)}")
     fit_lib.precision_policy(args.mixed_precision)  # refused in one line where the machine cannot run it
     out = args.out or tempfile.mkdtemp(prefix="tfclf-bench-")
-    return stages.resolve(config_lib.from_flat({
+    return preparing.resolve(config_lib.from_flat({
         "data": args.data, "encoder": args.encoder, "max_examples": args.max_examples, "epochs": args.epochs,
         "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
         "batch_size": args.batch_size, "seq_len": args.seq_len, "lr": args.lr, "seed": args.seed,
@@ -291,7 +293,7 @@ def summarize(args, prepared, arms: dict, shape: dict, peak: float, precision: s
     return summary
 
 
-def tfclf_arm(prepared: stages.Prepared, infer_batch: int) -> dict:
+def tfclf_arm(prepared: preparing.Prepared, infer_batch: int) -> dict:
     """One tfclf arm: its training run, and the tokens its batches carry per training text."""
     print(f"\n== tfclf ({'packed' if prepared.packed else 'unpacked'})")
     return {**run_tfclf(prepared, infer_batch), "tokens_carried": carried_tokens(prepared)}
@@ -300,7 +302,7 @@ def tfclf_arm(prepared: stages.Prepared, infer_batch: int) -> dict:
 def compare(args) -> dict:
     """The whole benchmark for parsed `python -m tfclf.bench` flags; prints the tables, then JSON."""
     checkpoint = check_peer(args) if args.peer == "hf" else ""
-    prepared = stages.prepare(bench_config(args))  # once: every arm trains on the same split and lengths
+    prepared = preparing.prepare(bench_config(args))  # once: every arm trains on the same split and lengths
     splits = prepared.splits
     peaks = measure_peaks()
     policy = fit_lib.precision_policy(args.mixed_precision)

@@ -2,7 +2,8 @@
 and the comparison plots."""
 import os
 
-from tfclf.evaluation import report, report_page
+from tfclf import files
+from tfclf.evaluation import plots, report_page
 from tfclf.studies import study as study_lib
 
 
@@ -28,7 +29,7 @@ def write_results(study, trials, entries, out: str, seeds_summary=None) -> str:
     frame = study_lib.table(study, trials, entries)
     if frame.empty:
         return "no finished trials\n"
-    with report.atomic_write(os.path.join(out, "results.csv")) as handle:
+    with files.atomic_write(os.path.join(out, "results.csv")) as handle:
         frame.to_csv(handle, index=False)
     metric = study.metric
     axes = list(dict.fromkeys(key for t in trials for key in t.params))
@@ -55,15 +56,15 @@ def write_results(study, trials, entries, out: str, seeds_summary=None) -> str:
                     f"{best[f'test_{metric}']:.4f}, test accuracy {best['test_accuracy']:.4f}.")
         text.append(f"\n{selected}\n")
     markdown = "".join(text)
-    with report.atomic_write(os.path.join(out, "results.md")) as handle:
+    with files.atomic_write(os.path.join(out, "results.md")) as handle:
         handle.write(markdown)
-    report.grid_curves_plot([entries[t] for t in dict.fromkeys(frame["trial"]) if entries[t]["status"] == "ok"],
+    plots.grid_curves_plot([entries[t] for t in dict.fromkeys(frame["trial"]) if entries[t]["status"] == "ok"],
                             f"val_{metric}", os.path.join(out, "curves.png"))
     figures = ["curves.png"]
     numeric = [axis for axis in study.grid if len(study.grid[axis]) > 1 and all(map(_is_number, study.grid[axis]))]
     if numeric and not ok.empty:
         axis = "lr" if "lr" in numeric else numeric[0]
-        report.metric_vs_plot(ok, axis, [a for a in axes if a != axis], f"val_{metric}",
+        plots.metric_vs_plot(ok, axis, [a for a in axes if a != axis], f"val_{metric}",
                               os.path.join(out, f"metric_vs_{axis}.png"))
         figures.append(f"metric_vs_{axis}.png")
     report_page.write_study(out, study.name, frame, list(dict.fromkeys(columns)), selected.replace("**", ""),

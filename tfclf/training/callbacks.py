@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from tfclf import phases, progress
+from tfclf import faults, progress
 from tfclf._backend import keras, tf
 from tfclf.serving import saving
 
@@ -69,20 +69,20 @@ def read_history(path: str) -> list:
 
 
 class PhasePoints(keras.callbacks.Callback):
-    """The fault-injection points inside fit (see phases.py); put it last, after the backup."""
+    """The fault-injection points inside fit (see faults.py); put it last, after the backup."""
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 0:
-            phases.reached("epoch_end")
+            faults.reached("epoch_end")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         if self.epoch == 1 and batch == 0:
-            phases.reached("epoch_mid")
+            faults.reached("epoch_mid")
         self.steps = getattr(self, "steps", 0) + 1
-        phases.reached_step(self.steps)
+        faults.reached_step(self.steps)
 
 
 class Throughput(keras.callbacks.Callback):

@@ -4,12 +4,9 @@ before training, and its probabilities travel with the labels (see losses.Distil
 Scoring once instead of running the teacher inside every training step costs one inference pass
 over the data, however many epochs the student trains, and lets any model family teach any other.
 """
-import json
-import os
-
 import numpy as np
 
-from tfclf.serving import export, predict
+from tfclf.serving import export, exported
 
 
 def resolve(path: str) -> str:
@@ -17,16 +14,19 @@ def resolve(path: str) -> str:
     return export.resolve(path, "--teacher")
 
 
+def verify(path: str) -> None:
+    """A ValueError naming the damaged file of --teacher's export (export.verify), before a run directory exists."""
+    export.verify(resolve(path))
+
+
 def teacher_probabilities(path: str, texts, class_names, batch_size: int = 256) -> np.ndarray:
     """[len(texts), len(class_names)] probabilities of the teacher, columns in the student's class order."""
-    model_dir = resolve(path)
-    labels_file = os.path.join(model_dir, export.EXTRA, "labels.json")
-    with open(labels_file, encoding="utf-8") as handle:
-        teacher_classes = json.load(handle)
+    teacher = exported.ExportedModel.open(path, "--teacher")
+    teacher_classes = teacher.class_names
     if sorted(teacher_classes) != sorted(class_names):
         raise ValueError(f"--teacher {path}: its classes {teacher_classes} differ from the data's {list(class_names)}; "
                          "use a teacher trained on the same labels")
-    result = predict.predict(export.load(model_dir), list(texts), batch_size)
+    result = teacher.predict(list(texts), batch_size)
     order = [teacher_classes.index(name) for name in class_names]
     return result["probabilities"][:, order].astype(np.float32)
 

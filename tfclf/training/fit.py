@@ -7,7 +7,7 @@ import numpy as np
 from tfclf import provenance
 from tfclf._backend import keras, tf
 from tfclf.training import budget, callbacks as callbacks_lib
-from tfclf.training import losses, metrics, optimizers
+from tfclf.training import optimizers
 
 TrainingDiverged = callbacks_lib.TrainingDiverged
 
@@ -95,21 +95,17 @@ def label_weights(targets, mode: str) -> np.ndarray:
                      len(targets) / (2.0 * np.maximum(positives, 1))], axis=1).astype(np.float32)
 
 
-def compile_model(model, train_config, num_classes: int, learning_rate: float, total_steps: int,
-                  label_weights=None):
-    """Compiles with the configured optimizer and loss; returns the (head's) learning-rate schedule.
-    With `encoder_lr`, `model` must be a transformer.DiscriminativeModel: its encoder gets its own optimizer.
-    With `label_weights` (multi-label, see `label_weights`): binary cross-entropy per label and the
-    multi-label metrics."""
+def compile_model(model, train_config, learning_rate: float, total_steps: int, objective):
+    """Compiles with the configured optimizer and the task's objective (tasks/task.Objective: the loss and
+    the metrics); returns the (head's) learning-rate schedule. With `encoder_lr`, `model` must be a
+    transformer.DiscriminativeModel: its encoder gets its own optimizer."""
     if train_config.encoder_lr:
         learning_rate = train_config.head_lr or learning_rate
         model.encoder_optimizer, _ = optimizers.build(train_config, train_config.encoder_lr, total_steps)
     optimizer, schedule = optimizers.build(train_config, learning_rate, total_steps)
-    tracked = [metrics.Accuracy(), metrics.MacroF1(num_classes)] if label_weights is None \
-        else metrics.multi_label_metrics(num_classes)
     # Under mixed_float16, tf-keras' compile wraps the optimizer in a LossScaleOptimizer itself.
-    model.compile(optimizer=optimizer, loss=losses.build_training(train_config, num_classes, label_weights),
-                  metrics=tracked, jit_compile=train_config.xla)
+    model.compile(optimizer=optimizer, loss=objective.loss, metrics=objective.metrics(keras),
+                  jit_compile=train_config.xla)
     return schedule
 
 

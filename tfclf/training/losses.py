@@ -54,11 +54,9 @@ class Distillation(keras.losses.Loss):
         return self.alpha * self.temperature ** 2 * kl + (1.0 - self.alpha) * hard
 
 
-def build_training(train_config, num_classes: int, label_weights=None) -> keras.losses.Loss:
-    """The loss the model is fitted with: `build`'s, inside Distillation when a teacher is given; with
-    `label_weights` (multi-label), `build_multi_label`'s."""
-    if label_weights is not None:
-        return build_multi_label(train_config, label_weights)
+def build_training(train_config, num_classes: int) -> keras.losses.Loss:
+    """The single-label loss the model is fitted with: `build`'s, inside Distillation when a teacher is given
+    (the multi-label task's is `build_multi_label`)."""
     hard = build(train_config, num_classes)
     if not train_config.teacher:
         return hard

@@ -38,23 +38,18 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "warmup_steps": self.warmup_steps, "decay": self.decay}
 
 
-def _adamw(schedule, train_config):
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=train_config.weight_decay,
-                                       epsilon=1e-6, **_clip(train_config))
-    optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
-    return optimizer
-
-
 def _clip(train_config) -> dict:
     return {"global_clipnorm": train_config.clip_norm} if train_config.clip_norm > 0 else {}
 
 
+# name -> (Keras module, learning rate or schedule, train config) -> optimizer; either Keras (tf-keras, Keras 3).
 OPTIMIZERS = {
-    "adamw": _adamw,
-    "adam": lambda schedule, config: keras.optimizers.Adam(learning_rate=schedule, **_clip(config)),
-    "sgd": lambda schedule, config: keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum,
-                                                          **_clip(config)),
-    "rmsprop": lambda schedule, config: keras.optimizers.RMSprop(learning_rate=schedule, **_clip(config)),
+    "adamw": lambda keras, lr, config: keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay,
+                                                               epsilon=1e-6, **_clip(config)),
+    "adam": lambda keras, lr, config: keras.optimizers.Adam(learning_rate=lr, **_clip(config)),
+    "sgd": lambda keras, lr, config: keras.optimizers.SGD(learning_rate=lr, momentum=config.momentum,
+                                                           **_clip(config)),
+    "rmsprop": lambda keras, lr, config: keras.optimizers.RMSprop(learning_rate=lr, **_clip(config)),
 }
 
 
@@ -64,7 +59,32 @@ def build_schedule(train_config, learning_rate: float, total_steps: int) -> Warm
                        train_config.schedule)
 
 
-def build(train_config, learning_rate: float, total_steps: int):
-    """Returns (optimizer, schedule) for `total_steps` optimizer steps."""
+def build(train_config, learning_rate: float, total_steps: int, keras_module=keras, variables=None, wrap=None):
+    """Returns (optimizer, schedule) for `total_steps` optimizer steps, in `keras_module` (default tf-keras;
+    the KerasHub family passes Keras 3, its `variables` and `wrap`, its schedule class around tfclf's)."""
     schedule = build_schedule(train_config, learning_rate, total_steps)
-    return OPTIMIZERS[train_config.opt](schedule, train_config), schedule
+    optimizer = OPTIMIZERS[train_config.opt](keras_module, wrap(schedule) if wrap else schedule, train_config)
+    if train_config.opt == "adamw":
+        exclude_from_decay(optimizer, variables)
+    return optimizer, schedule
+
+
+def apply_encoder_and_head(tape, loss, encoder_variables: list, trainable_variables: list, encoder_optimizer,
+                           optimizer) -> None:
+    """One step with two optimizers (--encoder-lr): the encoder's variables by `encoder_optimizer`, the other
+    trainable variables (the head) by `optimizer`; each clips its own gradients. Either Keras' train_step."""
+    encoder_ids = {id(variable) for variable in encoder_variables}
+    head_variables = [v for v in trainable_variables if id(v) not in encoder_ids]
+    gradients = tape.gradient(loss, encoder_variables + head_variables)
+    split = len(encoder_variables)
+    encoder_optimizer.apply_gradients(zip(gradients[:split], encoder_variables))
+    optimizer.apply_gradients(zip(gradients[split:], head_variables))
+
+
+def exclude_from_decay(optimizer, variables=None) -> None:
+    """AdamW skips LayerNorm and bias weights (BERT recipe): by name as tf-keras creates them, or, given the
+    `variables` (Keras 3, whose names are short: `gamma`, `bias`), those whose paths match."""
+    if variables is None:
+        optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
+    else:
+        optimizer.exclude_from_weight_decay(var_list=[v for v in variables if any(part in v.path for part in NO_DECAY)])

@@ -6,7 +6,7 @@ with TFCLF_PAUSE_AT=<point> and TFCLF_PAUSE_FILE=<path> it waits there while tha
 exists (to hold a run still, e.g. while a second one tries the same --out). Without the
 variables every call is a no-op.
 
-    loading      stages.prepare starts reading the data
+    loading      preparing.prepare starts reading the data
     prepared     data read and split, before the run directory is touched
     epoch_end    the first epoch's backup is written
     epoch_mid    the first batch of the second epoch

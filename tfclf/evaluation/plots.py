@@ -1,12 +1,8 @@
-"""EDA and evaluation artifacts; the only module that imports matplotlib.
+"""The figures of runs, evaluations, studies and serving load tests; the only module that imports matplotlib.
 
-Every writer goes through `atomic_write`, so a killed run never leaves a
-half-written file behind.
+Each figure is written through files.atomic_write, so a killed run never leaves a half-written PNG.
+The `*_figure` functions return the figure (tests look at it); the `*_plot` functions save it.
 """
-import contextlib
-import json
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
@@ -16,31 +12,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn import metrics as sk_metrics  # noqa: E402
 
-from tfclf.data import splits as splits_lib  # noqa: E402
+from tfclf import files  # noqa: E402
 from tfclf.evaluation import calibration, thresholds  # noqa: E402
 
 
-@contextlib.contextmanager
-def atomic_write(path: str, mode: str = "w"):
-    """Opens `path + .tmp` for writing and renames it over `path` only on success."""
-    partial = path + ".tmp"
-    try:
-        with open(partial, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
-            yield handle
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-
-
-def write_json(path: str, payload) -> None:
-    with atomic_write(path) as handle:
-        json.dump(payload, handle, indent=2, sort_keys=False, default=float)
-        handle.write("\n")
-
-
-def _save_figure(figure, path: str) -> None:
-    with atomic_write(path, "wb") as handle:
+def save_figure(figure, path: str) -> None:
+    with files.atomic_write(path, "wb") as handle:
         figure.savefig(handle, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
 
@@ -56,35 +33,10 @@ def short_count(value, thousands: int = 100_000) -> str:
     return f"{value / 1e3:.3g}k" if value >= thousands else str(value)
 
 
-def eda(splits: splits_lib.Splits, seq_len: int, length_unit: str, model_lengths, run_dir: str,
-        extra: dict = None) -> dict:
-    """Class counts, length statistics, bar chart and length histogram; returns eda.json's content."""
-    words = np.array([len(text.split()) for text in splits.train["text"]], dtype=np.int32)
-    model_lengths = np.asarray(model_lengths)
-    summary = {
-        **splits.summary,
-        "class_names": splits.class_names,
-        "train_word_length": {"mean": float(words.mean()), "p50": float(np.percentile(words, 50)),
-                              "p95": float(np.percentile(words, 95)), "max": int(words.max())},
-        "seq_len": int(seq_len),
-        "length_unit": length_unit,
-        "train_share_truncated": float((model_lengths > seq_len).mean()),
-        **(extra or {}),
-    }
-    write_json(os.path.join(run_dir, "eda.json"), summary)
 
-    counts = pd.DataFrame(splits.summary["class_counts"]).loc[splits.class_names]
-    multi_label = getattr(splits, "multi_label", False)
-    _save_figure(class_distribution_figure(counts, multi_label), os.path.join(run_dir, "class_distribution.png"))
-    sampled = getattr(splits, "counts", {}).get("train", 0) > len(splits.train)  # streamed: the training sample
-    _save_figure(length_histogram_figure(model_lengths, seq_len, length_unit, len(splits.train) if sampled else 0),
-                 os.path.join(run_dir, "length_histogram.png"))
-    return summary
-
-
-def class_distribution_figure(counts: pd.DataFrame, multi_label: bool = False):
-    """Bars of texts per class (per label: a text with several labels counts under each) and split, a count on
-    each bar; the legend in a row between the title and the axes, so it covers no bar; vertical counts and
+def class_distribution_figure(counts: pd.DataFrame, kind: str = "class", note: str = ""):
+    """Bars of texts per `kind` (class; label, where a text with several labels counts under each, as `note`
+    says) and split, a count on each bar; the legend in a row between the title and the axes, so it covers no bar; vertical counts and
     slanted names when many classes make the bars narrow. 6 inches wide up to 6 classes, as the length histogram
     beside it on the report page."""
     counts = counts.rename(columns={"val": "validation"})
@@ -98,10 +50,8 @@ def class_distribution_figure(counts: pd.DataFrame, multi_label: bool = False):
     if len(counts) > 8 or max(len(str(name)) for name in counts.index) * len(counts) > 60:
         axis.tick_params(axis="x", labelrotation=30)
         plt.setp(axis.get_xticklabels(), ha="right", rotation_mode="anchor")
-    kind = "label" if multi_label else "class"
     axis.set(xlabel=kind, ylabel="texts")
-    _title_and_legend(figure, axis, "Texts per label and split (a text counts under each of its labels)"
-                      if multi_label else "Texts per class and split")
+    _title_and_legend(figure, axis, f"Texts per {kind} and split" + (f" ({note})" if note else ""))
     return figure
 
 
@@ -134,25 +84,8 @@ def length_histogram_figure(model_lengths, seq_len: int, length_unit: str, sampl
     return figure
 
 
+
 # --- evaluation ---------------------------------------------------------------
-
-def classification_metrics(label_ids, probabilities, class_names, loss: float, predicted=None) -> dict:
-    """Metrics of the `predicted` class ids (default: argmax) and the given loss."""
-    predicted = probabilities.argmax(axis=1) if predicted is None else np.asarray(predicted)
-    labels = list(range(len(class_names)))
-    precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
-        label_ids, predicted, labels=labels, zero_division=0)
-    return {
-        "accuracy": float(sk_metrics.accuracy_score(label_ids, predicted)),
-        "macro_f1": float(sk_metrics.f1_score(label_ids, predicted, labels=labels, average="macro", zero_division=0)),
-        "weighted_f1": float(sk_metrics.f1_score(label_ids, predicted, labels=labels, average="weighted",
-                                                 zero_division=0)),
-        "loss": float(loss),
-        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]),
-                             "f1": float(f1[i]), "support": int(support[i])}
-                      for i, name in enumerate(class_names)},
-    }
-
 
 def confusion_matrix_plot(label_ids, predicted, class_names, path: str, title: str) -> None:
     matrix = sk_metrics.confusion_matrix(label_ids, predicted, labels=range(len(class_names)))
@@ -170,7 +103,7 @@ def confusion_matrix_plot(label_ids, predicted, class_names, path: str, title: s
         for (row, column), value in np.ndenumerate(values):
             axis.text(column, row, format(value, fmt), ha="center", va="center",
                       color="white" if value > threshold else "black")
-    _save_figure(figure, path)
+    save_figure(figure, path)
 
 
 def curves_figure(history: dict, monitor: str = "val_macro_f1", best_epoch: int = 0):
@@ -204,106 +137,8 @@ def curves_figure(history: dict, monitor: str = "val_macro_f1", best_epoch: int 
 
 def curves_plot(history: dict, path: str, monitor: str = "val_macro_f1", best_epoch: int = 0) -> None:
     """curves_figure saved as a PNG (seed 003's figure, with the learning rate and the selected epoch)."""
-    _save_figure(curves_figure(history, monitor, best_epoch), path)
+    save_figure(curves_figure(history, monitor, best_epoch), path)
 
-
-def write_predictions(frames, probabilities, class_names, path: str, predicted=None, label_ids=None,
-                      count: int = 10) -> pd.DataFrame:
-    """predictions.csv, written chunk by chunk: where each text came from (`row`: file and line or data row,
-    when known), the text as the user gave it (`raw_text`, else `text`), true and predicted class, the
-    predicted class's probability, every class's. `frames`: one table or an iterable of chunks in the order
-    of `probabilities`. Returns the `count` most confidently wrong rows (columns text: what the model read,
-    true, predicted, confidence), when `label_ids` are given."""
-    predicted = probabilities.argmax(axis=1) if predicted is None else np.asarray(predicted)
-    confidence = probabilities[np.arange(len(predicted)), predicted]
-    wanted = np.array([], dtype=np.int64)
-    if label_ids is not None:
-        wrong = np.flatnonzero(np.asarray(label_ids) != predicted)
-        wanted = wrong[np.argsort(-confidence[wrong], kind="stable")[:count]]
-    kept, start = {}, 0
-    with atomic_write(path) as handle:
-        for frame in ([frames] if isinstance(frames, pd.DataFrame) else frames):
-            stop = start + len(frame)
-            part = slice(start, stop)
-            table = pd.DataFrame({"text": frame["raw_text" if "raw_text" in frame else "text"].to_numpy(),
-                                  "true": frame["label"].to_numpy(),
-                                  "predicted": [class_names[i] for i in predicted[part]],
-                                  "confidence": confidence[part]})
-            if "row" in frame:
-                table.insert(0, "row", frame["row"].to_numpy())
-            for i, name in enumerate(class_names):
-                table[f"p_{name}"] = probabilities[part, i]
-            table.to_csv(handle, index=False, header=start == 0)
-            for position in wanted[(wanted >= start) & (wanted < stop)]:
-                kept[int(position)] = {"text": frame["text"].iloc[position - start], **table.iloc[position - start][
-                    ["true", "predicted", "confidence"]].to_dict()}
-            start = stop
-    if start != len(predicted):
-        raise RuntimeError(f"{path}: {start} rows were written for {len(predicted)} predictions")
-    return pd.DataFrame([kept[int(position)] for position in wanted], columns=["text", "true", "predicted", "confidence"])
-
-
-def confidently_wrong(predictions: pd.DataFrame, count: int = 10) -> pd.DataFrame:
-    """The `count` wrong predictions with the highest probability of the predicted class."""
-    wrong = predictions[predictions["true"] != predictions["predicted"]]
-    return wrong.sort_values("confidence", ascending=False, kind="stable").head(count)
-
-
-def text_report(metrics: dict, wrong: pd.DataFrame, explanations, class_names, path: str,
-                decision: dict = None) -> str:
-    """Classification report, calibration and threshold figures, and the most confidently wrong texts with
-    the words that moved their prediction most (explanations, when given)."""
-    lines = [f"{'class':<20}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
-    for name in class_names:
-        row = metrics["per_class"][name]
-        lines.append(f"{name:<20}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10d}")
-    lines += ["", f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   "
-                  f"weighted-F1 {metrics['weighted_f1']:.4f}   loss {metrics['loss']:.4f}"]
-    lines += decision_lines(decision or {})
-    lines += ["", f"Most confidently wrong examples (up to {len(wrong)}), with the words whose removal changes "
-                  "the predicted class's probability most (weight: the drop in its log-odds):"]
-    for index, (_, row) in enumerate(wrong.iterrows()):
-        lines.append(f"  true={row['true']} predicted={row['predicted']} p={row['confidence']:.3f}  "
-                     f"{row['text'][:160]!r}")
-        if index < len(explanations):
-            lines.append("      words: " + ", ".join(f"{word} {weight:+.2f}"
-                                                     for word, weight in explanations[index]["words"]))
-    text = "\n".join(lines) + "\n"
-    with atomic_write(path) as handle:
-        handle.write(text)
-    return text
-
-
-def calibration_choice(decision: dict) -> str:
-    """Where the served temperature came from, in a few words (metrics.json's decision.calibration)."""
-    chosen = decision.get("calibration")
-    if not chosen:  # --calibration none, or a run from before the temperature was cross-validated
-        return "fitted on validation" if decision.get("temperature", 1.0) != 1.0 else "no calibration"
-    if chosen["kept"]:
-        return (f"fitted on validation, kept: it lowered the NLL of {chosen['folds']} held-out folds by more than "
-                "the folds' noise")
-    held = chosen.get("heldout") or {}
-    why = "no held-out gain" if held.get("nll_gain", 0.0) <= 0 else "its held-out gain is within the folds' noise"
-    return f"the fitted {chosen['fitted']:.3f} not kept: {why}"
-
-
-def decision_lines(decision: dict) -> list:
-    """The calibration and threshold figures of metrics.json's "decision", as report lines."""
-    lines, test = [], decision.get("test")
-    if test:
-        lines += ["", f"calibration: temperature {decision['temperature']:.3f} ({calibration_choice(decision)}); "
-                      f"test ECE {test['ece_before']:.4f} -> {test['ece_after']:.4f}, Brier {test['brier_before']:.4f}"
-                      f" -> {test['brier_after']:.4f}"]
-        chosen = decision.get("calibration") or {}
-        if chosen.get("reason"):
-            lines.append(f"  fitted T = {chosen['fitted']:.3f} on validation, {chosen['reason']}")
-    if decision.get("threshold") is not None and "threshold_test" in decision:
-        at, argmax = decision["threshold_test"]["at_threshold"], decision["threshold_test"]["argmax"]
-        lines += [f"threshold: {decision['positive_class']} when p >= {decision['threshold']:.4f} "
-                  f"({decision['threshold_mode']} on validation); test {decision['positive_class']} "
-                  f"precision/recall/F1 {at['precision']:.4f} / {at['recall']:.4f} / {at['f1']:.4f} "
-                  f"(argmax: {argmax['precision']:.4f} / {argmax['recall']:.4f} / {argmax['f1']:.4f})"]
-    return lines
 
 
 COUNT_ROW = 1.025  # where the reliability diagram's counts stand: above every bar and gap (both end at <= 1)
@@ -314,7 +149,7 @@ def reliability_plot(panels, label_ids, path: str, unit: str = "texts") -> None:
     texts per bin in a row above the diagram) against the diagonal; the hatched gap to the bin's mean confidence
     is the miscalibration. ECE in the title; the x axis starts at the lowest possible confidence, 1 / classes.
     `unit`: what is counted ("pairs" for multi-label runs' (text, label) pairs)."""
-    _save_figure(reliability_figure(panels, label_ids, unit), path)
+    save_figure(reliability_figure(panels, label_ids, unit), path)
 
 
 def reliability_figure(panels, label_ids, unit: str = "texts"):
@@ -373,7 +208,7 @@ def pr_curve_plot(curves, threshold: float, positive_class: str, path: str) -> N
         axis.set(xlabel="recall", ylabel="precision")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="lower left")
-    _save_figure(figure, path)
+    save_figure(figure, path)
 
 
 # --- grid studies ---------------------------------------------------------------
@@ -390,7 +225,7 @@ def grid_curves_plot(entries, key: str, path: str, limit: int = 12) -> None:
     axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    _save_figure(figure, path)
+    save_figure(figure, path)
 
 
 def metric_vs_plot(frame: pd.DataFrame, axis_name: str, group_by, metric: str, path: str) -> None:
@@ -411,7 +246,7 @@ def metric_vs_plot(frame: pd.DataFrame, axis_name: str, group_by, metric: str, p
     axis.set(title=f"{metric} vs {axis_name}", xlabel=axis_name, ylabel=metric)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, title=" ".join(group_by) or None)
-    _save_figure(figure, path)
+    save_figure(figure, path)
 
 
 # --- serving load tests -----------------------------------------------------------
@@ -447,7 +282,7 @@ def serve_load_plot(runs, path: str, title: str) -> None:
     left.legend(fontsize=8, loc="best")
     right.legend(fontsize=8, loc="upper left")
     figure.suptitle(title, fontsize=10)
-    _save_figure(figure, path)
+    save_figure(figure, path)
 
 
 def serve_soak_plot(samples, path: str, title: str) -> None:
@@ -463,4 +298,4 @@ def serve_soak_plot(samples, path: str, title: str) -> None:
     axis.set_ylim(0, max(megabytes.max() * 1.15, 1) if len(megabytes) else 1)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, loc="lower right")
-    _save_figure(figure, path)
+    save_figure(figure, path)
