@@ -56,7 +56,9 @@ def test_the_best_epoch_by_the_monitored_metric_is_evaluated(tmp_path, small_con
     # The reported validation loss is the best epoch's, not the last one's.
     assert result.metrics["val"]["loss"] == pytest.approx(history["val_loss"][best_epoch - 1], rel=1e-3)
     assert result.metrics["val"]["loss"] < history["val_loss"][-1]
-    assert os.path.isfile(os.path.join(result.run_dir, "checkpoints", "best", "weights.index"))
+    # trained/ holds the evaluated (best) weights; the best checkpoint, a second copy, is gone.
+    assert os.path.isfile(os.path.join(result.run_dir, "trained", "weights.index"))
+    assert not os.path.exists(os.path.join(result.run_dir, "checkpoints"))
 
 
 def test_progress_line_reports_examples_per_second(tmp_path, small_config, capsys):

@@ -6,6 +6,7 @@
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
 from tfclf import cli, config as config_lib
@@ -102,10 +103,18 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
         at, argmax = decision["threshold_test"]["at_threshold"], decision["threshold_test"]["argmax"]
         lines.append(f"decision {decision['positive_class']} when p >= {decision['threshold']:.4f} "
                      f"({decision['threshold_mode']} on validation): test F1 {at['f1']:.4f}, argmax {argmax['f1']:.4f}")
-    lines.append(f"run      {run_dir}/  (report.html, report.txt, metrics.json, predictions.csv, *.png, tensorboard/)")
+    lines.append(f"run      {run_dir}/  ({_megabytes(run_dir)}: report.html, report.txt, metrics.json, predictions.csv, "
+                 "*.png, tensorboard/, trained/)")
     if export_path:
         lines.append(f"model    {export_path}/  (python -m tfclf.predict --model {export_path} \"some text\")")
     return "\n".join(lines)
+
+
+def _megabytes(directory: str) -> str:
+    """The bytes under `directory`, as the summary says them."""
+    size = sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(directory)
+               for name in names if not os.path.islink(os.path.join(folder, name)))
+    return f"{size / 1e6:.1f} MB"
 
 
 def main(argv=None) -> int:

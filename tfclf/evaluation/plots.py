@@ -106,9 +106,10 @@ def confusion_matrix_plot(label_ids, predicted, class_names, path: str, title: s
     save_figure(figure, path)
 
 
-def curves_figure(history: dict, monitor: str = "val_macro_f1", best_epoch: int = 0):
-    """Per epoch: the monitored metric (train and validation), the losses and the learning rate, each
-    panel with the selected epoch marked (a dashed line labelled "best epoch N"). Returns the figure."""
+def curves_figure(history: dict, monitor: str = "val_macro_f1", best_epoch: int = 0, unit: str = "epoch"):
+    """Per epoch (or, in adaptive training, per validation: `unit`): the monitored metric (train and
+    validation), the losses and the learning rate, each panel with the selected one marked (a dashed line
+    labelled "best epoch N"). Returns the figure."""
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     metric = monitor[len("val_"):] if monitor.startswith("val_") else monitor
     panels = [(metric, [("", "train"), ("val_", "validation")])] if metric != "loss" else []
@@ -121,11 +122,11 @@ def curves_figure(history: dict, monitor: str = "val_macro_f1", best_epoch: int 
             if prefix + key in history:
                 axis.plot(epochs, history[prefix + key][:len(epochs)], marker="o", label=label)
         if best_epoch:
-            axis.axvline(best_epoch, color="tab:red", linestyle="--", alpha=0.7, label=f"best epoch {best_epoch}")
+            axis.axvline(best_epoch, color="tab:red", linestyle="--", alpha=0.7, label=f"best {unit.split(' (')[0]} {best_epoch}")
         title = f"{key} (monitored: {monitor})" if key == metric and metric != "loss" else key
         if key == "learning_rate":  # the schedule per step is in TensorBoard (tensorboard/steps)
-            title = "learning rate at each epoch's end"
-        axis.set(title=title, xlabel="epoch", ylabel=key, xlim=(0.5, len(epochs) + 0.5))
+            title = f"learning rate at each {unit.split(' (')[0]}'s end"
+        axis.set(title=title, xlabel=unit, ylabel=key, xlim=(0.5, len(epochs) + 0.5))
         if len(epochs) <= 20:
             axis.set_xticks(epochs)
         else:
@@ -135,9 +136,10 @@ def curves_figure(history: dict, monitor: str = "val_macro_f1", best_epoch: int 
     return figure
 
 
-def curves_plot(history: dict, path: str, monitor: str = "val_macro_f1", best_epoch: int = 0) -> None:
-    """curves_figure saved as a PNG (seed 003's figure, with the learning rate and the selected epoch)."""
-    save_figure(curves_figure(history, monitor, best_epoch), path)
+def curves_plot(history: dict, path: str, monitor: str = "val_macro_f1", best_epoch: int = 0,
+                unit: str = "epoch") -> None:
+    """curves_figure saved as a PNG (with the learning rate and the selected epoch)."""
+    save_figure(curves_figure(history, monitor, best_epoch, unit), path)
 
 
 

@@ -27,7 +27,7 @@ def first_fit(lengths, row_length: int) -> tuple:
     """(row, offset) of each text and the number of rows: first-fit decreasing into rows of `row_length`.
 
         >>> first_fit(np.array([5, 3, 4, 2]), 8)
-        (array([0, 1, 1, 0], dtype=int32), array([0, 0, 3, 5], dtype=int32), 2)
+        (array([0, 0, 1, 1], dtype=int32), array([0, 5, 0, 4], dtype=int32), 2)
     """
     lengths = np.asarray(lengths).reshape(-1)
     rows, offsets = np.zeros(len(lengths), np.int32), np.zeros(len(lengths), np.int32)

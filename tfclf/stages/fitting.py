@@ -186,10 +186,12 @@ def fit_or_resume(run_dir: str, prepared: Prepared, strategy):
         progress.say(budget_line(prepared))
         fitted = fit(model, schedule, prepared, run_dir)
         save_trained(model, fitted, run_dir)
-        shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # trained: nothing to resume
+        for name in ("backup", "checkpoints"):  # trained/ holds the evaluated weights: the weights are kept once
+            shutil.rmtree(os.path.join(run_dir, name), ignore_errors=True)
     faults.reached("trained")
+    unit = f"validation (every {prepared.steps_per_epoch} steps)" if prepared.adaptive else "epoch"
     plots.curves_plot(fitted.history, os.path.join(run_dir, "curves.png"), config.train.monitor,
-                      fitted.best.get("epoch", 0))
+                      fitted.best.get("epoch", 0), unit)
     return model, fitted
 
 

@@ -80,8 +80,8 @@ def run_baseline(prepared: preparing.Prepared, seq_len: int) -> dict:
     with fit_lib.keras_policy(config.train.mixed_precision) as policy:  # the head; the encoder: graph rewrite
         model, _ = tutorial_model({"encoder": config.model.encoder_handle,
                                    "preprocess": config.model.preprocess_handle}, num_classes, seq_len)
-        fit_lib.compile_model(model, config.train, num_classes, config.train.lr,
-                              prepared.steps_per_epoch * config.train.epochs)
+        fit_lib.compile_model(model, config.train, config.train.lr, prepared.steps_per_epoch * config.train.epochs,
+                              prepared.task.objective(config.train, num_classes, prepared.train_targets()))
 
     def strings(frame, shuffle=False):
         dataset = tf.data.Dataset.from_tensor_slices((frame["text"].to_numpy().astype(str),
@@ -200,7 +200,8 @@ def scaling(prepared: preparing.Prepared, sizes, seq_lens) -> dict:
         fit_lib.seed_everything(config.train.seed)
         model, _ = tutorial_model({"encoder": config.model.encoder_handle,
                                    "preprocess": config.model.preprocess_handle}, len(splits.class_names), seq_len)
-        fit_lib.compile_model(model, config.train, len(splits.class_names), config.train.lr, 8)
+        fit_lib.compile_model(model, config.train, config.train.lr, 8,
+                              prepared.task.objective(config.train, len(splits.class_names), prepared.train_targets()))
         dataset = tf.data.Dataset.from_tensor_slices((frame["text"].to_numpy().astype(str),
                                                       frame["label_id"].to_numpy())).batch(batch).cache()
         throughput = callbacks.Throughput(len(frame))

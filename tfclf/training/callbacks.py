@@ -140,9 +140,11 @@ class Progress(keras.callbacks.Callback):
     """One progress line per epoch with examples/s and ETA, refreshed in place on a terminal
     (every `interval` seconds as new lines in a log file), then the epoch's metrics."""
 
-    def __init__(self, epochs: int, steps: int, batch_size: int, interval: float = 30.0, stream=None):
+    def __init__(self, epochs: int, steps: int, batch_size: int, interval: float = 30.0, stream=None,
+                 adaptive: bool = False):
         super().__init__()
         self.epochs, self.steps, self.batch_size = epochs, steps, batch_size
+        self.adaptive = adaptive  # adaptive training: Keras' epochs are validation rounds, their count a cap
         self.stream = stream or sys.stdout
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.interval = 0.5 if self.tty else interval
@@ -165,7 +167,8 @@ class Progress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if getattr(self, "first", False):  # how long reading, scanning and building took to reach training
             self.first = False
-            progress.say(f"first training step done (step {batch + 1} of epoch {self.epoch + 1})")
+            progress.say(f"first training step done (step {batch + 1} of {'round' if self.adaptive else 'epoch'} "
+                         f"{self.epoch + 1})")
         if self.first_step is None:
             self.first_step = batch
         now = time.perf_counter()
@@ -176,14 +179,18 @@ class Progress(keras.callbacks.Callback):
         rate = ran * self.batch_size / elapsed
         eta = (self.steps - done) * elapsed / max(ran, 1)
         metrics = "  ".join(f"{key} {value:.4f}" for key, value in (logs or {}).items())
-        self._write(f"epoch {self.epoch + 1}/{self.epochs}  step {done}/{self.steps}  {metrics}  "
+        self._write(f"{self._label(self.epoch)}  step {done}/{self.steps}  {metrics}  "
                     f"{rate:.1f} ex/s  ETA {eta:.0f}s", final=False)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         rate, seconds = logs.pop("train_examples_per_sec", 0.0), time.perf_counter() - self.start
         metrics = "  ".join(f"{key} {value:.4g}" for key, value in logs.items())
-        self._write(f"epoch {epoch + 1}/{self.epochs}  {seconds:.0f}s  {rate:.1f} train ex/s  {metrics}", final=True)
+        self._write(f"{self._label(epoch)}  {seconds:.0f}s  {rate:.1f} train ex/s  {metrics}", final=True)
+
+    def _label(self, epoch: int) -> str:
+        """`epoch 2/5`, or in adaptive training `round 2 (at most 43)`: a round ends at a validation."""
+        return f"round {epoch + 1} (at most {self.epochs})" if self.adaptive else f"epoch {epoch + 1}/{self.epochs}"
 
 
 class BestCheckpoint(keras.callbacks.Callback):

@@ -174,7 +174,8 @@ def fit(model, train_dataset, val_dataset, train_config, num_train: int, steps_p
             epochs, train_config.monitor, patience, 0 if train_config.epochs else train_config.min_steps,
             steps_per_epoch))
     if verbose:
-        callbacks.append(callbacks_lib.Progress(epoch_count, steps_per_epoch, train_config.batch_size))
+        callbacks.append(callbacks_lib.Progress(epoch_count, steps_per_epoch, train_config.batch_size,
+                                                  adaptive=not train_config.epochs))
     callbacks.append(callbacks_lib.PhasePoints())
     if total_steps and total_steps < epoch_count * steps_per_epoch:
         callbacks.append(callbacks_lib.StopAtStep(total_steps, steps_per_epoch))
