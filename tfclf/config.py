@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tfclf import tables
+from tfclf import files, tables
 from tfclf.data import clean, datasets, multilabel as label_sets, sources
 
 
@@ -369,10 +369,8 @@ def read_file(path: str) -> dict:
 
 def save(config: RunConfig, path: str) -> None:
     """config.json, replaced atomically (a full disk never leaves half of one)."""
-    path = os.fspath(path)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+    with files.atomic_write(path) as handle:
         json.dump(config.to_dict(), handle, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
 
 
 def load(path: str) -> RunConfig:

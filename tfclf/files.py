@@ -12,7 +12,8 @@ import os
 
 @contextlib.contextmanager
 def atomic_write(path: str, mode: str = "w"):
-    """Opens `path + .tmp` for writing and renames it over `path` only on success."""
+    """Opens `path + .tmp` for writing and renames it over `path` only on success (`path`: a str or a path)."""
+    path = os.fspath(path)
     partial = path + ".tmp"
     try:
         with open(partial, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:

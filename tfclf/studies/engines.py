@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from tfclf import config as config_lib, rundir
+from tfclf import config as config_lib, files, rundir
 from tfclf.studies import results, study as study_lib
 from tfclf.training import hparams
 
@@ -44,9 +44,8 @@ def run_trial(trial, threads: int) -> dict:
     metrics_path = os.path.join(out, "metrics.json")
     if not os.path.isfile(metrics_path):  # else: finished before the ledger line was written
         config_path, log_path = out + ".json", out + ".log"
-        with open(config_path + ".tmp", "w", encoding="utf-8") as handle:
+        with files.atomic_write(config_path) as handle:
             json.dump(trial.config, handle, indent=2)
-        os.replace(config_path + ".tmp", config_path)
         code = run_process(config_path, log_path, threads)
         if code != 0:
             return {**study_lib.entry_from_failure(trial, _error_line(log_path, code)), "host": _host()}
