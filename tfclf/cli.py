@@ -11,7 +11,7 @@ import re
 import sys
 
 import tfclf
-from tfclf import tables
+from tfclf import choices
 
 USER_ERROR_EXIT = 2
 COMMANDS = {  # subcommand -> (module with main(argv), what it does)
@@ -39,29 +39,29 @@ def _clean_steps() -> dict:
 
 
 LISTS = {
-    "encoders": lambda: {**{name: f"[{entry['family']}] {entry['description']}" for name, entry in tables.ENCODERS.items()},
-                         **{tables.KERASHUB + name: f"[kerashub] {entry['description']}"
-                            for name, entry in tables.KERASHUB_PRESETS.items()},
-                         tables.KERASHUB + "<preset or dir>": "[kerashub] any KerasHub preset name (downloaded into "
+    "encoders": lambda: {**{name: f"[{entry['family']}] {entry['description']}" for name, entry in choices.ENCODERS.items()},
+                         **{choices.KERASHUB + name: f"[kerashub] {entry['description']}"
+                            for name, entry in choices.KERASHUB_PRESETS.items()},
+                         choices.KERASHUB + "<preset or dir>": "[kerashub] any KerasHub preset name (downloaded into "
                          "KerasHub's cache), KerasHub preset directory or Hugging Face checkpoint it converts"},
     "datasets": _datasets,
-    "optimizers": lambda: tables.OPTIMIZERS,
-    "schedules": lambda: tables.SCHEDULES,
-    "losses": lambda: tables.LOSSES,
+    "optimizers": lambda: choices.OPTIMIZERS,
+    "schedules": lambda: choices.SCHEDULES,
+    "losses": lambda: choices.LOSSES,
     "clean": _clean_steps,
-    "poolings": lambda: tables.POOLINGS,
-    "encoder-builds": lambda: tables.ENCODER_BUILDS,
-    "heads": lambda: tables.HEADS,
-    "strategies": lambda: tables.STRATEGIES,
-    "monitors": lambda: tables.MONITORS,
-    "calibrations": lambda: tables.CALIBRATIONS,
-    "thresholds": lambda: tables.THRESHOLDS,
-    "truncations": lambda: tables.TRUNCATIONS,
-    "long-texts": lambda: tables.LONG_TEXTS,
-    "packings": lambda: tables.PACKINGS,
-    "chunk-aggregates": lambda: tables.CHUNK_AGGREGATES,
-    "chunk-trainings": lambda: tables.CHUNK_TRAININGS,
-    "streams": lambda: tables.STREAMS,
+    "poolings": lambda: choices.POOLINGS,
+    "encoder-builds": lambda: choices.ENCODER_BUILDS,
+    "heads": lambda: choices.HEADS,
+    "strategies": lambda: choices.STRATEGIES,
+    "monitors": lambda: choices.MONITORS,
+    "calibrations": lambda: choices.CALIBRATIONS,
+    "thresholds": lambda: choices.THRESHOLDS,
+    "truncations": lambda: choices.TRUNCATIONS,
+    "long-texts": lambda: choices.LONG_TEXTS,
+    "packings": lambda: choices.PACKINGS,
+    "chunk-aggregates": lambda: choices.CHUNK_AGGREGATES,
+    "chunk-trainings": lambda: choices.CHUNK_TRAININGS,
+    "streams": lambda: choices.STREAMS,
 }
 
 

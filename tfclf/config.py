@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tfclf import files, tables
+from tfclf import files, choices
 from tfclf.data import clean, datasets, multilabel as label_sets, sources
 
 
@@ -50,7 +50,7 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    encoder: str = _field("minilm_l6", "encoder name from the tables (`--list encoders`), or kerashub:<KerasHub "
+    encoder: str = _field("minilm_l6", "encoder name from tfclf/choices.py (`--list encoders`), or kerashub:<KerasHub "
                                        "preset, preset directory or HF checkpoint directory>; bow is the "
                                        "seconds-fast baseline")
     vocab_size: int = _field(20000, "vocabulary size for models with their own TextVectorization")
@@ -209,25 +209,25 @@ FIELD_SECTION = {f.name: section for section, cls in SECTIONS.items() for f in d
 FIELD_SECTION["out"] = None
 FIELDS = {f.name: f for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
 
-# Choices come from the tables; "data" also accepts a path, so it is checked separately.
+# Choices come from choices.py; "data" also accepts a path, so it is checked separately.
 CHOICES = {
-    "encoder": tables.ENCODERS,
-    "opt": tables.OPTIMIZERS,
-    "schedule": tables.SCHEDULES,
-    "loss": tables.LOSSES,
-    "class_weight": tables.CLASS_WEIGHTS,
-    "pooling": tables.POOLINGS,
-    "encoder_build": tables.ENCODER_BUILDS,
-    "strategy": tables.STRATEGIES,
-    "head": tables.HEADS,
-    "monitor": tables.MONITORS,
-    "calibration": tables.CALIBRATIONS,
-    "truncate": tables.TRUNCATIONS,
-    "long_text": tables.LONG_TEXTS,
-    "chunk_aggregate": tables.CHUNK_AGGREGATES,
-    "chunk_train": tables.CHUNK_TRAININGS,
-    "stream": tables.STREAMS,
-    "pack": tables.PACKINGS,
+    "encoder": choices.ENCODERS,
+    "opt": choices.OPTIMIZERS,
+    "schedule": choices.SCHEDULES,
+    "loss": choices.LOSSES,
+    "class_weight": choices.CLASS_WEIGHTS,
+    "pooling": choices.POOLINGS,
+    "encoder_build": choices.ENCODER_BUILDS,
+    "strategy": choices.STRATEGIES,
+    "head": choices.HEADS,
+    "monitor": choices.MONITORS,
+    "calibration": choices.CALIBRATIONS,
+    "truncate": choices.TRUNCATIONS,
+    "long_text": choices.LONG_TEXTS,
+    "chunk_aggregate": choices.CHUNK_AGGREGATES,
+    "chunk_train": choices.CHUNK_TRAININGS,
+    "stream": choices.STREAMS,
+    "pack": choices.PACKINGS,
 }
 
 
@@ -403,7 +403,7 @@ def validate(config: RunConfig) -> None:
     """Raises ValueError naming the flag, the value and the valid choices."""
     for name, table in CHOICES.items():
         value = getattr(getattr(config, FIELD_SECTION[name]), name)
-        if name == "encoder" and tables.is_encoder(value):  # also kerashub:<any preset>, not in the table
+        if name == "encoder" and choices.is_encoder(value):  # also kerashub:<any preset>, not in the table
             continue
         if value not in table:
             close = difflib.get_close_matches(str(value), list(table), n=3, cutoff=0.5)
@@ -459,13 +459,13 @@ def validate(config: RunConfig) -> None:
                  "backup_every", "min_steps", "eval_every"):
         if getattr(getattr(config, FIELD_SECTION[name]), name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0 picks the default)")
-    tokenized = tables.family_of(config.model.encoder)["tokenized"]
+    tokenized = choices.family_of(config.model.encoder)["tokenized"]
     if config.train.encoder_lr and not tokenized:
         raise ValueError(f"--encoder-lr applies to transformer encoders, not --encoder {config.model.encoder}")
     if config.train.xla and not tokenized:
         raise ValueError(f"--xla needs a transformer encoder: --encoder {config.model.encoder} has string "
                          "ops (TextVectorization) inside the model, which XLA cannot compile")
-    if config.train.deterministic and not tables.family_of(config.model.encoder).get("deterministic", not tokenized):
+    if config.train.deterministic and not choices.family_of(config.model.encoder).get("deterministic", not tokenized):
         raise ValueError(f"--deterministic cannot run --encoder {config.model.encoder}: TF Hub encoders carry "
                          "unseeded dropout ops, which TF op determinism refuses; drop --deterministic")
     if config.train.encoder_lr and config.model.freeze_encoder:
@@ -512,7 +512,7 @@ def _validate_name(flag: str, name: str) -> None:
 
 def _validate_long_text(model: ModelConfig) -> None:
     chunked = model.long_text == "chunk"
-    if (chunked or model.truncate != "head") and not tables.family_of(model.encoder).get("long_text"):
+    if (chunked or model.truncate != "head") and not choices.family_of(model.encoder).get("long_text"):
         flag = "--long-text chunk" if chunked else f"--truncate {model.truncate}"
         raise ValueError(f"{flag} applies to the transformer (TF Hub) and recurrent families, not --encoder "
                          f"{model.encoder}; drop {flag} or choose such an encoder")
@@ -550,17 +550,17 @@ def _validate_multi_label(config: RunConfig) -> None:
 
 def threshold_value(decision: DecisionConfig):
     """The fixed threshold of `--threshold <number>`, or None for argmax and auto."""
-    return None if decision.threshold in tables.THRESHOLDS else float(decision.threshold)
+    return None if decision.threshold in choices.THRESHOLDS else float(decision.threshold)
 
 
 def _validate_decision(decision: DecisionConfig) -> None:
-    if decision.threshold not in tables.THRESHOLDS:
+    if decision.threshold not in choices.THRESHOLDS:
         try:
             value = float(decision.threshold)
         except ValueError:
             value = float("nan")
         if not 0.0 < value < 1.0:
-            raise ValueError(f"--threshold {decision.threshold!r}: give {' or '.join(tables.THRESHOLDS)} or a "
+            raise ValueError(f"--threshold {decision.threshold!r}: give {' or '.join(choices.THRESHOLDS)} or a "
                              "probability between 0 and 1 (exclusive)")
     for name in ("target_precision", "target_recall"):
         if not 0.0 <= getattr(decision, name) <= 1.0:

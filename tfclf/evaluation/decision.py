@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from tfclf import tables
+from tfclf import choices
 from tfclf.config import DecisionConfig, threshold_value
 from tfclf.evaluation import calibration, thresholds
 
@@ -28,9 +28,9 @@ def minority_class(class_names, train_label_ids) -> int:
 
 def check(config: DecisionConfig, class_names, monitor: str = "val_macro_f1") -> None:
     """ValueError for a threshold that cannot apply to these classes (or a multi-label --monitor)."""
-    if monitor not in tables.SINGLE_LABEL_MONITORS:
+    if monitor not in choices.SINGLE_LABEL_MONITORS:
         raise ValueError(f"--monitor {monitor}: a multi-label metric, and the data is single-label; choose one "
-                         f"of: {', '.join(tables.SINGLE_LABEL_MONITORS)}")
+                         f"of: {', '.join(choices.SINGLE_LABEL_MONITORS)}")
     if config.threshold != "argmax" and len(class_names) != 2:
         raise ValueError(f"--threshold {config.threshold}: thresholds apply to binary tasks, and the data has "
                          f"{len(class_names)} classes ({', '.join(class_names[:5])}); use --threshold argmax")

@@ -19,7 +19,7 @@ import dataclasses
 
 import numpy as np
 
-from tfclf import tables
+from tfclf import choices
 from tfclf.config import DecisionConfig, threshold_value
 from tfclf.evaluation import calibration, thresholds
 
@@ -63,9 +63,9 @@ def check(config: DecisionConfig, train_config) -> None:
     if config.positive_class:
         raise ValueError(f"--positive-class {config.positive_class!r}: multi-label data has a threshold per label, "
                          "chosen on validation; drop --positive-class")
-    if train_config.monitor not in tables.MULTI_LABEL_MONITORS:
+    if train_config.monitor not in choices.MULTI_LABEL_MONITORS:
         raise ValueError(f"--monitor {train_config.monitor}: not a multi-label metric; choose one of: "
-                         f"{', '.join(tables.MULTI_LABEL_MONITORS)}")
+                         f"{', '.join(choices.MULTI_LABEL_MONITORS)}")
     if train_config.teacher:
         raise ValueError("--teacher: distillation is for single-label (softmax) tasks and this data is "
                          "multi-label; drop --teacher")

@@ -1,1 +1,1 @@
-"""Models: the tables' families (bag-of-words, recurrent, TF Hub transformer), their layers, TF Hub handles, HF import."""
+"""Models: the families of choices.py (bag-of-words, recurrent, TF Hub transformer), their layers, TF Hub handles, HF import."""

@@ -14,13 +14,13 @@ import typing
 
 import numpy as np
 
-from tfclf import tables
+from tfclf import choices
 
 
 class Family:
     """Base of the families. Subclasses build the model; the defaults here suit raw-string models.
 
-    Attributes come from `tables.FAMILIES`: `tokenized` (the input pipeline makes token ids),
+    Attributes come from `choices.FAMILIES`: `tokenized` (the input pipeline makes token ids),
     `length_unit` and `lr` (the default when the config leaves it 0)."""
 
     max_seq_len = 0  # 0: no limit (a transformer's position embeddings set one)
@@ -28,11 +28,11 @@ class Family:
 
     def __init__(self, encoder: str):
         self.encoder = encoder
-        self.entry = tables.encoder_entry(encoder)
-        spec = tables.FAMILIES[self.entry["family"]]
+        self.entry = choices.encoder_entry(encoder)
+        spec = choices.FAMILIES[self.entry["family"]]
         self.name = self.entry["family"]
         self.tokenized, self.length_unit = spec["tokenized"], spec["length_unit"]
-        # An encoder's own defaults (tables.ENCODERS) win over its family's.
+        # An encoder's own defaults (choices.ENCODERS) win over its family's.
         self.lr = self.entry.get("lr", spec["lr"])  # how long to train is adaptive (--epochs 0), not per family
 
     def resolve(self, model_config):
@@ -149,10 +149,10 @@ def trains_on_windows(model_config) -> bool:
 
 
 def family_for(encoder: str) -> Family:
-    """The family object of an encoder name from `tables.ENCODERS` (imports the family's module)."""
-    if not tables.is_encoder(encoder):
+    """The family object of an encoder name from `choices.ENCODERS` (imports the family's module)."""
+    if not choices.is_encoder(encoder):
         raise ValueError(f"--encoder {encoder!r} is unknown; see `tfclf list encoders`")
-    module_name, class_name = tables.family_of(encoder)["class"].split(":")
+    module_name, class_name = choices.family_of(encoder)["class"].split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:

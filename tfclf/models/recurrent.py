@@ -122,7 +122,7 @@ def _token_counts(vectorizer, texts, size: int) -> np.ndarray:
 
 
 class Recurrent(family.Family):
-    """lstm, bilstm, pyramid_lstm, gru, bigru: the variant's settings come from its tables.ENCODERS entry."""
+    """lstm, bilstm, pyramid_lstm, gru, bigru: the variant's settings come from its choices.ENCODERS entry."""
 
     def build(self, model_config, train_config, num_classes, seq_len, train_texts):
         return build_recurrent(model_config, num_classes, seq_len, train_texts, self.entry["kind"],

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 
-from tfclf import progress, tables
+from tfclf import progress, choices
 from tfclf._backend import hub, tf
 from tfclf.data import datasets, offline
 from tfclf.models import hf_checkpoint
@@ -72,7 +72,7 @@ def _import_minilm_now(destination: str) -> dict:
 
 def resolve_handles(name: str, encoder_handle: str = "", preprocess_handle: str = "") -> dict:
     """{"encoder": handle, "preprocess": handle} for a table name, with explicit handles winning."""
-    entry = tables.ENCODERS[name]
+    entry = choices.ENCODERS[name]
     handles = {"encoder": entry["encoder"], "preprocess": entry["preprocess"]}
     if not (encoder_handle and preprocess_handle) and entry["encoder"].startswith("import:"):
         handles = minilm_handles()

@@ -10,7 +10,7 @@ import time
 import numpy as np
 from sklearn.metrics import f1_score
 
-from tfclf import config as config_lib, provenance, tables
+from tfclf import config as config_lib, provenance, choices
 from tfclf.jobs import training_run
 from tfclf.stages import preparing
 from tfclf._backend import hub, keras, tf
@@ -226,7 +226,7 @@ def print_scaling(rows: dict) -> dict:
 
 def bench_config(args):
     """The run config the arms share, resolved (the encoder is imported or downloaded here)."""
-    tokenized = [name for name in tables.ENCODERS if tables.family_of(name)["tokenized"]]
+    tokenized = [name for name in choices.ENCODERS if choices.family_of(name)["tokenized"]]
     if args.encoder not in tokenized:
         raise ValueError(f"--encoder {args.encoder}: the benchmark compares transformer pipelines; choose "
                          f"one of: {', '.join(tokenized)}")

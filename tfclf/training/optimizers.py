@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules (tables + one builder, no I/O).
+"""Optimizers and learning-rate schedules (the choices + one builder, no I/O).
 
 The schedule is linear warm-up over `warmup_ratio` of the steps, then decay to
 zero at the last step (linear, as tf-models-official's `create_optimizer`, or

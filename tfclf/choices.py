@@ -1,4 +1,4 @@
-"""The tables: every name a user can choose, with its description and defaults, and no TensorFlow.
+"""The choices: every name a user can choose, with its description and defaults, and no TensorFlow.
 
 `config` validates against these keys, `--help` and `tfclf list` print them, and the
 TensorFlow modules that build the things look their builders up by the same keys
