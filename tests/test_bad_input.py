@@ -179,6 +179,8 @@ def test_existing_finished_run_is_not_overwritten(tmp_path, capsys):
     assert (out / "metrics.json").read_text() == "{}"
 
 
+# slow: a TensorFlow start, 19 s; the quick loop keeps real processes in test_run and the Ctrl-C tests
+@pytest.mark.slow
 def test_cli_subprocess_has_no_traceback(tmp_path):
     """The real `python -m tfclf.run` process: exit status 2 and a single stderr line."""
     result = subprocess.run([sys.executable, "-m", "tfclf.run", "--data", _empty(tmp_path),

@@ -37,6 +37,8 @@ def test_expansion_crosses_variants_grid_and_seeds_and_validates_every_trial(tmp
     assert study.seeds_for(study.parse({"seeds": [42]}, "s.yaml"), 3) == [42, 43, 44]
 
 
+# slow: 23 s (session 9 quick-loop table); the quick loop keeps a grid end to end in the HParams test below
+@pytest.mark.slow
 def test_a_tiny_grid_runs_records_a_failed_trial_and_sorts_by_validation(tmp_path, trials_in_process, capsys):
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
     # lr 1e30 with plain SGD diverges: that trial fails, the others still run.
