@@ -3,6 +3,8 @@ import json
 import os
 import random
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -16,6 +18,26 @@ def repo_env(**extra) -> dict:
     """The environment for a `python -m tfclf.*` subprocess: this checkout first on the import path."""
     path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def interrupt_when_imported(args, cwd, module: str, signum) -> tuple:
+    """Starts `python -m tfclf.run ARGS` (Ctrl-C at its default, as from a terminal, even under nohup), sends it
+    `signum` as soon as it has imported `module` (read from its `-X importtime` log: a fixed point, not a
+    delay, so a loaded machine changes nothing), and returns (exit code, stderr lines other than the log's)."""
+    import signal
+    process = subprocess.Popen([sys.executable, "-m", "tfclf.run", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, cwd=cwd, env=repo_env(PYTHONPROFILEIMPORTTIME="1"),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    log = []
+    for line in process.stderr:
+        log.append(line)
+        if line.startswith("import time:") and line.rsplit("|", 1)[-1].strip() == module:
+            process.send_signal(signum)
+            break
+    log += process.stderr.read().splitlines()
+    code = process.wait(timeout=120)
+    assert any(line.rsplit("|", 1)[-1].strip() == module for line in log), f"{module} never imported"
+    return code, [line.rstrip() for line in log if not line.startswith("import time:")]
 
 
 def build_model(model_config, *args):

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import toy_rows, write_csv, write_jsonl, repo_env
+from conftest import interrupt_when_imported, toy_rows, write_csv, write_jsonl, repo_env
 from tfclf import run
 
 
@@ -179,6 +179,8 @@ def test_existing_finished_run_is_not_overwritten(tmp_path, capsys):
     assert (out / "metrics.json").read_text() == "{}"
 
 
+# slow: a TensorFlow start, 19 s; the quick loop keeps real processes in test_run and the Ctrl-C tests
+@pytest.mark.slow
 def test_cli_subprocess_has_no_traceback(tmp_path):
     """The real `python -m tfclf.run` process: exit status 2 and a single stderr line."""
     result = subprocess.run([sys.executable, "-m", "tfclf.run", "--data", _empty(tmp_path),
@@ -242,21 +244,29 @@ def test_grid_top_k_must_be_a_number(tmp_path, capsys):
     assert "top_k 'abc' must be a whole number >= 0" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("delay", [0.5, 2.0])
-def test_ctrl_c_while_importing_is_one_line(delay, tmp_path):
+# The points: tfclf's package has run (its handlers are in place: the earliest moment tfclf can answer; before
+# it the interpreter itself is starting and a Ctrl-C is Python's: killed by SIGINT, or a site-import error), and
+# TensorFlow halfway imported.
+@pytest.mark.parametrize("point", ["tfclf", "tensorflow.python.eager.context"])
+def test_ctrl_c_while_importing_is_one_line(point, tmp_path):
     """Ctrl-C in the first seconds (the imports, TensorFlow's among them) ends with one line and 130."""
     import signal
-    import time
-    # As from a terminal: SIGINT at its default even when this test runs under nohup or in a background job
-    # (which hand their children SIGINT ignored, and an ignored Ctrl-C is no test of the handler).
-    process = subprocess.Popen([sys.executable, "-m", "tfclf.run", "--data", "sms_spam", "--out", str(tmp_path / "r")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=repo_env(),
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(delay)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130 and err.strip().splitlines() == ["tfclf: interrupted"], err[-500:]
+    code, err = interrupt_when_imported(["--data", write_csv(tmp_path / "t.csv", toy_rows(40)), "--encoder", "bow",
+                                         "--epochs", "1", "--out", str(tmp_path / "r")], tmp_path, point,
+                                        signal.SIGINT)
+    assert code == 130 and err == ["tfclf: interrupted"], err[-20:]
     assert not (tmp_path / "r").exists() and not (tmp_path / "r.lock").exists()
+
+
+def test_a_ctrl_c_that_was_swallowed_still_stops_the_command(monkeypatch, capsys):
+    """A library's bare `except:` may swallow the KeyboardInterrupt; the command's own record of the Ctrl-C
+    stops it where its job starts, with the same line and code."""
+    import tfclf
+    from tfclf import cli
+    monkeypatch.setattr(tfclf, "_interrupt_requested", True)
+    ran = []
+    assert cli.run_main(lambda: ran.append(1)) == 130 and not ran
+    assert capsys.readouterr().err.strip() == "tfclf: interrupted"
 
 
 @pytest.mark.slow  # two short trainings, about 20 s each on 2 busy cores

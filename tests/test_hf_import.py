@@ -100,6 +100,8 @@ def test_missing_checkpoint_file_is_a_clear_error(tmp_path):
         hf_checkpoint.read_checkpoint(str(tmp_path))
 
 
+# slow: a second import, 23 s; the quick loop keeps the importer through the `imported` fixture
+@pytest.mark.slow
 def test_import_cli_writes_handles_and_rejects_bad_source(tmp_path, capsys):
     from tfclf import import_hf
     hf_fixtures.write_tiny_bert(tmp_path / "src", model_type="electra")

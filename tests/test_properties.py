@@ -71,6 +71,7 @@ FLAGS = st.fixed_dictionaries({
 })
 
 
+@pytest.mark.slow  # 39 s of Hypothesis runs; the quick loop keeps test_bad_input's cases of the same rule
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 @given(data=datasets(), flags=FLAGS)

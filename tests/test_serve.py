@@ -391,6 +391,8 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(tmp_path):
     assert rest[-1]["event"] == "stopped"
 
 
+# slow: 17 s of load levels; the quick loop keeps the server through the request tests
+@pytest.mark.slow
 def test_bench_serve_reports_bounded_closed_loop_levels_and_plots_them(tmp_path):
     from tfclf import bench_serve
     lambda_export(tmp_path / "m", ["long", "short"])
@@ -408,6 +410,8 @@ def test_bench_serve_reports_bounded_closed_loop_levels_and_plots_them(tmp_path)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+# slow: 16 s; malformed requests get 4xx in the quick loop too (test_bad_requests_...)
+@pytest.mark.slow
 def test_soak_checks_every_answer_and_that_malformed_requests_get_4xx(tmp_path):
     from tfclf import bench_serve
     from tfclf.serving import soak

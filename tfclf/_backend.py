@@ -24,6 +24,9 @@ with warnings.catch_warnings():  # tensorflow_hub 0.16.1 imports pkg_resources (
     import tensorflow_hub as hub  # noqa: E402
 import tensorflow_text as text  # noqa: E402,F401  registers the ops BERT preprocessors need
 
+import tfclf  # noqa: E402
+tfclf.stop_if_interrupted()  # a Ctrl-C during these imports that one of them swallowed
+
 tf.get_logger().setLevel("ERROR")  # hub.load's "compiled metrics" warnings are noise for users
 
 __all__ = ["tf", "keras", "hub", "text"]

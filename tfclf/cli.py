@@ -95,6 +95,7 @@ def run_main(job) -> int:
     """Runs `job()`; a ValueError (bad input, bad flag) or a file-system error prints
     `tfclf: error: ...` on stderr and returns 2, without a traceback."""
     try:
+        tfclf.stop_if_interrupted()
         job()
     except ValueError as error:
         print(f"tfclf: error: {error}", file=sys.stderr)

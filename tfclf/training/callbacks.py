@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from tfclf import faults, progress
+from tfclf import faults, files, progress
 from tfclf._backend import keras, tf
 from tfclf.serving import saving
 
@@ -50,9 +50,8 @@ class EpochHistory(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs = self.epochs[:epoch] + [{key: float(value) for key, value in (logs or {}).items()}]
-        with open(self.path + ".tmp", "w", encoding="utf-8") as handle:
+        with files.atomic_write(self.path) as handle:
             json.dump(self.epochs, handle)
-        os.replace(self.path + ".tmp", self.path)
 
     @property
     def history(self) -> dict:

@@ -20,7 +20,7 @@ from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2, summ
 from tensorboard.plugins.text import summary_v2 as text_summary
 from tensorboard.summary.writer import record_writer
 
-from tfclf import config as config_lib
+from tfclf import config as config_lib, files
 
 EXPERIMENT_DIRECTORY = "hparams_experiment"  # in a grid directory: the experiment of all its trials
 
@@ -78,12 +78,11 @@ def write_summaries(directory: str, summaries) -> str:
     os.makedirs(directory, exist_ok=True)
     name = f"events.out.tfevents.{time.time():.6f}.{socket.gethostname()}.{os.getpid()}.hparams"
     path = os.path.join(directory, name)
-    with open(path + ".tmp", "wb") as handle:
+    with files.atomic_write(path, "wb") as handle:
         writer = record_writer.RecordWriter(handle)
         writer.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
         for summary in summaries:
             writer.write(event_pb2.Event(wall_time=time.time(), step=0, summary=summary).SerializeToString())
-    os.replace(path + ".tmp", path)
     return path
 
 
