@@ -242,10 +242,9 @@ def prepare(config, family=None) -> Prepared:
         progress.say(f"{len(table)} rows, {len(splits.class_names)} classes: {len(splits.train)} train / "
                      f"{len(splits.val)} validation / {len(splits.test)} test texts ({removed['val'] + removed['test']} "
                      "duplicates of earlier splits removed)")
-    emptied = splits.summary.get("emptied_by_cleaning", 0)
-    if emptied:
-        progress.say(f"{emptied} text(s) empty after --clean {','.join(config.data.clean)}: dropped from the run "
-                     "(counted in eda.json as emptied_by_cleaning); an exported model still scores such texts")
+    if splits.summary.get("emptied_by_cleaning"):
+        progress.say(f"--clean {','.join(config.data.clean)}: " + splits_lib.emptied_line(splits.summary)
+                     + " (eda.json: emptied_by_cleaning)")
     if family.tokenized:
         progress.say(f"tokenizing {sum(len(getattr(splits, name)) for name in ('train', 'val', 'test'))} texts"
                      + (" (the samples)" if corpus else "") + f" to measure their lengths in {family.length_unit}")
