@@ -10,8 +10,7 @@ The split rule: a seeded 64-bit hash of the cleaned text (pandas' SipHash of its
 (no leakage, nothing to remove), the split is the same on every machine and worker, and appending rows never
 moves an old one. A text that --clean empties is hashed by its raw text (they all clean to "") and dropped
 from training only: validation and test score it as the export does. Given splits (class folders' train/ and
-test/) are kept: test stays test, and the rule
-divides train into train and validation.
+test/) are kept: test stays test, and the rule divides train into train and validation.
 """
 import dataclasses
 import hashlib
