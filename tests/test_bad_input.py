@@ -271,21 +271,30 @@ def test_a_ctrl_c_that_was_swallowed_still_stops_the_command(monkeypatch, capsys
 
 @pytest.mark.slow  # two short trainings, about 20 s each on 2 busy cores
 @pytest.mark.parametrize("stream", ["off", "on"])
-def test_texts_emptied_by_cleaning_are_dropped_and_counted_in_memory_and_streamed(stream, tmp_path, capsys):
-    """Two link-only texts clean to nothing: the run drops them with a count (eda.json, a progress line), in
-    memory and streamed alike, and the export still scores such a text."""
-    links = [{"text": "https://example.com/only-a-link", "label": "pos"},
-             {"text": "  http://example.org/x  ", "label": "neg"}]
+def test_texts_emptied_by_cleaning_leave_training_and_are_scored_as_the_export_scores_them(stream, tmp_path, capsys):
+    """20 link-only texts clean to nothing: the run leaves them out of training only, in memory and streamed
+    alike; validation and test keep them, and predictions.csv gives each the probabilities the export gives its
+    raw text. Counted in eda.json, metrics.json, a progress line and the summary."""
+    import pandas as pd
+    links = [{"text": f"https://example{i}.com/only-a-link", "label": ("pos", "neg")[i % 2]} for i in range(20)]
     out = tmp_path / "run"
     code = run.main(["--data", write_csv(tmp_path / "t.csv", toy_rows(60) + links), "--encoder", "bow",
                      "--out", str(out), "--clean", "urls,whitespace", "--epochs", "1", "--stream", stream,
                      "--export-dir", str(tmp_path / "models")])
     printed = capsys.readouterr()
     assert code == 0, printed.err[-800:]
-    assert "2 text(s) empty after --clean urls,whitespace: dropped from the run" in printed.out
-    eda = json.load(open(out / "eda.json"))
-    assert eda["emptied_by_cleaning"] == 2 and eda["num_rows_read"] == 62 and eda["dropped_invalid_rows"] == 0
+    eda, metrics = json.load(open(out / "eda.json")), json.load(open(out / "metrics.json"))
+    scored, left_out = eda["emptied_scored"], eda["emptied_dropped_from_training"]
+    assert eda["emptied_by_cleaning"] == 20 and eda["num_rows_read"] == 80 and eda["dropped_invalid_rows"] == 0
+    assert left_out + scored["val"] + scored["test"] == 20 and scored["test"] >= 1 and left_out >= 1
+    assert metrics["emptied_scored"] == scored and metrics["num_test"] == len(pd.read_csv(out / "predictions.csv"))
+    said = f"20 text(s) empty after cleaning: {left_out} left out of training, {scored['val']} validation and"
+    assert said in printed.out and printed.out.count(said) == 2  # the progress line and the summary
+    predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    emptied = predictions[predictions["text"].str.startswith("https://example")]
+    assert len(emptied) == scored["test"]
     from tfclf.serving import export, predict
-    export_path = json.load(open(out / "metrics.json"))["export_path"]
-    scored = predict.predict(export.load(export_path), [links[0]["text"], ""])
-    assert scored["probabilities"].shape == (2, 2) and np.allclose(scored["probabilities"].sum(axis=1), 1.0)
+    served = predict.predict(export.load(metrics["export_path"]), emptied["text"].tolist() + [""])
+    columns = [f"p_{name}" for name in ("neg", "pos")]
+    assert np.allclose(served["probabilities"][:-1], emptied[columns].to_numpy(), atol=1e-4)
+    assert np.allclose(served["probabilities"][-1], served["probabilities"][0], atol=1e-6)  # "" alike

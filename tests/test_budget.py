@@ -1,6 +1,7 @@
 """The adaptive training budget (--epochs 0, the default): validation rounds, patience counted from the run's
 history (so a killed and resumed run stops where the uninterrupted run does), the step floor and cap, the
 reason in metrics.json; --epochs N keeps its exact meaning."""
+import dataclasses
 import json
 import signal
 import subprocess
@@ -46,7 +47,7 @@ def test_the_stop_reason_names_the_rule_that_ended_training():
     assert budget.stop_reason(_rows(0.5, 0.9, 0.8, 0.8), adaptive, 40, 2000, 10).startswith(
         "no val_macro_f1 gain above 0.005")
     assert budget.stop_reason(_rows(0.5, 0.9, 0.8), adaptive, 2000, 2000, 500) == \
-        "reached the adaptive cap of 2000 steps for large data (--max-steps)"
+        "reached the adaptive cap of 2000 steps (4 epochs, at least --min-steps, at most 2000; --max-steps sets it)"
     assert "still improving" in budget.stop_reason(_rows(0.5, 0.9), adaptive, 2000, 2000, 1000)
     fixed = config_lib.from_flat({"epochs": 3}).train
     assert budget.stop_reason(_rows(0.5, 0.9, 0.8), fixed, 30, 30, 10) == "--epochs 3 done"
@@ -62,6 +63,17 @@ def test_validation_rounds_and_the_warm_up_of_adaptive_training():
     assert budget.validation_round(300, 100, train) == budget.MIN_ROUND_STEPS
     assert budget.validation_round(5, 100, train) == 5  # never more than an epoch
     assert budget.validation_round(300, 100, config_lib.from_flat({"eval_every": 7}).train) == 7
+
+
+def test_adaptive_training_lasts_four_epochs_at_most_within_the_floor_and_the_cap_and_its_rate_reaches_zero_there():
+    from tfclf.training import optimizers
+    train = config_lib.from_flat({}).train
+    assert [budget.adaptive_steps(steps, train) for steps in (122, 79, 10, 900)] == [488, 316, 100, 2000]
+    assert budget.adaptive_steps(122, config_lib.from_flat({"max_steps": 50}).train) == 50
+    schedule = optimizers.build_schedule(dataclasses.replace(train, warmup_ratio=10 / 488), 1e-4, 488)
+    rates = [float(schedule(step)) / 1e-4 for step in (9, 188, 282, 488)]
+    assert rates[0] == pytest.approx(1.0) and rates[1] == pytest.approx(1 - 178 / 478, abs=1e-3)
+    assert rates[2] == pytest.approx(1 - 272 / 478, abs=1e-3) and rates[3] == 0.0
 
 
 ARGS = ["--encoder", "bow", "--batch-size", "8", "--embedding-dim", "8", "--vocab-size", "200", "--lr", "0.01",

@@ -105,20 +105,30 @@ def test_streamed_statistics_equal_the_in_memory_ones_on_small_data(tmp_path):
         assert dict(frame["label"].value_counts()) == {k: v for k, v in streamed.summary["class_counts"][split].items() if v}
 
 
-def test_texts_emptied_by_cleaning_are_dropped_and_counted_alike_in_memory_and_streamed(tmp_path):
-    """Without --drop-invalid: the in-memory split and the streamed scan both drop the 3 texts that cleaning
-    empties, count them apart from invalid rows, and keep the other 300."""
+def test_texts_emptied_by_cleaning_leave_training_only_alike_in_memory_and_streamed(tmp_path):
+    """Without --drop-invalid: 40 distinct link-only texts clean to "". The in-memory split and the streamed scan
+    both keep them out of training only (split and de-duplicated by their raw text, so they are not one
+    duplicate), keep them in validation and test, and count them apart from invalid rows."""
     from tfclf.models import cleaning
-    rows = toy_rows(300) + [{"text": "https://a.example/x", "label": "pos"}, {"text": "www.b.example", "label": "neg"},
-                            {"text": " http://c.example ", "label": "pos"}]
-    path = write_csv(tmp_path / "d.csv", rows)
+    links = [{"text": f"https://site{i}.example/page", "label": ("pos", "neg")[i % 2]} for i in range(40)]
+    path = write_csv(tmp_path / "d.csv", toy_rows(300) + links + links[:2])  # 2 exact copies: one split each
     data = _data_config(path, clean="urls,whitespace")
     table, _ = splits_lib.load(data)
     in_memory = splits_lib.split(table, data, 42, clean_texts=cleaning.clean_texts)
     streamed = stream.Corpus([path], data, 42, cleaning.clean_texts).scan()
-    for summary in (in_memory.summary, streamed.summary):
-        assert (summary["emptied_by_cleaning"], summary["dropped_invalid_rows"], summary["num_rows_read"]) == (3, 0, 303)
-    assert len(in_memory.train) + len(in_memory.val) + len(in_memory.test) == sum(streamed.counts.values()) == 300
+    for splits in (in_memory, streamed):
+        summary = splits.summary
+        scored = summary["emptied_scored"]
+        assert summary["dropped_invalid_rows"] == 0 and summary["num_rows_read"] == 342
+        assert scored["val"] >= 1 and scored["test"] >= 1 and summary["emptied_dropped_from_training"] >= 10
+        assert not (splits.train["text"].str.strip() == "").any()
+        for name in ("val", "test"):
+            emptied = getattr(splits, name)[getattr(splits, name)["text"] == ""]
+            assert len(emptied) == scored[name] and emptied["raw_text"].str.startswith("https://site").all()
+    assert in_memory.summary["emptied_by_cleaning"] == 42 and streamed.summary["emptied_by_cleaning"] == 42
+    kept = in_memory.summary["emptied_dropped_from_training"] + sum(in_memory.summary["emptied_scored"].values())
+    assert kept + in_memory.summary["duplicates_removed"]["val"] + in_memory.summary["duplicates_removed"]["test"] == 42
+    assert sum(streamed.counts.values()) == 342 - streamed.summary["emptied_dropped_from_training"]
 
 
 def test_the_reservoir_is_bounded_and_uniform():

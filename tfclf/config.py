@@ -105,7 +105,7 @@ class TrainConfig:
     seed: int = _field(42, "seed for splits, shuffling and initialisation")
     shuffle_buffer: int = _field(10000, "streamed data: examples in the shuffle buffer (memory grows with it)")
     max_steps: int = _field(0, "stop training after this many steps, also within an epoch (0: with --epochs, "
-                               "none; adaptive: 2000, the cap for large data)")
+                               "none; adaptive: 4 epochs, at least --min-steps, at most 2000)")
     min_steps: int = _field(100, "adaptive training (--epochs 0): optimizer steps before it may stop, so small data "
                                  "gets enough of them")
     patience: int = _field(2, "adaptive training (--epochs 0): validations in a row without --monitor improvement "

@@ -89,6 +89,9 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
                 f"texts by the {metrics.get('split_rule', 'stratified')} split ({removed['val'] + removed['test']} "
                 "duplicates of earlier splits removed)"),
              f"weights  {chosen}"]
+    if metrics.get("emptied_by_cleaning"):
+        from tfclf.data import splits  # after training
+        lines.insert(2, f"         {splits.emptied_line(metrics)}")
     if metrics.get("training_stopped"):
         lines.append(f"training {metrics['train_steps']} steps; stopped: {metrics['training_stopped']}")
     from tfclf.evaluation import text_report  # after training

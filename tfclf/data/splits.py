@@ -195,17 +195,28 @@ def _split(table: pd.DataFrame, data_config, seed: int, source: str) -> tuple:
     return (*frames, table[table["split"] == "test"]) if given else tuple(frames)
 
 
+def _blank(texts: pd.Series) -> pd.Series:
+    """Which cleaned texts are empty (--clean emptied them)."""
+    return texts.str.strip() == ""
+
+
+def _leak_key(frame: pd.DataFrame) -> pd.Series:
+    """What the duplicate guard compares: the cleaned text, or the text as read for one that cleaning emptied
+    (those all clean to "", and are not copies of each other)."""
+    return frame["text"].where(~_blank(frame["text"]), "\x00" + frame["raw_text"])
+
+
 def _remove_leaks(earlier: list, later: pd.DataFrame) -> tuple:
-    """Drops rows of `later` whose exact text occurs in any earlier split."""
-    seen = set().union(*(set(frame["text"]) for frame in earlier))
-    leaked = later["text"].isin(seen)
+    """Drops rows of `later` whose exact text (`_leak_key`) occurs in any earlier split."""
+    seen = set().union(*(set(_leak_key(frame)) for frame in earlier))
+    leaked = _leak_key(later).isin(seen)
     return later[~leaked], int(leaked.sum())
 
 
 def _cleaned(table: pd.DataFrame, data_config, clean_texts) -> tuple:
-    """(the table with the text as read in `raw_text` and `text` cleaned by data_config.clean, without the
-    texts that cleaning empties; how many those were). An exported model still scores such a text (its
-    cleaning layer passes the empty string to the model), so they are dropped from the run, never refused."""
+    """(the table with the text as read in `raw_text` and `text` cleaned by data_config.clean; how many texts
+    cleaning empties). Those stay in the table: `_emptied` drops them from training only, and validation and
+    test score them as the export does (its cleaning layer passes the empty string to the model)."""
     table["raw_text"] = table["text"]
     if not data_config.clean:
         return table, 0
@@ -213,8 +224,29 @@ def _cleaned(table: pd.DataFrame, data_config, clean_texts) -> tuple:
         raise ValueError(f"--clean {','.join(data_config.clean)}: split() needs clean_texts "
                          "(models.cleaning.clean_texts, as stages/preparing.prepare passes it)")
     table["text"] = clean_texts(table["text"].tolist(), data_config.clean)
-    emptied = table["text"].str.strip() == ""
-    return table[~emptied].reset_index(drop=True), int(emptied.sum())
+    return table.reset_index(drop=True), int(_blank(table["text"]).sum())
+
+
+def _emptied(train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame) -> tuple:
+    """(the training split without the texts that cleaning emptied, the split summary's counts: dropped from
+    training, scored in validation and test)."""
+    blank = _blank(train["text"])
+    return train[~blank], {"emptied_dropped_from_training": int(blank.sum()),
+                           "emptied_scored": {"val": int(_blank(val["text"]).sum()),
+                                              "test": int(_blank(test["text"]).sum())}}
+
+
+def emptied_line(summary: dict) -> str:
+    """What happened to the texts that cleaning emptied, for the progress line and the summary.
+
+        >>> emptied_line({"emptied_by_cleaning": 12, "emptied_dropped_from_training": 8,
+        ...               "emptied_scored": {"val": 2, "test": 1}})
+        '12 text(s) empty after cleaning: 8 left out of training, 2 validation and 1 test text(s) scored as the export scores them'
+    """
+    scored = summary.get("emptied_scored", {})
+    return (f"{summary['emptied_by_cleaning']} text(s) empty after cleaning: "
+            f"{summary.get('emptied_dropped_from_training', 0)} left out of training, {scored.get('val', 0)} "
+            f"validation and {scored.get('test', 0)} test text(s) scored as the export scores them")
 
 
 def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", clean_texts=None) -> Splits:
@@ -225,6 +257,7 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
         return _split_multi_label(table, data_config, seed, source, clean_texts)
     table, dropped = validate(table, source, data_config.drop_invalid)
     table, emptied = _cleaned(table, data_config, clean_texts)
+    rows_read = len(table) + dropped
     if data_config.max_examples and data_config.max_examples < len(table):
         classes = table["label"].nunique()
         if data_config.max_examples < 2 * classes:
@@ -245,6 +278,7 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
         if frame.empty:
             raise ValueError(f"{source}: the {name} split is empty after removing {leaks} exact duplicate(s) of "
                              "training texts; the data has too few distinct texts: add different texts")
+    train, emptied_counts = _emptied(train, val, test)
     index = {name: i for i, name in enumerate(class_names)}
     frames = {}
     for name, frame in (("train", train), ("val", val), ("test", test)):
@@ -252,9 +286,10 @@ def split(table: pd.DataFrame, data_config, seed: int, source: str = "data", cle
         frame["label_id"] = frame["label"].map(index).astype("int32")
         frames[name] = frame
     summary = {
-        "num_rows_read": int(len(table) + dropped + emptied),
+        "num_rows_read": int(rows_read),
         "dropped_invalid_rows": dropped,
         "emptied_by_cleaning": emptied,
+        **emptied_counts,
         "duplicates_removed": {"val": val_leaks, "test": test_leaks},
         "class_counts": {name: {label: int(frame["label"].eq(label).sum()) for label in class_names}
                          for name, frame in frames.items()},
@@ -298,6 +333,7 @@ def _split_multi_label(table: pd.DataFrame, data_config, seed: int, source: str,
     stratified split, the same cleaning and leakage guard; every label must occur in training."""
     table, dropped = validate_multi_label(table, source, data_config.drop_invalid)
     table, emptied = _cleaned(table, data_config, clean_texts)
+    rows_read = len(table) + dropped
     names = multilabel.vocabulary(table["labels"], data_config.label_columns)
     targets = multilabel.targets(table["labels"], names)
     _check_label_counts(targets, names, source)
@@ -315,6 +351,7 @@ def _split_multi_label(table: pd.DataFrame, data_config, seed: int, source: str,
         if frame.empty:
             raise ValueError(f"{source}: the {name} split is empty after removing {leaks} exact duplicate(s) of "
                              "training texts; the data has too few distinct texts: add different texts")
+    train, emptied_counts = _emptied(train, val, test)
     frames = {name: frame[["text", "raw_text", "label", "labels"]].reset_index(drop=True)
               for name, frame in (("train", train), ("val", val), ("test", test))}
     never = [label for label in names if not any(label in labels for labels in frames["train"]["labels"])]
@@ -322,9 +359,10 @@ def _split_multi_label(table: pd.DataFrame, data_config, seed: int, source: str,
         raise ValueError(f"{source}: label(s) {never[:5]} never occur in the training split (only in validation "
                          "or test), so the model could never learn them; add texts with them or remove them")
     summary = {
-        "num_rows_read": int(len(table) + dropped + emptied),
+        "num_rows_read": int(rows_read),
         "dropped_invalid_rows": dropped,
         "emptied_by_cleaning": emptied,
+        **emptied_counts,
         "duplicates_removed": {"val": val_leaks, "test": test_leaks},
         "class_counts": {name: {label: int(sum(label in labels for labels in frame["labels"])) for label in names}
                          for name, frame in frames.items()},

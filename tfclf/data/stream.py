@@ -8,8 +8,9 @@ row, bounded samples, and the rows of one split as a generator of batches for tf
 The split rule: a seeded 64-bit hash of the cleaned text (pandas' SipHash of its UTF-8 bytes) mapped to
 [0, 1) picks train / validation / test by the configured fractions. Exact duplicates therefore share a split
 (no leakage, nothing to remove), the split is the same on every machine and worker, and appending rows never
-moves an old one. Given splits (class folders' train/ and test/) are kept: test stays test, and the rule
-divides train into train and validation.
+moves an old one. A text that --clean empties is hashed by its raw text (they all clean to "") and dropped
+from training only: validation and test score it as the export does. Given splits (class folders' train/ and
+test/) are kept: test stays test, and the rule divides train into train and validation.
 """
 import dataclasses
 import hashlib
@@ -134,18 +135,18 @@ class Corpus:
             raw = np.asarray([str(text) for text in chunk.text[keep]], dtype=object)
             labels = splits_lib.normalize_labels(label[keep].astype(str).str.strip().reset_index(drop=True),
                                                  self.source).to_numpy(dtype=object)
-            text = raw
-            if config.clean:
+            text, rows, given = raw, chunk.row[keep], None if chunk.split is None else chunk.split[keep]
+            emptied = np.zeros(len(raw), dtype=bool)
+            if config.clean:  # a text cleaning empties is split by its raw text (all clean to "")
                 text = np.asarray(self.clean_texts(list(raw), config.clean), dtype=object)
                 emptied = np.array([cleaned.strip() == "" for cleaned in text], dtype=bool)
-                if on_invalid:
-                    on_invalid("cleaned", chunk.row[keep], emptied)
-                raw, labels, text, rows = raw[~emptied], labels[~emptied], text[~emptied], chunk.row[keep][~emptied]
-                given = None if chunk.split is None else chunk.split[keep][~emptied]
-            else:
-                rows, given = chunk.row[keep], None if chunk.split is None else chunk.split[keep]
-            codes, hashes = split_codes(text, self.seed, config.val_fraction, config.test_fraction, given)
-            yield Rows(text, raw, labels, rows, codes, hashes)
+            key = np.where(emptied, np.asarray(["\x00" + value for value in raw], dtype=object), text) \
+                if emptied.any() else text
+            codes, hashes = split_codes(key, self.seed, config.val_fraction, config.test_fraction, given)
+            dropped = emptied & (codes == 0)  # from training only; validation and test score them
+            if on_invalid:
+                on_invalid("cleaned", rows, dropped)
+            yield Rows(text, raw, labels, rows, codes, hashes).select(~dropped)
 
     def worker_files(self) -> tuple:
         """(files, row stride) of this worker: whole files when there are at least as many files as
@@ -198,7 +199,7 @@ class Corpus:
             if invalid[kind][0] and not config.drop_invalid and kind != "cleaned":
                 raise self._invalid_error(kind, invalid[kind])
 
-        counts, hashes, replaced = {}, [], 0
+        counts, hashes, replaced, scored = {}, [], 0, {"val": 0, "test": 0}
         samples = {split: Reservoir(TRAIN_SAMPLE if split == "train" else HELDOUT_SAMPLE, self.seed + i)
                    for i, split in enumerate(SPLITS)}
         digest = hashlib.sha256()
@@ -213,7 +214,9 @@ class Corpus:
                     counts[split][label] += int(count)
                 samples[split].add({"text": rows.text[keep], "raw_text": rows.raw_text[keep],
                                     "label": rows.label[keep], "row": rows.row[keep]})
-        return self._splits(counts, hashes, samples, invalid, digest.hexdigest())
+                if split != "train":
+                    scored[split] += sum(text.strip() == "" for text in rows.text[keep])
+        return self._splits(counts, hashes, samples, invalid, digest.hexdigest(), scored)
 
     def _invalid_error(self, kind: str, seen: list) -> ValueError:
         count, rows = seen
@@ -221,7 +224,8 @@ class Corpus:
         what = {"label": "have no label", "text": "have empty text"}[kind]
         return ValueError(f"{self.source}: row(s) {what} ({shown}); fix them, remove them, or pass --drop-invalid")
 
-    def _splits(self, counts: dict, hashes: list, samples: dict, invalid: dict, digest: str) -> StreamSplits:
+    def _splits(self, counts: dict, hashes: list, samples: dict, invalid: dict, digest: str,
+                emptied_scored: dict) -> StreamSplits:
         labels = sorted({label for split in counts.values() for label in split})
         if len(labels) < 2:
             only = f"only '{labels[0]}'" if labels else "none"
@@ -246,7 +250,9 @@ class Corpus:
         dropped = invalid["label"][0] + invalid["text"][0]
         summary = {
             "num_rows_read": int(len(every) + dropped + invalid["cleaned"][0]), "dropped_invalid_rows": int(dropped),
-            "emptied_by_cleaning": int(invalid["cleaned"][0]),
+            "emptied_by_cleaning": int(invalid["cleaned"][0] + sum(emptied_scored.values())),
+            "emptied_dropped_from_training": int(invalid["cleaned"][0]),
+            "emptied_scored": {split: int(count) for split, count in emptied_scored.items()},
             "duplicates_removed": {"val": 0, "test": 0},
             "exact_duplicates": int(len(every) - len(np.unique(every))),
             "class_counts": table,

@@ -83,6 +83,8 @@ def _train_in(run_dir: str, prepared: preparing.Prepared, strategy, started: flo
         "seq_len": prepared.seq_len,
         "duplicates_removed": splits.summary["duplicates_removed"],
         "split_rule": splits.summary["split_rule"]["rule"],
+        **{key: splits.summary[key] for key in ("emptied_by_cleaning", "emptied_dropped_from_training",
+                                                "emptied_scored") if splits.summary.get("emptied_by_cleaning")},
         "train_examples_per_sec": fitted.examples_per_sec,
         "train_steps": fitted.steps,
         "training_stopped": fitted.stopped,

@@ -82,9 +82,9 @@ class Prepared:
     @property
     def total_steps(self) -> int:
         """Training steps of the whole run at most: --epochs epochs, or --max-steps when fewer; adaptive:
-        --max-steps, else budget.ADAPTIVE_MAX_STEPS."""
+        budget.adaptive_steps (--max-steps, else 4 epochs within [--min-steps, 2000])."""
         if self.adaptive:
-            return self.config.train.max_steps or budget.ADAPTIVE_MAX_STEPS
+            return budget.adaptive_steps(self.data_epoch_steps, self.config.train)
         steps = self.steps_per_epoch * self.config.train.epochs
         return min(steps, self.config.train.max_steps) if self.config.train.max_steps else steps
 
@@ -100,9 +100,9 @@ class Prepared:
 
     @property
     def schedule_config(self):
-        """The train config the learning-rate schedule is built from. Adaptive training does not know its
-        length: the warm-up is --warmup-ratio of --min-steps (not of the cap, which would still be warming up
-        where small data stops), then the configured decay runs over the cap."""
+        """The train config the learning-rate schedule is built from. Adaptive training does not know where it
+        will stop: the warm-up is --warmup-ratio of --min-steps (not of the cap, which would still be warming up
+        where small data stops), then the configured decay runs over the cap (`budget.adaptive_steps`)."""
         train = self.config.train
         if not self.adaptive:
             return train
@@ -242,10 +242,9 @@ def prepare(config, family=None) -> Prepared:
         progress.say(f"{len(table)} rows, {len(splits.class_names)} classes: {len(splits.train)} train / "
                      f"{len(splits.val)} validation / {len(splits.test)} test texts ({removed['val'] + removed['test']} "
                      "duplicates of earlier splits removed)")
-    emptied = splits.summary.get("emptied_by_cleaning", 0)
-    if emptied:
-        progress.say(f"{emptied} text(s) empty after --clean {','.join(config.data.clean)}: dropped from the run "
-                     "(counted in eda.json as emptied_by_cleaning); an exported model still scores such texts")
+    if splits.summary.get("emptied_by_cleaning"):
+        progress.say(f"--clean {','.join(config.data.clean)}: " + splits_lib.emptied_line(splits.summary)
+                     + " (eda.json: emptied_by_cleaning)")
     if family.tokenized:
         progress.say(f"tokenizing {sum(len(getattr(splits, name)) for name in ('train', 'val', 'test'))} texts"
                      + (" (the samples)" if corpus else "") + f" to measure their lengths in {family.length_unit}")

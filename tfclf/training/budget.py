@@ -10,11 +10,29 @@ import numpy as np
 from tfclf._backend import keras
 from tfclf.training import callbacks as callbacks_lib
 
-# Adaptive training (--epochs 0). The cap: 2000 steps of 32 texts (64,000 texts, about an hour of MiniLM on 2
-# cores); validation every two validation splits' worth of training texts (scoring a text costs about a third of
+# Adaptive training (--epochs 0). Its length, which the learning-rate schedule decays over: ADAPTIVE_EPOCHS data
+# epochs (fine-tuning's usual 2-4; the multi-label TREC set needs 4), at least --min-steps, at most 2000 steps of
+# 32 texts (64,000 texts, about an hour of MiniLM on 2 cores) for large data. Decaying over the 2000-step cap
+# instead left small data training at 85-90% of the peak rate where it stopped (measured: docs/training.md).
+# Validation every two validation splits' worth of training texts (scoring a text costs about a third of
 # training on it, so validating takes about a sixth of the time), at least every 20 steps, at most every epoch.
+ADAPTIVE_EPOCHS = 4
 ADAPTIVE_MAX_STEPS = 2000
 MIN_ROUND_STEPS = 20
+
+
+def adaptive_steps(data_epoch_steps: int, train_config) -> int:
+    """Adaptive training's step cap, over which the schedule decays: --max-steps, else ADAPTIVE_EPOCHS data epochs
+    within [--min-steps, ADAPTIVE_MAX_STEPS].
+
+        >>> from tfclf import config
+        >>> train = config.from_flat({}).train
+        >>> adaptive_steps(122, train), adaptive_steps(10, train), adaptive_steps(900, train)
+        (488, 100, 2000)
+    """
+    if train_config.max_steps:
+        return train_config.max_steps
+    return min(ADAPTIVE_MAX_STEPS, max(train_config.min_steps, ADAPTIVE_EPOCHS * data_epoch_steps))
 
 
 def validation_round(epoch_steps: int, val_texts: int, train_config) -> int:
@@ -113,6 +131,7 @@ def stop_reason(history_rows: list, train_config, steps: int, total_steps: int, 
                 f"({value:.4f}); {rule}")
     if steps >= total_steps and (adaptive or train_config.max_steps):
         cap = (f"--max-steps {train_config.max_steps}" if train_config.max_steps else
-               f"the adaptive cap of {total_steps} steps for large data (--max-steps)")
+               f"the adaptive cap of {total_steps} steps ({ADAPTIVE_EPOCHS} epochs, at least --min-steps, at most "
+               f"{ADAPTIVE_MAX_STEPS}; --max-steps sets it)")
         return f"reached {cap}" + (f"; {monitor} was still improving" if adaptive and after == 0 else "")
     return f"--epochs {train_config.epochs} done"
