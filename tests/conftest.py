@@ -14,6 +14,17 @@ from tfclf import config as config_lib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture(autouse=True)
+def _op_determinism_off_after_each_test():
+    """TensorFlow's op determinism is process-wide: a test whose run used --deterministic leaves it on, and a
+    later test in the same worker that fits a model without a run (no seed_everything) would then fail on its
+    unseeded dropout ("random ops must have a seed"). A run switches it itself (fit.seed_everything)."""
+    yield
+    from tensorflow.python.framework import config as tf_config  # no public "disable" in TF 2.20
+    if tf_config.is_op_determinism_enabled():
+        tf_config.disable_op_determinism()
+
+
 def repo_env(**extra) -> dict:
     """The environment for a `python -m tfclf.*` subprocess: this checkout first on the import path."""
     path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))

@@ -135,6 +135,7 @@ print("RESULT " + json.dumps({**out, "replicas": strategy.num_replicas_in_sync, 
 """
 
 
+@pytest.mark.slow  # a TensorFlow process with 2 logical devices (~35 s); the parity tests stay in the quick loop
 def test_fused_adamw_under_mirrored_strategy_on_two_cpu_devices(tmp_path):
     import os
     env = repo_env()

@@ -80,6 +80,7 @@ def _colour_rows(count: int, seed: int):
     return rows
 
 
+@pytest.mark.slow  # three trainings (~45 s); the quick loop keeps the loss (hand-computed) and the teacher refusal
 def test_a_distilled_student_follows_its_teacher(tmp_path, small_config):
     rows = _colour_rows(240, seed=1)
     teacher_data = write_csv(tmp_path / "teacher.csv", [{"text": r["text"], "label": r["colour"]} for r in rows])
