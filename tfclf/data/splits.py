@@ -195,15 +195,28 @@ def _split(table: pd.DataFrame, data_config, seed: int, source: str) -> tuple:
     return (*frames, table[table["split"] == "test"]) if given else tuple(frames)
 
 
-def _blank(texts: pd.Series) -> pd.Series:
-    """Which cleaned texts are empty (--clean emptied them)."""
-    return texts.str.strip() == ""
+def blank(texts) -> np.ndarray:
+    """Which cleaned texts are empty (--clean emptied them); in memory and streamed alike."""
+    return np.fromiter((str(text).strip() == "" for text in texts), dtype=bool, count=len(texts))
+
+
+def leak_keys(texts, raw_texts, emptied: np.ndarray) -> np.ndarray:
+    """What the split and the duplicate guard compare: the cleaned text, or the text as read for one that
+    cleaning emptied (`emptied`, from `blank`: those all clean to "", and are not copies of each other).
+
+        >>> leak_keys(["a b", " "], ["A b!", "http://x"], blank(["a b", " "])).tolist()
+        ['a b', '\\x00http://x']
+    """
+    texts = np.asarray(texts, dtype=object)
+    if not emptied.any():
+        return texts
+    return np.where(emptied, np.asarray(["\x00" + str(raw) for raw in raw_texts], dtype=object), texts)
 
 
 def _leak_key(frame: pd.DataFrame) -> pd.Series:
-    """What the duplicate guard compares: the cleaned text, or the text as read for one that cleaning emptied
-    (those all clean to "", and are not copies of each other)."""
-    return frame["text"].where(~_blank(frame["text"]), "\x00" + frame["raw_text"])
+    """leak_keys of a split's rows, on its index."""
+    texts = frame["text"].to_numpy()
+    return pd.Series(leak_keys(texts, frame["raw_text"].to_numpy(), blank(texts)), index=frame.index)
 
 
 def _remove_leaks(earlier: list, later: pd.DataFrame) -> tuple:
@@ -224,16 +237,16 @@ def _cleaned(table: pd.DataFrame, data_config, clean_texts) -> tuple:
         raise ValueError(f"--clean {','.join(data_config.clean)}: split() needs clean_texts "
                          "(models.cleaning.clean_texts, as stages/preparing.prepare passes it)")
     table["text"] = clean_texts(table["text"].tolist(), data_config.clean)
-    return table.reset_index(drop=True), int(_blank(table["text"]).sum())
+    return table.reset_index(drop=True), int(blank(table["text"]).sum())
 
 
 def _emptied(train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame) -> tuple:
     """(the training split without the texts that cleaning emptied, the split summary's counts: dropped from
     training, scored in validation and test)."""
-    blank = _blank(train["text"])
-    return train[~blank], {"emptied_dropped_from_training": int(blank.sum()),
-                           "emptied_scored": {"val": int(_blank(val["text"]).sum()),
-                                              "test": int(_blank(test["text"]).sum())}}
+    emptied = blank(train["text"])
+    return train[~emptied], {"emptied_dropped_from_training": int(emptied.sum()),
+                             "emptied_scored": {"val": int(blank(val["text"]).sum()),
+                                                "test": int(blank(test["text"]).sum())}}
 
 
 def emptied_line(summary: dict) -> str:

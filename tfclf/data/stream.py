@@ -139,10 +139,9 @@ class Corpus:
             emptied = np.zeros(len(raw), dtype=bool)
             if config.clean:  # a text cleaning empties is split by its raw text (all clean to "")
                 text = np.asarray(self.clean_texts(list(raw), config.clean), dtype=object)
-                emptied = np.array([cleaned.strip() == "" for cleaned in text], dtype=bool)
-            key = np.where(emptied, np.asarray(["\x00" + value for value in raw], dtype=object), text) \
-                if emptied.any() else text
-            codes, hashes = split_codes(key, self.seed, config.val_fraction, config.test_fraction, given)
+                emptied = splits_lib.blank(text)
+            codes, hashes = split_codes(splits_lib.leak_keys(text, raw, emptied), self.seed, config.val_fraction,
+                                        config.test_fraction, given)
             dropped = emptied & (codes == 0)  # from training only; validation and test score them
             if on_invalid:
                 on_invalid("cleaned", rows, dropped)
@@ -199,7 +198,7 @@ class Corpus:
             if invalid[kind][0] and not config.drop_invalid and kind != "cleaned":
                 raise self._invalid_error(kind, invalid[kind])
 
-        counts, hashes, replaced, scored = {}, [], 0, {"val": 0, "test": 0}
+        counts, hashes, scored = {}, [], {"val": 0, "test": 0}
         samples = {split: Reservoir(TRAIN_SAMPLE if split == "train" else HELDOUT_SAMPLE, self.seed + i)
                    for i, split in enumerate(SPLITS)}
         digest = hashlib.sha256()
@@ -215,7 +214,7 @@ class Corpus:
                 samples[split].add({"text": rows.text[keep], "raw_text": rows.raw_text[keep],
                                     "label": rows.label[keep], "row": rows.row[keep]})
                 if split != "train":
-                    scored[split] += sum(text.strip() == "" for text in rows.text[keep])
+                    scored[split] += int(splits_lib.blank(rows.text[keep]).sum())
         return self._splits(counts, hashes, samples, invalid, digest.hexdigest(), scored)
 
     def _invalid_error(self, kind: str, seen: list) -> ValueError:
