@@ -25,6 +25,30 @@ def _op_determinism_off_after_each_test():
         tf_config.disable_op_determinism()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With TFCLF_TEST_CPU_LOG=FILE, one JSON line per test (setup, call and teardown): its wall seconds and the
+    CPU seconds of this worker and of the subprocesses it waited for. The suite's budget is CPU seconds: wall
+    time on a shared 2-core machine says little (notes/issue-27-suite.md)."""
+    log = os.environ.get("TFCLF_TEST_CPU_LOG")
+    if not log:
+        yield
+        return
+    import resource
+    import time
+
+    def cpu(who):
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+    start = (time.perf_counter(), cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN))
+    yield
+    line = {"test": item.nodeid, "wall": round(time.perf_counter() - start[0], 2),
+            "cpu": round(cpu(resource.RUSAGE_SELF) - start[1], 2),
+            "children": round(cpu(resource.RUSAGE_CHILDREN) - start[2], 2)}
+    with open(log, "a", encoding="utf-8") as handle:  # one short line per append: workers never interleave
+        handle.write(json.dumps(line) + "\n")
+
+
 def repo_env(**extra) -> dict:
     """The environment for a `python -m tfclf.*` subprocess: this checkout first on the import path."""
     path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
