@@ -43,15 +43,15 @@ def test_progress_is_a_gain_above_noise_or_a_tie_with_a_tenth_lower_loss():
 
 
 def test_the_stop_reason_names_the_rule_that_ended_training():
-    adaptive = config_lib.from_flat({"patience": 2, "min_steps": 30}).train
+    adaptive = config_lib.from_flat({"patience": 2, "min_steps": 30, "monitor": "val_macro_f1"}).train
     assert budget.stop_reason(_rows(0.5, 0.9, 0.8, 0.8), adaptive, 40, 2000, 10).startswith(
         "no val_macro_f1 gain above 0.005")
     assert budget.stop_reason(_rows(0.5, 0.9, 0.8), adaptive, 2000, 2000, 500) == \
         "reached the adaptive cap of 2000 steps (4 epochs, at least --min-steps, at most 2000; --max-steps sets it)"
     assert "still improving" in budget.stop_reason(_rows(0.5, 0.9), adaptive, 2000, 2000, 1000)
-    fixed = config_lib.from_flat({"epochs": 3}).train
+    fixed = config_lib.from_flat({"epochs": 3, "monitor": "val_macro_f1"}).train
     assert budget.stop_reason(_rows(0.5, 0.9, 0.8), fixed, 30, 30, 10) == "--epochs 3 done"
-    early = config_lib.from_flat({"epochs": 9, "early_stopping": 1}).train
+    early = config_lib.from_flat({"epochs": 9, "early_stopping": 1, "monitor": "val_macro_f1"}).train
     assert "--early-stopping 1" in budget.stop_reason(_rows(0.5, 0.9, 0.8), early, 30, 90, 10)
     with pytest.raises(ValueError, match="--early-stopping applies to --epochs N"):
         config_lib.from_flat({"early_stopping": 2})

@@ -139,6 +139,8 @@ STRATEGIES = {
     "multiworker": "MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG",
 }
 MONITORS = {
+    "auto": "by the data, once it is read: val_macro_f1 for single-label data, val_micro_f1 for multi-label data "
+            "(config.json records the metric used)",
     "val_macro_f1": "validation macro-F1 (higher is better)",
     "val_accuracy": "validation accuracy (higher is better)",
     "val_loss": "validation loss (lower is better)",
@@ -148,7 +150,7 @@ MONITORS = {
     "val_subset_accuracy": "multi-label: share of validation texts whose label set is exactly right (higher is better)",
     "val_hamming_loss": "multi-label: share of wrong (text, label) decisions (lower is better)",
 }
-# --monitor values by kind of data: val_macro_f1 and val_loss serve both.
+# --monitor values by kind of data: val_macro_f1 and val_loss serve both; `auto` becomes the task's default_monitor.
 SINGLE_LABEL_MONITORS = ("val_macro_f1", "val_accuracy", "val_loss")
 MULTI_LABEL_MONITORS = ("val_macro_f1", "val_loss", "val_micro_f1", "val_samples_f1", "val_subset_accuracy",
                         "val_hamming_loss")

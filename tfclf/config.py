@@ -120,7 +120,9 @@ class TrainConfig:
     xla: bool = _field(False, "compile the train step with XLA (jit_compile); transformer encoders only, "
                               "since string ops cannot be compiled")
     deterministic: bool = _field(False, "enable TensorFlow op determinism (bit-identical reruns on CPU, slower)")
-    monitor: str = _field("val_macro_f1", "validation metric that picks the best checkpoint and drives early stopping")
+    monitor: str = _field("auto", "validation metric that picks the best checkpoint and drives early stopping; auto: "
+                                  "val_macro_f1 for single-label data, val_micro_f1 for multi-label data (config.json "
+                                  "records the one used)")
     restore_best: bool = _field(True, "evaluate and export the best checkpoint by --monitor, not the last epoch")
     early_stopping: int = _field(0, "stop after this many epochs without --monitor improvement (0: off)")
     teacher: str = _field("", "distil from this tfclf run directory or exported model")

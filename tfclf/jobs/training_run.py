@@ -51,11 +51,12 @@ def _run(config, strategy, started: float, prepared, overwrite: bool) -> Result:
     with rundir.locked(config.out):
         rundir.check_not_finished(config.out)
         prepared = prepared or preparing.prepare(config)  # errors in the data come before the run directory
-        prepared.task.check(config, prepared.class_names)
+        prepared.task.check(prepared.config, prepared.class_names)  # --monitor auto is the task's metric here
         if config.train.teacher:  # a damaged teacher is one line before the run directory exists
             distill.verify(config.train.teacher)
         faults.reached("prepared")
-        staging = rundir.open_staging(config.out, config.digest(), overwrite, prepared.data_digest())
+        # The digest of what runs (config.json's): with --monitor auto filled in, unlike the directory's name.
+        staging = rundir.open_staging(config.out, prepared.config.digest(), overwrite, prepared.data_digest())
         try:
             metrics = _train_in(staging, prepared, strategy, started)
         except BaseException:

@@ -1,5 +1,6 @@
 """The first stage of every run: `resolve` fills the config's defaults, `prepare` reads and splits the data,
-measures lengths in the family's unit, chooses the sequence length and picks the task (tasks/kinds.of_data).
+measures lengths in the family's unit, chooses the sequence length and picks the task (tasks/kinds.of_data),
+which fills the defaults that depend on the data (`--monitor auto`: `with_task_defaults`).
 
     config = resolve(config)                          # defaults filled in; handles recorded
     prepared = prepare(config)                        # data, splits, family, task, lengths, sequence length
@@ -23,7 +24,7 @@ from tfclf.training import budget, distribute
 @dataclasses.dataclass
 class Prepared:
     """Everything the later stages need from the data, computed once."""
-    config: config_lib.RunConfig   # resolved: what ran, as config.json records it
+    config: config_lib.RunConfig   # resolved, the task's defaults too: what ran, as config.json records it
     family: family_lib.Family
     splits: splits_lib.Splits
     stats: dict                    # what the reader saw: source path, decode replacements
@@ -177,7 +178,8 @@ class Prepared:
 
 def default_run_dir(config) -> str:
     """runs/<data>-<encoder>-<config digest>[-N]: the same command finds its own killed run again
-    (and resumes it), while a finished run is never overwritten (the next free -N is used)."""
+    (and resumes it), while a finished run is never overwritten (the next free -N is used). The digest is of
+    the config before the data is read (`--monitor auto` still auto; config.json's digest has the metric)."""
     name = os.path.splitext(os.path.basename(os.path.normpath(config.data.data)))[0]
     base = os.path.join("runs", f"{name}-{config.model.encoder}-{config.digest()}")
     path, number = base, 1
@@ -189,11 +191,31 @@ def default_run_dir(config) -> str:
 
 def resolve(config, family=None):
     """Fills the family's defaults (lr), its handles and the run directory, so config.json says what ran
-    (--epochs 0 stays 0: adaptive training). May download or import an encoder."""
+    (--epochs 0 stays 0: adaptive training; `prepare` fills what depends on the data, `with_task_defaults`).
+    May download or import an encoder."""
     family = family or family_lib.family_for(config.model.encoder)
     train = dataclasses.replace(config.train, lr=config.train.lr or family.lr)
     config = dataclasses.replace(config, train=train, model=family.resolve(config.model))
     return dataclasses.replace(config, out=config.out or default_run_dir(config))
+
+
+def with_task_defaults(config, task):
+    """`config` with what depends on the kind of data filled in once the data is read: `--monitor auto` becomes
+    the task's metric (val_macro_f1 single-label, val_micro_f1 multi-label). config.json records it and the run
+    directory's resume check digests this config, so a resumed run monitors what the interrupted one did; an
+    explicit --monitor is kept (and checked by the task).
+
+        >>> from tfclf import config as config_lib
+        >>> from tfclf.tasks import kinds
+        >>> auto = config_lib.from_flat({})
+        >>> [with_task_defaults(auto, kinds.named(name)).train.monitor for name in ("single_label", "multi_label")]
+        ['val_macro_f1', 'val_micro_f1']
+        >>> with_task_defaults(config_lib.from_flat({"monitor": "val_loss"}), kinds.named("multi_label")).train.monitor
+        'val_loss'
+    """
+    if config.train.monitor != "auto":
+        return config
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, monitor=task.default_monitor))
 
 
 def choose_seq_len(train_lengths, requested: int, maximum: int = 0, unit: str = "tokens") -> int:
@@ -259,7 +281,8 @@ def prepare(config, family=None) -> Prepared:
                  + seq_len_source(lengths["train"], config.data.seq_len, family.max_seq_len)
                  + f"; {longer:.1%} of training texts are longer" + (f", {what})" if longer else ")"))
     packed = family.packs(config.model, config.train, lengths["train"], seq_len)
-    prepared = Prepared(config, family, splits, stats, lengths, seq_len, corpus, kinds.of_data(splits), packed)
+    task = kinds.of_data(splits)
+    prepared = Prepared(with_task_defaults(config, task), family, splits, stats, lengths, seq_len, corpus, task, packed)
     if packed:
         progress.say(f"packing the texts of each batch into rows of {max(model.pack_length, seq_len)} tokens")
     if model.long_text == "chunk":

@@ -24,6 +24,7 @@ class SingleLabel(Task):
     name = "single_label"
     outputs = ("probabilities", "class_id", "class_name")
     signature = "Serving"
+    default_monitor = "val_macro_f1"
 
     def check(self, config, class_names) -> None:
         decision_lib.check(config.decision, class_names, config.train.monitor)

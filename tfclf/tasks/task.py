@@ -42,6 +42,7 @@ class Task:
     name = ""            # recorded in the export (assets.extra/task.json) and metrics.json
     outputs = ()         # the export's serving outputs
     signature = ""       # its class in serving/signatures.py
+    default_monitor = ""  # what --monitor auto becomes (stages/preparing.prepare)
 
     def check(self, config, class_names) -> None:
         """ValueError, before any directory exists, for what this task cannot do with `config`."""

@@ -113,7 +113,7 @@ def stop_reason(history_rows: list, train_config, steps: int, total_steps: int, 
     improvement for the patience (adaptive training: in validations every `steps_per_epoch` steps).
 
         >>> from tfclf import config
-        >>> train = config.from_flat({"epochs": 0, "patience": 2}).train
+        >>> train = config.from_flat({"epochs": 0, "patience": 2, "monitor": "val_macro_f1"}).train
         >>> rows = [{"val_macro_f1": f, "val_loss": 1.0} for f in (0.5, 0.9, 0.8, 0.85)]
         >>> stop_reason(rows, train, 200, 2000, 50)
         'no val_macro_f1 gain above 0.005 in the 2 validations after step 100 (0.9000); adaptive training stops after 2 (--patience), once past 100 steps (--min-steps)'
