@@ -41,7 +41,8 @@ class DataConfig:
     clean: tuple = _field((), "cleaning steps in order, comma-separated")
     drop_invalid: bool = _field(False, "drop rows with missing labels or empty texts instead of failing")
     max_examples: int = _field(0, "use a stratified sample of at most this many rows before splitting (0: all)")
-    seq_len: int = _field(0, "sequence length in model tokens (0: 95th percentile of training lengths)")
+    seq_len: int = _field(0, "sequence length in model tokens (0: 95th percentile of training lengths, at most the "
+                             "encoder's maximum; 256 when most texts are longer than that, see --truncate)")
     stream: str = _field("auto", "read the data as a stream in bounded memory with the hash split (`tfclf list "
                                  "streams`; auto: data over 64 MB on disk)")
     max_eval_examples: int = _field(0, "streamed data: score at most this many validation and test texts, the "
