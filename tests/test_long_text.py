@@ -195,3 +195,21 @@ def test_multi_label_texts_chunk_into_windows_and_the_export_aggregates_before_t
     np.testing.assert_allclose(np.array(fresh["p"]),
                                predictions[[f"p_{name}" for name in sorted(WORDS)]].to_numpy(), atol=1e-5)
     assert fresh["name"] == predictions["predicted"].tolist()
+
+
+def test_long_texts_default_to_a_256_head_and_tail_cap_that_config_records(tmp_path, small_config, tiny_hub):
+    """Texts mostly over the encoder's maximum (512): the default cap is 256 kept by head+tail, recorded in the
+    run's config; an explicit --truncate or --seq-len, or texts mostly within the maximum, keep the old rule."""
+    def prepared(rows, **flags):
+        path = write_csv(tmp_path / f"{len(flags)}-{rows[0]['text'][:8]}.csv", rows)
+        config = small_config(path, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
+                              preprocess_handle=tiny_hub["preprocess"], **flags)
+        result = preparing.prepare(preparing.resolve(config))
+        return result.seq_len, result.config.model.truncate
+    long, short = long_rows(30, length=700), long_rows(30, length=20, seed=1)
+    assert prepared(long) == (256, "head+tail")
+    assert prepared(long, truncate="head") == (512, "head")
+    assert prepared(long, seq_len=128) == (128, "head")
+    assert prepared(long, truncate="tail") == (512, "tail")
+    cap, side = prepared(short)
+    assert side == "head" and cap < 40

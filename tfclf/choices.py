@@ -185,6 +185,8 @@ HEADS = {
 }
 # --- long texts (models/windows.py) ---
 TRUNCATIONS = {
+    "auto": "head; for texts mostly longer than the encoder's maximum (their 95th percentile), head+tail with a cap "
+            "of 256 wordpieces unless --seq-len is given (config.json records the side used)",
     "head": "the first --seq-len units (tokens or words)",
     "tail": "the last --seq-len units",
     "head+tail": "the first quarter and the last three quarters of --seq-len (Sun et al. 2019: strong for "

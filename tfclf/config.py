@@ -41,7 +41,8 @@ class DataConfig:
     clean: tuple = _field((), "cleaning steps in order, comma-separated")
     drop_invalid: bool = _field(False, "drop rows with missing labels or empty texts instead of failing")
     max_examples: int = _field(0, "use a stratified sample of at most this many rows before splitting (0: all)")
-    seq_len: int = _field(0, "sequence length in model tokens (0: 95th percentile of training lengths)")
+    seq_len: int = _field(0, "sequence length in model tokens (0: 95th percentile of training lengths, at most the "
+                             "encoder's maximum; 256 when most texts are longer than that, see --truncate)")
     stream: str = _field("auto", "read the data as a stream in bounded memory with the hash split (`tfclf list "
                                  "streams`; auto: data over 64 MB on disk)")
     max_eval_examples: int = _field(0, "streamed data: score at most this many validation and test texts, the "
@@ -68,8 +69,9 @@ class ModelConfig:
     head: str = _field("dense", "dropout + dense, or mlp (dropout, dense ReLU of --head-units, dropout, dense)")
     head_units: int = _field(512, "hidden units of the mlp head")
     freeze_encoder: bool = _field(False, "train only the head; the encoder's weights stay fixed")
-    truncate: str = _field("head", "which part of a text longer than --seq-len the model sees (transformer and "
-                                   "recurrent families; `tfclf list truncations`)")
+    truncate: str = _field("auto", "which part of a text longer than --seq-len the model sees (transformer and "
+                                   "recurrent families; `tfclf list truncations`); auto: head, or head+tail at "
+                                   "--seq-len 256 when most texts are longer than the encoder's maximum")
     long_text: str = _field("truncate", "'chunk' scores every window of --seq-len of a longer text and "
                                         "aggregates their logits (transformer and recurrent families)")
     chunk_stride: int = _field(0, "with --long-text chunk: units (tokens or words) between the starts of "
@@ -514,7 +516,7 @@ def _validate_name(flag: str, name: str) -> None:
 
 def _validate_long_text(model: ModelConfig) -> None:
     chunked = model.long_text == "chunk"
-    if (chunked or model.truncate != "head") and not choices.family_of(model.encoder).get("long_text"):
+    if (chunked or model.truncate not in ("head", "auto")) and not choices.family_of(model.encoder).get("long_text"):
         flag = "--long-text chunk" if chunked else f"--truncate {model.truncate}"
         raise ValueError(f"{flag} applies to the transformer (TF Hub) and recurrent families, not --encoder "
                          f"{model.encoder}; drop {flag} or choose such an encoder")
@@ -527,7 +529,7 @@ def _validate_long_text(model: ModelConfig) -> None:
         if given:
             raise ValueError(f"{given[0]} has no effect without --long-text chunk; add --long-text chunk or drop "
                              f"{given[0]}")
-    elif model.truncate != "head":
+    elif model.truncate not in ("head", "auto"):
         raise ValueError(f"--truncate {model.truncate} and --long-text chunk exclude each other (chunking keeps "
                          "every part of a text); give one of them")
 

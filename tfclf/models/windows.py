@@ -53,13 +53,16 @@ def split_windows(units, width: int, stride: int):
 
 def keep_units(units, width: int, side: str):
     """RaggedTensor [texts, (units)] -> at most `width` units per text: the first (head), the last (tail),
-    or the first quarter and last three quarters of the window (head+tail); shorter texts are kept whole."""
+    or the first quarter and last three quarters of the window (head+tail); shorter texts are kept whole.
+    `auto` (--truncate's default, decided when a run reads its data) is the head in a model built without data."""
     lengths = units.row_lengths()
-    if side == "head":
+    if side in ("head", "auto"):
         return units[:, :width]
     if side == "tail":
         size = tf.minimum(lengths, width)
         return _gather_positions(units, units.row_limits() - size, size)
+    if side != "head+tail":
+        raise ValueError(f"--truncate {side}: choose one of head, tail, head+tail")
     head_width = int(width * HEAD_SHARE)
     head = tf.minimum(lengths, head_width)
     tail = tf.minimum(lengths, width) - head

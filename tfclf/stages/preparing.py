@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from tfclf import config as config_lib, faults, progress
+from tfclf import choices, config as config_lib, faults, progress
 from tfclf.data import sources, splits as splits_lib, stream
 from tfclf.evaluation import eda
 from tfclf.models import cleaning, family as family_lib, windows
@@ -218,12 +218,39 @@ def with_task_defaults(config, task):
     return dataclasses.replace(config, train=dataclasses.replace(config.train, monitor=task.default_monitor))
 
 
+# The default cap (wordpieces) for texts whose 95th percentile is over the encoder's maximum, kept by head+tail:
+# on long documents (manual pages, 98% over 512 wordpieces) MiniLM fine-tuned at 256 head+tail scored as well as
+# at the full 512 with the same steps, in about a third of the time and half the memory (notes/issue-28-defaults.md).
+LONG_TEXT_CAP = 256
+
+
+def _percentile95(train_lengths) -> int:
+    return max(1, int(np.ceil(np.percentile(train_lengths, 95))))
+
+
+def long_text_default(train_lengths, config, family) -> bool:
+    """Whether the long-text default applies: no --seq-len, --truncate auto, truncation (not --long-text chunk),
+    a family with a maximum length that can keep more than a text's head, and most training texts longer than
+    that maximum (their 95th percentile over it), so they are cut whatever the cap."""
+    model = config.model
+    return (not config.data.seq_len and model.truncate == "auto" and model.long_text == "truncate"
+            and bool(family.max_seq_len) and bool(choices.family_of(model.encoder).get("long_text"))
+            and _percentile95(train_lengths) > family.max_seq_len)
+
+
+def with_truncate(config, side: str):
+    """`config` with `--truncate auto` made `side` (what the long-text default chose); an explicit side is kept."""
+    if config.model.truncate != "auto":
+        return config
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, truncate=side))
+
+
 def choose_seq_len(train_lengths, requested: int, maximum: int = 0, unit: str = "tokens") -> int:
     """The requested length, else the 95th percentile of training lengths (seed 004's method), capped at
     `maximum` (the encoder's position embeddings) when given, and at the longest training text (padding
     beyond it would only cost time)."""
     longest = max(1, int(np.max(train_lengths)))
-    length = requested or max(1, int(np.ceil(np.percentile(train_lengths, 95))))
+    length = requested or _percentile95(train_lengths)
     if requested and requested > longest:
         print(f"--seq-len {requested} is longer than every training text (longest: {longest} {unit}); using {longest}")
         length = longest
@@ -237,7 +264,7 @@ def seq_len_source(train_lengths, requested: int, maximum: int = 0) -> str:
         >>> seq_len_source([10] * 90 + [900] * 10, 0, 512), seq_len_source([10] * 99 + [900], 0, 512)
         ("the encoder's maximum; the 95th percentile of the training texts is 900", '95th percentile of the training texts')
     """
-    percentile = max(1, int(np.ceil(np.percentile(train_lengths, 95))))
+    percentile = _percentile95(train_lengths)
     wanted = requested or percentile
     if maximum and wanted > maximum:
         return (f"--seq-len {requested} capped at the encoder's maximum" if requested else
@@ -272,14 +299,21 @@ def prepare(config, family=None) -> Prepared:
                      + (" (the samples)" if corpus else "") + f" to measure their lengths in {family.length_unit}")
     lengths = {name: family.text_lengths(config.model, getattr(splits, name)["text"])
                for name in ("train", "val", "test")}
-    seq_len = choose_seq_len(lengths["train"], config.data.seq_len, family.max_seq_len, family.length_unit)
+    long_default = long_text_default(lengths["train"], config, family)
+    config = with_truncate(config, "head+tail" if long_default else "head")
+    if long_default:
+        seq_len = min(LONG_TEXT_CAP, family.max_seq_len)
+        source = (f"the default for long texts: their 95th percentile, {_percentile95(lengths['train'])}, is over the "
+                  f"encoder's maximum; --seq-len {family.max_seq_len} keeps more of each text and trains about 3x slower")
+    else:
+        seq_len = choose_seq_len(lengths["train"], config.data.seq_len, family.max_seq_len, family.length_unit)
+        source = seq_len_source(lengths["train"], config.data.seq_len, family.max_seq_len)
     longer = float((lengths['train'] > seq_len).mean())
     model = config.model
     what = (f"chunked into windows ({model.chunk_train} train, {model.chunk_aggregate} of logits)"
             if model.long_text == "chunk" else f"cut to their {model.truncate}")
-    progress.say(f"sequence length cap {seq_len} {family.length_unit} ("
-                 + seq_len_source(lengths["train"], config.data.seq_len, family.max_seq_len)
-                 + f"; {longer:.1%} of training texts are longer" + (f", {what})" if longer else ")"))
+    progress.say(f"sequence length cap {seq_len} {family.length_unit} ({source}; {longer:.1%} of training texts "
+                 "are longer" + (f", {what})" if longer else ")"))
     packed = family.packs(config.model, config.train, lengths["train"], seq_len)
     task = kinds.of_data(splits)
     prepared = Prepared(with_task_defaults(config, task), family, splits, stats, lengths, seq_len, corpus, task, packed)
