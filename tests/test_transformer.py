@@ -24,7 +24,7 @@ def test_tiny_encoder_learns_separable_toy_set(pooling, head, freeze, toy_path, 
                           preprocess_handle=tiny_hub["preprocess"], pooling=pooling, head=head, encoder_build="auto",
                           head_units=32, freeze_encoder=freeze, epochs=20 if freeze else 8, lr=3e-2 if freeze else 2e-3,
                           batch_size=16, restore_best=False,  # the last epoch: no selection on 24 texts
-                          skip_export=True)  # export: test_savedmodel_encoder_... and test_packing's
+                          skip_export=pooling != "cls")  # the cls run's export is checked below
     result = training_run.train(config)
     assert "packing the texts of each batch into rows of" in capsys.readouterr().out  # the native build, packed
     # Chance is 0.5. A frozen *random* encoder only offers random features (a logistic regression on
@@ -32,6 +32,9 @@ def test_tiny_encoder_learns_separable_toy_set(pooling, head, freeze, toy_path, 
     assert result.metrics["test"]["accuracy"] >= (0.75 if freeze else 0.85), result.metrics["test"]
     assert result.metrics["seq_len"] <= 32
     assert result.metrics["precision"] == {"policy": "float32", "graph_rewrite": "none"}
+    if pooling == "cls":  # trained packed, exported one text per row: the same test probabilities, without tfclf
+        from test_export import _check_export_matches_run  # (was test_packing's in-memory packed run)
+        _check_export_matches_run(result, None)
 
 
 @pytest.mark.slow
