@@ -75,6 +75,68 @@ def interrupt_when_imported(args, cwd, module: str, signum) -> tuple:
     return code, [line.rstrip() for line in log if not line.startswith("import time:")]
 
 
+LOAD_WITHOUT_TFCLF = r"""
+import json, sys
+import tensorflow as tf, tensorflow_text  # noqa: F401  (BERT preprocessing ops)
+for request in sys.stdin:
+    path, texts = json.loads(request)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    out = serve(text=tf.constant(texts))
+    names = out["class_name"] if "class_name" in out else out["label_names"]  # single- / multi-label
+    print("REPLY " + json.dumps({
+        "p": out["probabilities"].numpy().tolist(), "name": [n.decode() for n in names.numpy()],
+        "id": out["class_id"].numpy().tolist() if "class_id" in out else None,
+        "mask": out["label_mask"].numpy().tolist() if "label_mask" in out else None, "outputs": sorted(out),
+        "imported": [m for m in sys.modules if m.startswith(("tfclf", "tensorflow_hub", "keras_hub"))]}), flush=True)
+"""
+_TENSORFLOW_ONLY = {}
+
+
+def tensorflow_only_predictions(path, texts) -> dict:
+    """The export at `path` loaded and called on `texts` by a Python process that imported tensorflow and
+    tensorflow_text only (no PYTHONPATH, no TF_USE_LEGACY_KERAS, its working directory empty): the proof that an
+    export needs nothing of tfclf, tensorflow_hub or keras_hub ("imported" lists any of them it pulled in). One
+    such process per test worker serves every export (it loads each anew from its path; a SavedModel carries
+    its graph and weights, nothing of a previous one), so the suite pays one TensorFlow start, not one per export.
+    Returns {"p", "name", "id" (single-label), "mask" (multi-label), "outputs", "imported"}."""
+    import tempfile
+    process = _TENSORFLOW_ONLY.get("process")
+    if process is None or process.poll() is not None:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_USE_LEGACY_KERAS")}
+        _TENSORFLOW_ONLY["log"] = tempfile.NamedTemporaryFile("w+", prefix="tensorflow-only-", suffix=".log")
+        process = subprocess.Popen([sys.executable, "-c", LOAD_WITHOUT_TFCLF], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=_TENSORFLOW_ONLY["log"], text=True, env=env,
+                                   cwd=tempfile.mkdtemp(prefix="tensorflow-only-"))
+        _TENSORFLOW_ONLY["process"] = process
+    process.stdin.write(json.dumps([str(path), list(texts)]) + "\n")
+    process.stdin.flush()
+    for line in process.stdout:
+        if line.startswith("REPLY "):
+            return json.loads(line[6:])
+    process.wait()
+    log = _TENSORFLOW_ONLY["log"]
+    log.seek(0)
+    raise AssertionError(f"the TensorFlow-only process failed on {path}:\n{log.read()[-3000:]}")
+
+
+def pytest_sessionfinish(session):
+    """Ends this worker's TensorFlow-only process and waits for it, so that its CPU time is counted (with
+    TFCLF_TEST_CPU_LOG, as a line of its own: it served several tests)."""
+    import resource
+    process = _TENSORFLOW_ONLY.pop("process", None)
+    if process is None:
+        return
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    process.stdin.close()
+    process.wait(timeout=60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if os.environ.get("TFCLF_TEST_CPU_LOG"):
+        children = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        with open(os.environ["TFCLF_TEST_CPU_LOG"], "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"test": "tests/conftest.py::the TensorFlow-only process", "wall": 0.0,
+                                     "cpu": 0.0, "children": round(children, 2)}) + "\n")
+
+
 def build_model(model_config, *args):
     """The family's model, as stages/fitting.build makes it: build_model(model_config, [train_config,] num_classes,
     seq_len, train_texts)."""

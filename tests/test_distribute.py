@@ -17,18 +17,18 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from tfclf import config
 from tfclf.jobs import training_run
-values = json.loads(sys.argv[1])
-result = training_run.train(config.from_flat(values))
-print("RESULT " + json.dumps(result.metrics["history"]["loss"]))
+for values in json.loads(sys.argv[1]):
+    result = training_run.train(config.from_flat(values))
+    print("RESULT " + json.dumps(result.metrics["history"]["loss"]), flush=True)
 """
 
 
-def _train(values, tmp_path):
-    result = subprocess.run([sys.executable, "-c", TWO_CPUS, json.dumps(values)], capture_output=True, text=True,
+def _train(runs, tmp_path):
+    """The runs one after another in one process with 2 logical CPU devices: [loss history per run], stdout."""
+    result = subprocess.run([sys.executable, "-c", TWO_CPUS, json.dumps(runs)], capture_output=True, text=True,
                             env=repo_env(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    line = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")][-1]
-    return json.loads(line[7:]), result.stdout
+    return [json.loads(l[7:]) for l in result.stdout.splitlines() if l.startswith("RESULT ")], result.stdout
 
 
 @pytest.mark.slow
@@ -36,9 +36,12 @@ def test_mirrored_on_two_cpu_devices_matches_single_device_loss(tmp_path):
     data = write_csv(tmp_path / "toy.csv", toy_rows(96))
     base = {"data": data, "encoder": "bow", "epochs": 3, "batch_size": 16, "embedding_dim": 8, "lr": 0.02, "skip_export": True,
             "deterministic": True}
-    single, _ = _train({**base, "strategy": "default", "out": str(tmp_path / "one")}, tmp_path)
-    mirrored, log = _train({**base, "strategy": "mirrored", "out": str(tmp_path / "two")}, tmp_path)
+    # One process (a TensorFlow start less): the single-device run first, on the same 2-device configuration
+    # (a run without a strategy uses one device whatever the process offers).
+    (single, mirrored), log = _train([{**base, "strategy": "default", "out": str(tmp_path / "one")},
+                                      {**base, "strategy": "mirrored", "out": str(tmp_path / "two")}], tmp_path)
     assert "MirroredStrategy: 2 replica(s), global batch 16, per replica 8" in log
+    assert log.count("MirroredStrategy") == 1  # the first run was not mirrored
     # Epoch 1 is equal to 1e-6; later epochs drift by ~0.2% (dropout draws differ per replica).
     assert mirrored == pytest.approx(single, rel=5e-3)
 

@@ -9,32 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import shrunk_config, toy_rows, write_csv
+from conftest import shrunk_config, tensorflow_only_predictions, toy_rows, write_csv
 from tfclf import config as config_lib, predict as predict_cli
 from tfclf.jobs import training_run
 from tfclf.serving import export
 
-LOAD_WITHOUT_TFCLF = r"""
-import json, sys
-import tensorflow as tf, tensorflow_text  # noqa: F401  (BERT preprocessing ops)
-serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-texts = json.load(open(sys.argv[2]))
-out = serve(text=tf.constant(texts))
-bad = [m for m in sys.modules if m.startswith(("tfclf", "tensorflow_hub"))]
-names = out["class_name"] if "class_name" in out else out["label_names"]  # single- / multi-label
-print(json.dumps({"p": out["probabilities"].numpy().tolist(), "name": [n.decode() for n in names.numpy()],
-                  "id": out["class_id"].numpy().tolist() if "class_id" in out else None,
-                  "mask": out["label_mask"].numpy().tolist() if "label_mask" in out else None, "imported": bad}))
-"""
 
-
-def _fresh_process_predictions(path, texts, tmp_path):
-    (tmp_path / "texts.json").write_text(json.dumps(texts))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_USE_LEGACY_KERAS")}
-    result = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_TFCLF, path, str(tmp_path / "texts.json")],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def _fresh_process_predictions(path, texts, tmp_path=None):
+    """The export's answers from a process without tfclf (conftest.tensorflow_only_predictions)."""
+    return tensorflow_only_predictions(path, texts)
 
 
 def _check_export_matches_run(result, tmp_path):
@@ -67,12 +50,7 @@ def test_bow_export_loads_without_tfclf_and_matches(bow_run, tmp_path):
     _check_export_matches_run(result, tmp_path)
 
 
-@pytest.mark.slow
-def test_transformer_export_loads_without_tfclf_and_matches(tmp_path, small_config, tiny_hub):
-    config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60, filler=1)), encoder="bert_small",
-                          encoder_handle=tiny_hub["encoder"], preprocess_handle=tiny_hub["preprocess"],
-                          epochs=1, lr=1e-3, pooling="mean")
-    _check_export_matches_run(training_run.train(config), tmp_path)
+# The transformer's export: test_transformer.py::test_savedmodel_encoder_fine_tunes_learns_and_its_export_...
 
 
 def test_versions_increment_and_never_overwrite(tmp_path):
@@ -137,10 +115,7 @@ def test_failed_or_killed_export_leaves_no_version(tmp_path, monkeypatch):
     assert os.listdir(root) == []
 
 
-@pytest.mark.slow
-def test_lstm_export_loads_without_tfclf_and_matches(tmp_path, small_config):
-    config = small_config(write_csv(tmp_path / "t.csv", toy_rows(60)), encoder="bilstm", rnn_units=8, epochs=1)
-    _check_export_matches_run(training_run.train(config), tmp_path)
+# The recurrent family's export: test_lstm.py::test_recurrent_models_learn_separable_toy_set[bilstm-1].
 
 
 # --- cleaning travels inside the export ---

@@ -1,10 +1,17 @@
-"""Fault injection: real `python -m tfclf.run` processes are SIGKILLed at every phase of a run
-(tfclf/faults.py), then the same command is run again; two runs race for one --out; evaluate is
-pointed at a finished run. Nothing may be lost, overwritten, retrained needlessly or left behind."""
+"""Fault injection: a run is stopped at every phase of its life (tfclf/faults.py), then the same command is run
+again; two runs race for one --out; evaluate is pointed at a finished run. Nothing may be lost, overwritten,
+retrained needlessly or left behind.
+
+What a SIGKILL at a point leaves is the files on disk at that instant: the process runs nothing more. So one run
+copies its files at each of the 9 points (`killed_states`: one training instead of nine killed processes) and each
+copy is resumed; real `python -m tfclf.run` processes are SIGKILLed where the dying process is the thing tested (a
+late point here; epoch_end and trained in the other-config test, an interrupted run under evaluate) and in
+test_training, test_stream, test_kerashub, test_budget, test_signals."""
 import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,20 +41,33 @@ def _run(tmp_path, *extra, env=None, module="tfclf.run"):
     return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=600)
 
 
-def _rerun(tmp_path, capsys, *extra):
-    """The same command again, in this process (`run.main`, what `python -m tfclf.run` calls): the resume of
-    a killed run is the same code whichever process runs it, and a TensorFlow start per case is saved. The
-    kills stay real processes. Returns (exit code, stdout, stderr)."""
-    from tfclf import run
+def _in(tmp_path, capsys, main, argv):
+    """`main(argv)` run in this process with tmp_path as the working directory (the command's relative --out run
+    / --export-dir models): (exit code, stdout, stderr)."""
     capsys.readouterr()
     cwd = os.getcwd()
-    os.chdir(tmp_path)  # the command's relative --out run / --export-dir models
+    os.chdir(tmp_path)
     try:
-        code = run.main(["--data", os.path.join(tmp_path, "toy.csv"), *ARGS, *extra])
+        code = main(argv)
     finally:
         os.chdir(cwd)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def _rerun(tmp_path, capsys, *extra, data=None):
+    """The same command again, in this process (`run.main`, what `python -m tfclf.run` calls): the resume of
+    a killed run is the same code whichever process runs it, and a TensorFlow start per case is saved.
+    Returns (exit code, stdout, stderr)."""
+    from tfclf import run
+    return _in(tmp_path, capsys, run.main, ["--data", data or os.path.join(tmp_path, "toy.csv"), *ARGS, *extra])
+
+
+def _evaluate(tmp_path, capsys, *argv):
+    """`python -m tfclf.evaluate ARGV`, in this process (`evaluate.main`): what it may write is the question
+    here, not the process; the CLI's exit codes and one-line errors are test_cli's and test_bad_input's."""
+    from tfclf import evaluate
+    return _in(tmp_path, capsys, evaluate.main, list(argv))
 
 
 def _leftovers(tmp_path) -> list:
@@ -60,11 +80,35 @@ def _leftovers(tmp_path) -> list:
     return found
 
 
-@pytest.mark.parametrize("point", faults.POINTS)
-def test_a_run_killed_at_any_phase_resumes_where_it_was_and_finishes_once(point, tmp_path, capsys):
-    killed = _run(tmp_path, env={"TFCLF_KILL_AT": point})
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-800:]
-    code, stdout, stderr = _rerun(tmp_path, capsys)
+@pytest.fixture(scope="module")
+def killed_states(tmp_path_factory):
+    """(data, {point: directory}): one run of the command (in this process) whose working directory (the --out's
+    staging, lock and export dir) is copied at each fault point as it is on disk there: what a SIGKILL at that
+    point leaves, since a killed process writes nothing more (what it never wrote is not in the copy either)."""
+    from tfclf import run
+    root = tmp_path_factory.mktemp("killed_states")
+    work, data = root / "work", write_csv(root / "toy.csv", toy_rows(80))
+    work.mkdir()
+    real = faults.reached
+
+    def reached(point):
+        real(point)
+        if point in faults.POINTS:
+            shutil.copytree(work, root / point, symlinks=True)
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(faults, "reached", reached)
+            assert run.main(["--data", data, *ARGS]) == 0
+    finally:
+        os.chdir(cwd)
+    assert sorted(os.listdir(root)) == sorted([*faults.POINTS, "toy.csv", "work"])  # every point was reached
+    return data, {point: root / point for point in faults.POINTS}
+
+
+def _check_resumed(point, tmp_path, code, stdout, stderr):
+    """What the same command, run again on the files a kill at `point` left, must do and leave."""
     assert code == 0, stderr[-800:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(metrics["history"]["loss"]) == 3 and len(metrics["history"]["val_macro_f1"]) == 3
@@ -83,13 +127,30 @@ def test_a_run_killed_at_any_phase_resumes_where_it_was_and_finishes_once(point,
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("point", faults.POINTS)
+def test_a_run_killed_at_any_phase_resumes_where_it_was_and_finishes_once(point, killed_states, tmp_path, capsys):
+    data, states = killed_states
+    work = tmp_path / "work"
+    shutil.copytree(states[point], work, symlinks=True)
+    _check_resumed(point, work, *_rerun(work, capsys, data=data))
+
+
+def test_a_real_sigkill_after_the_export_resumes_and_exports_once(tmp_path, capsys):
+    """The copies above against a real process: SIGKILLed once the export version is in place, the same command
+    evaluates nothing twice and adds no second version."""
+    killed = _run(tmp_path, env={"TFCLF_KILL_AT": "exported"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-800:]
+    assert sorted(os.listdir(tmp_path / "models" / "run")) == ["1"] and (tmp_path / "run.partial").is_dir()
+    _check_resumed("exported", tmp_path, *_rerun(tmp_path, capsys))
+
+
 def test_a_second_run_on_the_same_out_fails_at_once_naming_the_first(tmp_path, capsys):
     pause = tmp_path / "hold"
     pause.write_text("")
     command, env = _command(tmp_path, env={"TFCLF_PAUSE_AT": "prepared", "TFCLF_PAUSE_FILE": str(pause)})
     first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + 600  # a hang guard: a TensorFlow start took over 120 s under load 20
         while not (tmp_path / "run.lock").exists() or not (tmp_path / "run.lock").read_text():
             assert time.time() < deadline and first.poll() is None, "the first run never took its lock"
             time.sleep(0.2)
@@ -121,11 +182,12 @@ def test_another_config_does_not_discard_an_interrupted_run_without_overwrite(tm
     assert _rerun(tmp_path, capsys, "--seed", "7", "--overwrite")[0] == 0
 
 
-def test_an_unwritable_export_dir_is_refused_before_any_work(tmp_path):
+def test_an_unwritable_export_dir_is_refused_before_any_work(tmp_path, capsys):
     (tmp_path / "models").write_text("a file, not a directory")
-    result = _run(tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("tfclf: error: --export-dir models: ")
+    write_csv(tmp_path / "toy.csv", toy_rows(80))
+    code, _, stderr = _rerun(tmp_path, capsys)
+    assert code == 2
+    assert stderr.strip().splitlines()[-1].startswith("tfclf: error: --export-dir models: ")
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
 
 
@@ -134,21 +196,21 @@ def test_evaluate_never_overwrites_a_finished_run(tmp_path, capsys):
     assert _rerun(tmp_path, capsys)[0] == 0
     before = {name: hashlib.sha256((tmp_path / "run" / name).read_bytes()).hexdigest()
               for name in os.listdir(tmp_path / "run") if (tmp_path / "run" / name).is_file()}
-    result = _run(tmp_path, "--model", "models/run/1", "--data", "toy.csv", "--out", "run", module="tfclf.evaluate")
-    assert result.returncode == 2 and "--out run: exists and is not an empty directory" in result.stderr
+    code, _, stderr = _evaluate(tmp_path, capsys, "--model", "models/run/1", "--data", "toy.csv", "--out", "run")
+    assert code == 2 and "--out run: exists and is not an empty directory" in stderr
     after = {name: hashlib.sha256((tmp_path / "run" / name).read_bytes()).hexdigest() for name in before}
     assert after == before
     # Nor an interrupted run's .partial, which the run's own command would resume.
     assert _run(tmp_path, "--out", "other", env={"TFCLF_KILL_AT": "epoch_end"}).returncode == -signal.SIGKILL
-    onto = _run(tmp_path, "--model", "models/run/1", "--data", "toy.csv", "--out", "other", module="tfclf.evaluate")
-    assert onto.returncode == 2 and (tmp_path / "other.partial" / "backup").is_dir()
+    onto = _evaluate(tmp_path, capsys, "--model", "models/run/1", "--data", "toy.csv", "--out", "other")
+    assert onto[0] == 2 and (tmp_path / "other.partial" / "backup").is_dir()
     assert _rerun(tmp_path, capsys, "--out", "other")[0] == 0  # and that run still resumes and finishes
-    fresh = _run(tmp_path, "--model", "models/run/1", "--data", "toy.csv", "--out", "eval", module="tfclf.evaluate")
-    assert fresh.returncode == 0, fresh.stderr[-800:]
+    fresh = _evaluate(tmp_path, capsys, "--model", "models/run/1", "--data", "toy.csv", "--out", "eval")
+    assert fresh[0] == 0, fresh[2][-800:]
     assert (tmp_path / "eval" / "metrics.json").is_file() and _leftovers(tmp_path) == []
     # A file of one class is a legitimate thing to score against a two-class model.
     write_csv(tmp_path / "pos.csv", toy_rows(10, classes=("pos",)))
-    single = _run(tmp_path, "--model", "models/run/1", "--data", "pos.csv", "--out", "eval-pos", module="tfclf.evaluate")
-    assert single.returncode == 0, single.stderr[-800:]
+    single = _evaluate(tmp_path, capsys, "--model", "models/run/1", "--data", "pos.csv", "--out", "eval-pos")
+    assert single[0] == 0, single[2][-800:]
     scored = json.loads((tmp_path / "eval-pos" / "metrics.json").read_text())
     assert scored["num_test"] == 10 and scored["test"]["per_class"]["pos"]["support"] == 10

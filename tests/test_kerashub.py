@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import FILLER, NEGATIVE, POSITIVE, repo_env, toy_rows, write_csv
+from conftest import FILLER, NEGATIVE, POSITIVE, repo_env, tensorflow_only_predictions, toy_rows, write_csv
 from tfclf import config as config_lib, choices
 from tfclf.jobs import training_run
 from tfclf.models import family
@@ -177,17 +177,6 @@ def test_mixed_precision_is_passed_to_the_layers_not_set_globally(tiny_preset, m
 
 # --- runs (slow: each trains, evaluates and exports) ---
 
-LOAD_WITH_TENSORFLOW_ONLY = r"""
-import json, sys
-import tensorflow as tf, tensorflow_text  # noqa: F401
-serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-out = serve(text=tf.constant(json.load(open(sys.argv[2]))))
-print(json.dumps({"p": out["probabilities"].numpy().tolist(), "id": out["class_id"].numpy().tolist(),
-                  "name": [n.decode() for n in out["class_name"].numpy()], "outputs": sorted(out),
-                  "imported": [m for m in sys.modules if m.startswith(("tfclf", "tensorflow_hub", "keras_hub"))]}))
-"""
-
-
 @pytest.mark.slow
 def test_run_learns_exports_raw_strings_and_matches_in_a_tensorflow_only_process(tiny_preset, tmp_path):
     import pandas as pd
@@ -200,12 +189,7 @@ def test_run_learns_exports_raw_strings_and_matches_in_a_tensorflow_only_process
     assert os.path.isdir(tmp_path / "run" / "tensorboard") and result.metrics["best_checkpoint"]["epoch"] >= 1
     predictions = pd.read_csv(tmp_path / "run" / "predictions.csv", keep_default_na=False)
     texts = [text.upper() for text in predictions["text"]] + ["", "word " * 3000]  # cleaning travels too
-    (tmp_path / "texts.json").write_text(json.dumps(texts))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_USE_LEGACY_KERAS")}
-    process = subprocess.run([sys.executable, "-c", LOAD_WITH_TENSORFLOW_ONLY, result.export_path,
-                              str(tmp_path / "texts.json")], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert process.returncode == 0, process.stderr[-3000:]
-    fresh = json.loads(process.stdout.strip().splitlines()[-1])
+    fresh = tensorflow_only_predictions(result.export_path, texts)  # a process without tfclf or keras_hub
     assert fresh["imported"] == [] and fresh["outputs"] == ["class_id", "class_name", "probabilities"]
     expected = predictions[[c for c in predictions.columns if c.startswith("p_")]].to_numpy()
     np.testing.assert_allclose(np.array(fresh["p"])[:len(expected)], expected, atol=1e-5)
@@ -262,18 +246,19 @@ def test_kerashub_and_tf_keras_runs_share_a_process_without_leaking(tiny_preset,
 
 
 @pytest.mark.slow
-def test_a_kerashub_run_killed_mid_epoch_resumes_from_its_keras_3_backup(tiny_preset, tmp_path):
+def test_a_kerashub_run_killed_mid_epoch_resumes_from_its_keras_3_backup(tiny_preset, tmp_path, capsys):
+    from tfclf import run
     data = write_csv(tmp_path / "toy.csv", toy_rows(80))
-    command = [sys.executable, "-m", "tfclf.run", "--data", data, "--encoder", f"kerashub:{tiny_preset}",
-               "--epochs", "3", "--batch-size", "16", "--lr", "5e-3", "--pooling", "mean", "--out", "run",
-               "--skip-export"]
-    killed = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
+    args = ["--data", data, "--encoder", f"kerashub:{tiny_preset}", "--epochs", "3", "--batch-size", "16", "--lr",
+            "5e-3", "--pooling", "mean", "--out", str(tmp_path / "run"), "--skip-export"]
+    killed = subprocess.run([sys.executable, "-m", "tfclf.run", *args], capture_output=True, text=True, cwd=tmp_path,
                             env=repo_env(TFCLF_KILL_AT="epoch_mid"), timeout=600)
     assert killed.returncode == -9, killed.stderr[-800:]
-    rerun = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=repo_env(), timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-800:]
-    assert "resumes from its last backup" in rerun.stdout
-    assert "epoch 1/3" not in rerun.stdout and "epoch 2/3" in rerun.stdout
+    capsys.readouterr()
+    assert run.main(args) == 0  # the same command again, in this process (test_faults' reruns do the same)
+    rerun = capsys.readouterr().out
+    assert "resumes from its last backup" in rerun
+    assert "epoch 1/3" not in rerun and "epoch 2/3" in rerun
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(metrics["history"]["loss"]) == 3
 

@@ -3,15 +3,13 @@ run, export (windowing inside the SavedModel), predict and evaluate."""
 import json
 import os
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import FILLER, NEGATIVE, POSITIVE, repo_env, write_csv
+from conftest import FILLER, NEGATIVE, POSITIVE, write_csv
 from test_export import _check_export_matches_run
 from tfclf import config as config_lib, grid
 from tfclf.stages import preparing
@@ -144,7 +142,9 @@ def test_transformer_chunks_train_on_windows_and_export_aggregates_them(tmp_path
     assert json.load(open(os.path.join(result.run_dir, "eda.json")))["lengths"]["test"]["windows_per_text_mean"] > 3
 
 
-@pytest.mark.parametrize("side", ["tail", "head+tail"])
+# head+tail is slow: [tail] runs the same code (the side is a parameter of keep_units, whose every side
+# test_keep_units_sides checks quickly)
+@pytest.mark.parametrize("side", ["tail", pytest.param("head+tail", marks=pytest.mark.slow)])
 def test_transformer_truncation_side_is_the_same_in_training_and_export(tiny_hub, side):
     from tfclf.models import transformer
     model_config = config_lib.ModelConfig(preprocess_handle=tiny_hub["preprocess"], pooling="mean", truncate=side)
@@ -159,7 +159,7 @@ def test_transformer_truncation_side_is_the_same_in_training_and_export(tiny_hub
     np.testing.assert_allclose(served, classifier(tokens).numpy(), atol=1e-5)
 
 
-def test_long_text_flags_fail_in_one_line(tmp_path, small_config):
+def test_long_text_flags_fail_in_one_line(tmp_path, small_config, capsys):
     path = write_csv(tmp_path / "t.csv", long_rows(40))
     with pytest.raises(ValueError, match="--long-text chunk applies to the transformer"):
         small_config(path, long_text="chunk")  # bow
@@ -170,11 +170,11 @@ def test_long_text_flags_fail_in_one_line(tmp_path, small_config):
     with pytest.raises(ValueError, match="--truncate 'middle' is unknown"):
         small_config(path, encoder="lstm", truncate="middle")
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "tfclf.run", "--data", path, "--encoder", "lstm", "--seq-len", "8",
-                             "--long-text", "chunk", "--chunk-stride", "9", "--out", str(out)],
-                            capture_output=True, text=True, env=repo_env(), cwd=tmp_path)
-    assert result.returncode != 0
-    assert result.stderr.strip().splitlines() == [
+    from tfclf import run  # the command's one line, in this process (real processes: test_run, test_bad_input)
+    capsys.readouterr()
+    assert run.main(["--data", path, "--encoder", "lstm", "--seq-len", "8", "--long-text", "chunk", "--chunk-stride",
+                     "9", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         "tfclf: error: --chunk-stride 9 is longer than the window (8 words: --seq-len 8), so parts of texts would "
         "be skipped; give at most 8"]
     assert not out.exists()

@@ -57,7 +57,9 @@ def _model_config(tiny_hub, pooling):
     return config.model
 
 
-@pytest.mark.parametrize("pooling", ["pooled", "cls", "mean"])
+# cls is slow: pooled and mean run the same packed scoring, and test_mean_and_cls_pooling_are_per_text checks cls
+# pooling per text quickly
+@pytest.mark.parametrize("pooling", ["pooled", pytest.param("cls", marks=pytest.mark.slow), "mean"])
 def test_packed_scoring_agrees_with_the_unpacked_classifier(tiny_hub, pooling):
     tf.keras.utils.set_random_seed(0)
     model_config = _model_config(tiny_hub, pooling)
@@ -85,7 +87,8 @@ def test_auto_packs_short_texts_of_an_imported_encoder_only(tiny_hub):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stream", ["off", "on"])
+# In memory ("off") was a run of its own here; test_transformer's packed cls run now checks its unpacked export
+@pytest.mark.parametrize("stream", ["on"])
 def test_a_packed_run_learns_and_its_unpacked_export_reproduces_the_test_probabilities(stream, tmp_path, tiny_hub,
                                                                                      capsys):
     import pandas as pd
@@ -100,6 +103,8 @@ def test_a_packed_run_learns_and_its_unpacked_export_reproduces_the_test_probabi
     result = training_run.train(config)
     assert "packing the texts of each batch into rows of 32 tokens" in capsys.readouterr().out
     assert result.metrics["test"]["accuracy"] >= 0.85, result.metrics["test"]
+    # Streamed: the hash split, tokenized per batch inside tf.data (was also test_stream's transformer run).
+    assert result.metrics["split_rule"] == ("hash" if stream == "on" else "stratified")
     predictions = pd.read_csv(f"{result.run_dir}/predictions.csv", keep_default_na=False)
     fresh = predict.predict(export.load(result.export_path), predictions["text"].tolist())["probabilities"]
     np.testing.assert_allclose(fresh, predictions[["p_neg", "p_pos"]].to_numpy(), atol=1e-5)

@@ -1,5 +1,6 @@
 """SIGTERM ends a command as Ctrl-C does (issue 29 item 6): one line `tfclf: interrupted`, exit 130, the lock
 released, and the same command resumes the run."""
+import os
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ def test_sigterm_while_importing_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_after_training_releases_the_lock_and_the_same_command_resumes(tmp_path):
+def test_sigterm_after_training_releases_the_lock_and_the_same_command_resumes(tmp_path, capsys):
     args = ["--data", write_csv(tmp_path / "toy.csv", toy_rows(80)), *ARGS]
     hold = tmp_path / "hold"
     hold.write_text("")
@@ -42,7 +43,12 @@ def test_sigterm_after_training_releases_the_lock_and_the_same_command_resumes(t
     assert process.returncode == 130 and err.strip().splitlines()[-1] == "tfclf: interrupted", err[-800:]
     assert "Traceback" not in err and not (tmp_path / "run.lock").exists()
     assert (tmp_path / "run.partial" / "trained").exists()
-    rerun = subprocess.run([sys.executable, "-m", "tfclf.run", *args], capture_output=True, text=True, cwd=tmp_path,
-                           env=repo_env(), timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-800:]
-    assert "training had finished" in rerun.stdout and (tmp_path / "run" / "metrics.json").exists()
+    from tfclf import run  # the same command again, in this process (as test_faults' reruns)
+    capsys.readouterr()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # the command's relative --out run / --export-dir models
+    try:
+        assert run.main(args) == 0
+    finally:
+        os.chdir(cwd)
+    assert "training had finished" in capsys.readouterr().out and (tmp_path / "run" / "metrics.json").exists()

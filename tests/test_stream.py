@@ -190,7 +190,7 @@ def test_a_streamed_run_trains_reports_and_exports_what_it_evaluated(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_killed_mid_epoch_resumes_at_its_last_backup(tmp_path):
+def test_a_run_killed_mid_epoch_resumes_at_its_last_backup(tmp_path, capsys):
     """--backup-every 5: killed at step 13 of a 38-step epoch, the rerun skips the 10 backed-up steps and trains
     the other 28, so the whole run trains one epoch plus 3 steps (less than one backup interval)."""
     pattern = _write_gz_shards(tmp_path / "shards", toy_rows(800), 4)
@@ -199,9 +199,15 @@ def test_a_run_killed_mid_epoch_resumes_at_its_last_backup(tmp_path):
     killed = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600,
                             env=repo_env(TFCLF_KILL_AT="step:13"))
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    rerun = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600, env=repo_env())
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "resuming at step 11 of an epoch" in rerun.stdout and "skips the 160 examples" in rerun.stdout
+    capsys.readouterr()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # the same command again, in this process (its relative --out run)
+    try:
+        assert run.main(command[3:]) == 0
+    finally:
+        os.chdir(cwd)
+    rerun = capsys.readouterr().out
+    assert "resuming at step 11 of an epoch" in rerun and "skips the 160 examples" in rerun
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     steps = -(-metrics["num_train"] // 16)
     assert metrics["test"]["macro_f1"] > 0.9
@@ -348,16 +354,15 @@ def test_a_split_column_gives_the_splits_in_memory_and_streamed(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("encoder", ["bilstm", "transformer"])
-def test_token_families_train_on_a_stream_and_their_export_reproduces_the_run(encoder, tmp_path, tiny_hub):
-    """The recurrent family (vocabulary adapted on the training sample) and a TF Hub transformer (tokenized per
-    batch inside tf.data, batches grouped by length) on 4 gzip shards; the export scores the test texts as the
-    run did."""
+@pytest.mark.parametrize("encoder", ["bilstm"])
+def test_token_families_train_on_a_stream_and_their_export_reproduces_the_run(encoder, tmp_path):
+    """The recurrent family (vocabulary adapted on the training sample) on 4 gzip shards; the export scores the
+    test texts as the run did. The tiny TF Hub transformer on a stream (tokenized per batch inside tf.data, its
+    short texts packed: "auto" packs them) is test_packing's streamed run, which asserts the same and the hash
+    split; a second streamed transformer run here ran the same code."""
     from tfclf.serving import export, predict
     pattern = _write_gz_shards(tmp_path / "shards", toy_rows(400, filler=1), 4)
-    model = ["--encoder", "bilstm", "--rnn-units", "8"] if encoder == "bilstm" else \
-        ["--encoder", "bert_small", "--encoder-handle", tiny_hub["encoder"], "--preprocess-handle",
-         tiny_hub["preprocess"], "--lr", "2e-3", "--epochs", "6", "--head-units", "32"]
+    model = ["--encoder", "bilstm", "--rnn-units", "8"]
     out = tmp_path / "run"
     assert run.main(["--data", pattern, *RUN, *model, "--out", str(out), "--export-dir", str(tmp_path / "m")]) == 0
     metrics = json.loads((out / "metrics.json").read_text())

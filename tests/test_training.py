@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -54,27 +53,29 @@ def _command(data, out, epochs):
             "--batch-size", "4", "--embedding-dim", "8", "--skip-export"]
 
 
+KILL_STEP = 50  # mid-epoch 3 of 6 (84 training texts, batch 4: 21 steps an epoch), after 2 epoch backups
+
+
 @pytest.mark.slow
-def test_killed_run_resumes_from_its_last_backup(tmp_path):
-    data = write_csv(tmp_path / "toy.csv", toy_rows(400))
+def test_killed_run_resumes_from_its_last_backup(tmp_path, capsys):
+    """A real process SIGKILLed at an arbitrary step (not one of the named phases; a fixed step, not a delay, so
+    the load of the machine changes nothing): the same command resumes from the last epoch's backup."""
+    from tfclf import run
+    data = write_csv(tmp_path / "toy.csv", toy_rows(120))
     out = str(tmp_path / "run")
-    env = repo_env()
-    process = subprocess.Popen(_command(data, out, 40), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    backup = os.path.join(out + ".partial", "backup")
-    deadline = time.time() + 120
-    while not os.path.isdir(backup) and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.5)  # a few more epochs, then kill it mid-epoch
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert os.path.isdir(backup) and not os.path.exists(out)
-    result = subprocess.run(_command(data, out, 40), env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "resuming the interrupted run" in result.stdout
+    killed = subprocess.run(_command(data, out, 6), env=repo_env(TFCLF_KILL_AT=f"step:{KILL_STEP}"),
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert os.path.isdir(os.path.join(out + ".partial", "backup")) and not os.path.exists(out)
+    capsys.readouterr()
+    assert run.main(_command(data, out, 6)[3:]) == 0  # the same command again, in this process
+    stdout = capsys.readouterr().out
+    assert "resuming the interrupted run" in stdout
     metrics = json.load(open(os.path.join(out, "metrics.json")))
-    first_resumed_epoch = int(result.stdout.split("\nepoch ")[1].split("/")[0])
-    assert first_resumed_epoch > 1  # only the remaining epochs ran...
-    assert len(metrics["history"]["loss"]) == 40  # ...and the history still has every epoch
+    first_resumed_epoch = int(stdout.split("\nepoch ")[1].split("/")[0])
+    steps_per_epoch = -(-metrics["num_train"] // 4)
+    assert first_resumed_epoch == (KILL_STEP - 1) // steps_per_epoch + 1 > 1  # only the remaining epochs ran...
+    assert len(metrics["history"]["loss"]) == 6  # ...and the history still has every epoch
     assert not os.path.exists(out + ".partial") and not os.path.exists(os.path.join(out, "backup"))
 
 

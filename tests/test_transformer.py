@@ -12,25 +12,46 @@ from tfclf._backend import tf
 
 
 @pytest.mark.slow
-# Every value of each option learns at least once, in 4 (of 24) combinations, the native build fine-tuned. Each
-# costs 20-60 CPU-s, so no more: (pooled, dense, fine-tuned, auto) and (mean, dense, frozen, native) were
-# dropped, every value they had is learned here, and a frozen native encoder trains only its head in
-# test_frozen_encoder_weights_do_not_change
-@pytest.mark.parametrize("pooling, head, freeze, build", [
-    ("cls", "dense", False, "auto"), ("mean", "mlp", False, "auto"), ("pooled", "mlp", True, "auto"),
-    ("pooled", "dense", False, "native")])
-def test_tiny_encoder_learns_separable_toy_set(pooling, head, freeze, build, toy_path, tiny_hub, small_config):
+# Every value of each option learns at least once. The toy's short texts fill packed rows, so the "auto" build
+# packs them and builds the encoder natively (packing.PackedClassifier; asserted below): these 3 cases are the
+# packed native path with each pooling, each head, frozen and fine-tuned. The hub.KerasLayer path (the
+# SavedModel encoder, never packed) learns in test_savedmodel_encoder_fine_tunes_... below. Each costs 25-40
+# CPU-s. (pooled, dense, fine-tuned, native) was dropped: with packing it runs exactly the code of the auto cases.
+@pytest.mark.parametrize("pooling, head, freeze", [("cls", "dense", False), ("mean", "mlp", False),
+                                                    ("pooled", "mlp", True)])
+def test_tiny_encoder_learns_separable_toy_set(pooling, head, freeze, toy_path, tiny_hub, small_config, capsys):
     config = small_config(toy_path, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
-                          preprocess_handle=tiny_hub["preprocess"], pooling=pooling, head=head, encoder_build=build,
+                          preprocess_handle=tiny_hub["preprocess"], pooling=pooling, head=head, encoder_build="auto",
                           head_units=32, freeze_encoder=freeze, epochs=20 if freeze else 8, lr=3e-2 if freeze else 2e-3,
                           batch_size=16, restore_best=False,  # the last epoch: no selection on 24 texts
-                          skip_export=True)  # export: test_export's transformer test
+                          skip_export=pooling != "cls")  # the cls run's export is checked below
     result = training_run.train(config)
+    assert "packing the texts of each batch into rows of" in capsys.readouterr().out  # the native build, packed
     # Chance is 0.5. A frozen *random* encoder only offers random features (a logistic regression on
     # them scores 0.85-0.95 here), so the frozen bar is lower than the fine-tuned one.
     assert result.metrics["test"]["accuracy"] >= (0.75 if freeze else 0.85), result.metrics["test"]
     assert result.metrics["seq_len"] <= 32
     assert result.metrics["precision"] == {"policy": "float32", "graph_rewrite": "none"}
+    if pooling == "cls":  # trained packed, exported one text per row: the same test probabilities, without tfclf
+        from test_export import _check_export_matches_run  # (was test_packing's in-memory packed run)
+        _check_export_matches_run(result, None)
+
+
+@pytest.mark.slow
+def test_savedmodel_encoder_fine_tunes_learns_and_its_export_matches_in_a_tensorflow_only_process(
+        toy_path, tiny_hub, small_config, capsys):
+    """The TF Hub SavedModel through hub.KerasLayer (--encoder-build savedmodel: never packed), fine-tuned past
+    the same bar, and its raw-string export scoring every test text (and an empty and a very long one) as the run
+    did, in a process without tfclf or tensorflow_hub (this was test_export's transformer test)."""
+    from test_export import _check_export_matches_run
+    config = small_config(toy_path, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
+                          preprocess_handle=tiny_hub["preprocess"], pooling="mean", head="dense",
+                          encoder_build="savedmodel", epochs=8, lr=2e-3, batch_size=16, restore_best=False)
+    result = training_run.train(config)
+    assert "packing" not in capsys.readouterr().out
+    assert result.metrics["test"]["accuracy"] >= 0.85, result.metrics["test"]
+    assert result.metrics["precision"] == {"policy": "float32", "graph_rewrite": "none"}
+    _check_export_matches_run(result, None)
 
 
 @pytest.mark.parametrize("native", [False, True])
