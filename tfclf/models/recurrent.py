@@ -96,7 +96,7 @@ def build_recurrent(model_config, num_classes: int, seq_len: int, train_texts, k
     else:
         embedding = keras.layers.Embedding(len(vocabulary), model_config.embedding_dim, mask_zero=True,
                                            name="embedding")
-    kept = texts if model_config.truncate in ("head", "auto") else \
+    kept = texts if windows.keeps_head(model_config.truncate) else \
         windows.KeepUnits(seq_len, model_config.truncate, name="keep_words")(texts)
     sequence = embedding(vectorizer(kept))  # the vectorizer keeps the first seq_len words
     levels = model_config.rnn_layers

@@ -40,7 +40,7 @@ class TextEncoderPipeline:
         A longer text keeps its `truncate` side (windows.keep_units; packing itself keeps the head)."""
         def tokenize(texts, *labels):
             tokens = self.preprocessor.tokenize(texts)
-            if truncate not in ("head", "auto"):
+            if not windows.keeps_head(truncate):
                 tokens = windows.keep_units(tokens.merge_dims(-2, -1), seq_len - RESERVED, truncate)
             packed = self.preprocessor.bert_pack_inputs([tokens], seq_length=seq_len)
             return (_inputs(packed, dynamic),) + labels
@@ -56,8 +56,7 @@ class TextEncoderPipeline:
 
         def pack(texts, *labels):
             tokens = self.preprocessor.tokenize(texts).merge_dims(-2, -1)
-            tokens = windows.keep_units(tokens, seq_len - RESERVED, truncate) if truncate not in ("head", "auto") else \
-                tokens[:, :seq_len - RESERVED]
+            tokens = windows.keep_units(tokens, seq_len - RESERVED, truncate)  # the head: tokens[:, :width]
             count = tf.shape(texts, out_type=tf.int64)[:1]
             edge = lambda token: tf.RaggedTensor.from_tensor(tf.fill(tf.concat([count, [1]], 0), token))
             tokens = tf.concat([edge(special[0]), tokens, edge(special[1])], axis=1)
@@ -168,7 +167,7 @@ def raw_text_model(classifier: keras.Model, model_config, seq_len: int) -> keras
         logits = classifier(TrimPadding(name="trim_padding")(pack([pieces])))
         logits = windows.Aggregate(model_config.chunk_aggregate, name="aggregate_windows")([logits, text_ids, texts])
         return keras.Model(texts, logits, name="document_classifier")
-    if model_config.truncate not in ("head", "auto"):
+    if not windows.keeps_head(model_config.truncate):
         tokens = windows.KeepUnits(seq_len - RESERVED, model_config.truncate, name="keep_tokens")(tokens)
     packed = TrimPadding(name="trim_padding")(pack([tokens]))
     return keras.Model(texts, classifier(packed), name="raw_text_classifier")

@@ -51,12 +51,18 @@ def split_windows(units, width: int, stride: int):
     return _gather_positions(units, begin, size), tf.cast(text_ids, tf.int32)
 
 
+def keeps_head(side: str) -> bool:
+    """Whether `--truncate side` keeps a text's head: `head`, or `auto` (decided when a run reads its data,
+    stages/preparing.sequence_cap) in a model built without data. Such a model needs no truncation layer."""
+    return side in ("head", "auto")
+
+
 def keep_units(units, width: int, side: str):
     """RaggedTensor [texts, (units)] -> at most `width` units per text: the first (head), the last (tail),
-    or the first quarter and last three quarters of the window (head+tail); shorter texts are kept whole.
-    `auto` (--truncate's default, decided when a run reads its data) is the head in a model built without data."""
+    or the first quarter and last three quarters of the window (head+tail); shorter texts are kept whole
+    (`auto`: see keeps_head)."""
     lengths = units.row_lengths()
-    if side in ("head", "auto"):
+    if keeps_head(side):
         return units[:, :width]
     if side == "tail":
         size = tf.minimum(lengths, width)

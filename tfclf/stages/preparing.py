@@ -228,18 +228,24 @@ def _percentile95(train_lengths) -> int:
     return max(1, int(np.ceil(np.percentile(train_lengths, 95))))
 
 
-def long_text_default(train_lengths, config, family) -> bool:
-    """Whether the long-text default applies: no --seq-len, --truncate auto, truncation (not --long-text chunk),
-    a family with a maximum length that can keep more than a text's head, and most training texts longer than
-    that maximum (their 95th percentile over it), so they are cut whatever the cap."""
-    model = config.model
-    return (not config.data.seq_len and model.truncate == "auto" and model.long_text == "truncate"
-            and bool(family.max_seq_len) and bool(choices.family_of(model.encoder).get("long_text"))
-            and _percentile95(train_lengths) > family.max_seq_len)
+def sequence_cap(train_lengths, config, family) -> tuple:
+    """(the cap, the side `--truncate auto` keeps, where the cap came from for the summary). The long-text default,
+    LONG_TEXT_CAP kept by head+tail, applies with no --seq-len, --truncate auto, truncation (not --long-text
+    chunk), a family with a maximum length that can keep more than a text's head, and most training texts longer
+    than that maximum (their 95th percentile over it), so they are cut whatever the cap; otherwise
+    choose_seq_len's cap and the head."""
+    model, maximum, percentile = config.model, family.max_seq_len, _percentile95(train_lengths)
+    if (not config.data.seq_len and model.truncate == "auto" and model.long_text == "truncate" and maximum
+            and choices.family_of(model.encoder).get("long_text") and percentile > maximum):
+        return (min(LONG_TEXT_CAP, maximum), "head+tail",
+                f"the default for long texts: their 95th percentile, {percentile}, is over the encoder's maximum; "
+                f"--seq-len {maximum} keeps more of each text and trains about 3x slower")
+    return (choose_seq_len(train_lengths, config.data.seq_len, maximum, family.length_unit), "head",
+            seq_len_source(train_lengths, config.data.seq_len, maximum))
 
 
 def with_truncate(config, side: str):
-    """`config` with `--truncate auto` made `side` (what the long-text default chose); an explicit side is kept."""
+    """`config` with `--truncate auto` made `side` (what sequence_cap chose); an explicit side is kept."""
     if config.model.truncate != "auto":
         return config
     return dataclasses.replace(config, model=dataclasses.replace(config.model, truncate=side))
@@ -299,15 +305,8 @@ def prepare(config, family=None) -> Prepared:
                      + (" (the samples)" if corpus else "") + f" to measure their lengths in {family.length_unit}")
     lengths = {name: family.text_lengths(config.model, getattr(splits, name)["text"])
                for name in ("train", "val", "test")}
-    long_default = long_text_default(lengths["train"], config, family)
-    config = with_truncate(config, "head+tail" if long_default else "head")
-    if long_default:
-        seq_len = min(LONG_TEXT_CAP, family.max_seq_len)
-        source = (f"the default for long texts: their 95th percentile, {_percentile95(lengths['train'])}, is over the "
-                  f"encoder's maximum; --seq-len {family.max_seq_len} keeps more of each text and trains about 3x slower")
-    else:
-        seq_len = choose_seq_len(lengths["train"], config.data.seq_len, family.max_seq_len, family.length_unit)
-        source = seq_len_source(lengths["train"], config.data.seq_len, family.max_seq_len)
+    seq_len, side, source = sequence_cap(lengths["train"], config, family)
+    config = with_truncate(config, side)
     longer = float((lengths['train'] > seq_len).mean())
     model = config.model
     what = (f"chunked into windows ({model.chunk_train} train, {model.chunk_aggregate} of logits)"
