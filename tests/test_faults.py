@@ -7,6 +7,7 @@ copies its files at each of the 9 points (`killed_states`: one training instead 
 copy is resumed; real `python -m tfclf.run` processes are SIGKILLed where the dying process is the thing tested (a
 late point here; epoch_end and trained in the other-config test, an interrupted run under evaluate) and in
 test_training, test_stream, test_kerashub, test_budget, test_signals."""
+import contextlib
 import hashlib
 import json
 import os
@@ -28,16 +29,15 @@ ARGS = ["--encoder", "bow", "--epochs", "3", "--batch-size", "8", "--embedding-d
         "--lr", "0.02", "--out", "run", "--export-dir", "models"]
 
 
-def _command(tmp_path, *extra, env=None, module="tfclf.run"):
+def _command(tmp_path, *extra, env=None):
     data = os.path.join(tmp_path, "toy.csv")
     if not os.path.exists(data):
         write_csv(data, toy_rows(80))
-    args = ["--data", data, *ARGS, *extra] if module == "tfclf.run" else list(extra)
-    return [sys.executable, "-m", module, *args], repo_env(**(env or {}))
+    return [sys.executable, "-m", "tfclf.run", "--data", data, *ARGS, *extra], repo_env(**(env or {}))
 
 
-def _run(tmp_path, *extra, env=None, module="tfclf.run"):
-    command, environment = _command(tmp_path, *extra, env=env, module=module)
+def _run(tmp_path, *extra, env=None):
+    command, environment = _command(tmp_path, *extra, env=env)
     return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=600)
 
 
@@ -45,12 +45,8 @@ def _in(tmp_path, capsys, main, argv):
     """`main(argv)` run in this process with tmp_path as the working directory (the command's relative --out run
     / --export-dir models): (exit code, stdout, stderr)."""
     capsys.readouterr()
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
+    with contextlib.chdir(tmp_path):
         code = main(argv)
-    finally:
-        os.chdir(cwd)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -95,14 +91,9 @@ def killed_states(tmp_path_factory):
         real(point)
         if point in faults.POINTS:
             shutil.copytree(work, root / point, symlinks=True)
-    cwd = os.getcwd()
-    os.chdir(work)
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(faults, "reached", reached)
-            assert run.main(["--data", data, *ARGS]) == 0
-    finally:
-        os.chdir(cwd)
+    with contextlib.chdir(work), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(faults, "reached", reached)
+        assert run.main(["--data", data, *ARGS]) == 0
     assert sorted(os.listdir(root)) == sorted([*faults.POINTS, "toy.csv", "work"])  # every point was reached
     return data, {point: root / point for point in faults.POINTS}
 

@@ -1,6 +1,6 @@
 """SIGTERM ends a command as Ctrl-C does (issue 29 item 6): one line `tfclf: interrupted`, exit 130, the lock
 released, and the same command resumes the run."""
-import os
+import contextlib
 import signal
 import subprocess
 import sys
@@ -45,10 +45,6 @@ def test_sigterm_after_training_releases_the_lock_and_the_same_command_resumes(t
     assert (tmp_path / "run.partial" / "trained").exists()
     from tfclf import run  # the same command again, in this process (as test_faults' reruns)
     capsys.readouterr()
-    cwd = os.getcwd()
-    os.chdir(tmp_path)  # the command's relative --out run / --export-dir models
-    try:
+    with contextlib.chdir(tmp_path):  # the command's relative --out run / --export-dir models
         assert run.main(args) == 0
-    finally:
-        os.chdir(cwd)
     assert "training had finished" in capsys.readouterr().out and (tmp_path / "run" / "metrics.json").exists()

@@ -1,6 +1,7 @@
 """Streamed corpora: sources in chunks, the hash split, the one-pass statistics against the in-memory ones,
 a streamed run end to end (export parity, predictions with their origin), mid-epoch resume, the worker split
 and the bad inputs (one line naming the shard and row, exit 2, nothing written)."""
+import contextlib
 import csv
 import gzip
 import json
@@ -200,12 +201,8 @@ def test_a_run_killed_mid_epoch_resumes_at_its_last_backup(tmp_path, capsys):
                             env=repo_env(TFCLF_KILL_AT="step:13"))
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     capsys.readouterr()
-    cwd = os.getcwd()
-    os.chdir(tmp_path)  # the same command again, in this process (its relative --out run)
-    try:
+    with contextlib.chdir(tmp_path):  # the same command again, in this process (its relative --out run)
         assert run.main(command[3:]) == 0
-    finally:
-        os.chdir(cwd)
     rerun = capsys.readouterr().out
     assert "resuming at step 11 of an epoch" in rerun and "skips the 160 examples" in rerun
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
