@@ -15,15 +15,10 @@ from tfclf.jobs import training_run
 from tfclf.serving import export
 
 
-def _fresh_process_predictions(path, texts, tmp_path=None):
-    """The export's answers from a process without tfclf (conftest.tensorflow_only_predictions)."""
-    return tensorflow_only_predictions(path, texts)
-
-
-def _check_export_matches_run(result, tmp_path):
+def _check_export_matches_run(result):
     predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
     texts = predictions["text"].tolist() + ["", "word " * 3000]  # empty and very long texts work too
-    fresh = _fresh_process_predictions(result.export_path, texts, tmp_path)
+    fresh = tensorflow_only_predictions(result.export_path, texts)
     assert fresh["imported"] == []
     expected = predictions[[c for c in predictions.columns if c.startswith("p_")]].to_numpy()
     np.testing.assert_allclose(np.array(fresh["p"])[:len(expected)], expected, atol=1e-5)
@@ -47,7 +42,7 @@ def test_bow_export_loads_without_tfclf_and_matches(bow_run, tmp_path):
     extra = os.path.join(result.export_path, export.EXTRA)
     assert json.load(open(os.path.join(extra, "labels.json"))) == ["neg", "pos"]
     assert json.load(open(os.path.join(extra, "config.json")))["train"]["epochs"] == 4
-    _check_export_matches_run(result, tmp_path)
+    _check_export_matches_run(result)
 
 
 # The transformer's export: test_transformer.py::test_savedmodel_encoder_fine_tunes_learns_and_its_export_...
@@ -163,7 +158,7 @@ def test_export_cleans_raw_text_like_training(cleaned_run, tmp_path):
     assert [rows_by_number[int(row.split()[-1])]["text"] for row in predictions["row"]] == predictions["text"].tolist()
     assert json.load(open(os.path.join(result.export_path, export.EXTRA, "config.json")))["data"]["clean"] == \
         CLEAN_STEPS.split(",")
-    fresh = _fresh_process_predictions(result.export_path, [row["text"] for row in raw_rows], tmp_path)
+    fresh = tensorflow_only_predictions(result.export_path, [row["text"] for row in raw_rows])
     assert fresh["imported"] == []
     expected = predictions[[c for c in predictions.columns if c.startswith("p_")]].to_numpy()
     np.testing.assert_allclose(np.array(fresh["p"]), expected, atol=1e-5)

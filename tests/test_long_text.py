@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import FILLER, NEGATIVE, POSITIVE, write_csv
+from conftest import FILLER, NEGATIVE, POSITIVE, tensorflow_only_predictions, write_csv
 from test_export import _check_export_matches_run
 from tfclf import config as config_lib, grid
 from tfclf.stages import preparing
@@ -103,7 +103,7 @@ def test_lstm_tail_truncation_and_chunking_see_what_the_head_misses(tmp_path, tr
     eda = json.load(open(os.path.join(chunked.run_dir, "eda.json")))["lengths"]
     assert eda["train"]["share_over_cap"] == 1.0 and eda["train"]["excess_max"] == 41 - 8
     assert eda["train"]["windows_per_text_max"] == windows.windows_per_text([41], 8, 6)[0] == 7
-    _check_export_matches_run(chunked, tmp_path)  # windows and their max inside the SavedModel
+    _check_export_matches_run(chunked)  # windows and their max inside the SavedModel
     evaluated = export_evaluation.evaluate_export(chunked.export_path, anywhere, ("text",), "label", str(tmp_path / "eval"))
     assert evaluated["accuracy"] >= 0.9
 
@@ -138,7 +138,7 @@ def test_transformer_chunks_train_on_windows_and_export_aggregates_them(tmp_path
     assert prepared.train_examples == int(prepared.windows_per_text("train").sum()) > 3 * len(prepared.splits.train)
     result = training_run.train(config, prepared)
     assert result.metrics["train_examples_per_sec"] > 0
-    _check_export_matches_run(result, tmp_path)  # windowing and aggregation inside the SavedModel
+    _check_export_matches_run(result)  # windowing and aggregation inside the SavedModel
     assert json.load(open(os.path.join(result.run_dir, "eda.json")))["lengths"]["test"]["windows_per_text_mean"] > 3
 
 
@@ -183,7 +183,6 @@ def test_long_text_flags_fail_in_one_line(tmp_path, small_config, capsys):
 @pytest.mark.slow
 def test_multi_label_texts_chunk_into_windows_and_the_export_aggregates_before_the_sigmoid(tmp_path, small_config):
     from conftest import write_jsonl
-    from test_export import _fresh_process_predictions
     from test_multilabel import WORDS, label_rows
     path = write_jsonl(tmp_path / "tags.jsonl", label_rows(84))
     result = training_run.train(small_config(path, encoder="lstm", rnn_units=8, embedding_dim=8, epochs=1, seq_len=3,
@@ -191,7 +190,7 @@ def test_multi_label_texts_chunk_into_windows_and_the_export_aggregates_before_t
     lengths = json.load(open(os.path.join(result.run_dir, "eda.json")))["lengths"]
     assert lengths["train"]["windows_per_text_max"] >= 3  # texts of 3-7 words, windows of 3 every 2
     predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
-    fresh = _fresh_process_predictions(result.export_path, predictions["text"].tolist(), tmp_path)
+    fresh = tensorflow_only_predictions(result.export_path, predictions["text"].tolist())
     np.testing.assert_allclose(np.array(fresh["p"]),
                                predictions[[f"p_{name}" for name in sorted(WORDS)]].to_numpy(), atol=1e-5)
     assert fresh["name"] == predictions["predicted"].tolist()

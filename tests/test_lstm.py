@@ -19,7 +19,7 @@ def test_recurrent_models_learn_separable_toy_set(encoder, layers, toy_path, sma
     assert result.metrics["test"]["accuracy"] >= 0.85  # chance: 0.5
     if encoder == "bilstm":
         from test_export import _check_export_matches_run
-        _check_export_matches_run(result, None)
+        _check_export_matches_run(result)
 
 
 def test_glove_vectors_land_in_the_right_rows_and_coverage_is_reported(tmp_path, small_config):

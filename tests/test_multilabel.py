@@ -12,8 +12,7 @@ import pytest
 import yaml
 from sklearn import metrics as sk_metrics
 
-from conftest import FILLER, write_csv, write_jsonl
-from test_export import _fresh_process_predictions
+from conftest import FILLER, tensorflow_only_predictions, write_csv, write_jsonl
 from tfclf import config as config_lib, evaluate, grid, predict as predict_cli
 from tfclf.jobs import training_run
 from tfclf.data import readers, splits as splits_lib
@@ -203,7 +202,7 @@ def test_export_reproduces_the_run_and_serves_label_sets(trained):
     result, tmp_path = trained
     predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
     texts = predictions["text"].tolist() + ["", "goal match vote election"]
-    fresh = _fresh_process_predictions(result.export_path, texts, tmp_path)
+    fresh = tensorflow_only_predictions(result.export_path, texts)
     assert fresh["imported"] == []
     expected = predictions[[f"p_{name}" for name in sorted(WORDS)]].to_numpy()
     np.testing.assert_allclose(np.array(fresh["p"])[:len(expected)], expected, atol=1e-5)
@@ -275,7 +274,7 @@ def test_tiny_transformer_multi_label_run_and_export(tmp_path, tiny_hub):
     result = training_run.train(config)
     assert result.metrics["test"]["hamming_loss"] < 0.5
     predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
-    fresh = _fresh_process_predictions(result.export_path, predictions["text"].tolist(), tmp_path)
+    fresh = tensorflow_only_predictions(result.export_path, predictions["text"].tolist())
     np.testing.assert_allclose(np.array(fresh["p"]), predictions[[f"p_{n}" for n in sorted(WORDS)]].to_numpy(),
                                atol=1e-5)
     assert fresh["name"] == predictions["predicted"].tolist()
@@ -292,7 +291,7 @@ def test_kerashub_multi_label_run_and_export(tmp_path):
     assert result.metrics["best_checkpoint"]["monitor"] == "val_samples_f1"
     assert result.metrics["test"]["micro_f1"] > 0.5, result.metrics["test"]
     predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
-    fresh = _fresh_process_predictions(result.export_path, predictions["text"].tolist(), tmp_path)
+    fresh = tensorflow_only_predictions(result.export_path, predictions["text"].tolist())
     np.testing.assert_allclose(np.array(fresh["p"]), predictions[[f"p_{n}" for n in sorted(WORDS)]].to_numpy(),
                                atol=1e-5)
     assert fresh["name"] == predictions["predicted"].tolist()

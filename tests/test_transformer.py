@@ -34,7 +34,7 @@ def test_tiny_encoder_learns_separable_toy_set(pooling, head, freeze, toy_path, 
     assert result.metrics["precision"] == {"policy": "float32", "graph_rewrite": "none"}
     if pooling == "cls":  # trained packed, exported one text per row: the same test probabilities, without tfclf
         from test_export import _check_export_matches_run  # (was test_packing's in-memory packed run)
-        _check_export_matches_run(result, None)
+        _check_export_matches_run(result)
 
 
 @pytest.mark.slow
@@ -51,7 +51,7 @@ def test_savedmodel_encoder_fine_tunes_learns_and_its_export_matches_in_a_tensor
     assert "packing" not in capsys.readouterr().out
     assert result.metrics["test"]["accuracy"] >= 0.85, result.metrics["test"]
     assert result.metrics["precision"] == {"policy": "float32", "graph_rewrite": "none"}
-    _check_export_matches_run(result, None)
+    _check_export_matches_run(result)
 
 
 @pytest.mark.parametrize("native", [False, True])
