@@ -54,7 +54,11 @@ def test_length_grouped_batches_keep_every_example_once_group_lengths_and_keep_t
 
 
 @pytest.mark.slow
-def test_bench_runs_both_pipelines_and_ends_with_json(tmp_path, tiny_hub, capsys):
+def test_bench_runs_both_pipelines_and_ends_with_json(tmp_path, tiny_hub, capsys, monkeypatch):
+    # The matmul peak measured on 512 x 512 for 0.3 s instead of 2048 x 2048 for 3 s per precision (6 s of both
+    # cores where bf16 runs): the same function and arithmetic; the figure itself is not what this test checks.
+    peak = benchmark.matmul_peak
+    monkeypatch.setattr(benchmark, "matmul_peak", lambda dtype: peak(dtype, size=512, seconds=0.3))
     toy = write_csv(tmp_path / "toy.csv", toy_rows(120, filler=1))
     code = bench.main(["--encoder", "bert_small", "--encoder-handle", tiny_hub["encoder"],
                        "--preprocess-handle", tiny_hub["preprocess"], "--data", toy, "--max-examples", "0",

@@ -82,22 +82,25 @@ ARGS = ["--encoder", "bow", "--batch-size", "8", "--embedding-dim", "8", "--voca
 
 
 @pytest.mark.slow
-def test_a_killed_adaptive_run_resumes_and_stops_where_the_uninterrupted_run_stops(tmp_path):
+def test_a_killed_adaptive_run_resumes_and_stops_where_the_uninterrupted_run_stops(tmp_path, capsys):
+    import contextlib
+    from tfclf import run
     rows = toy_rows(80, seed=3)
     for row in rows[::7]:  # some wrong labels: validation keeps moving for a while
         row["label"] = "pos" if row["label"] == "neg" else "neg"
     data = write_csv(tmp_path / "toy.csv", rows)
-
-    def run(out, **env):
-        command = [sys.executable, "-m", "tfclf.run", "--data", str(data), *ARGS, "--out", out]
-        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=repo_env(**env), timeout=600)
-
-    whole = run("whole")
-    assert whole.returncode == 0, whole.stderr[-800:]
-    killed = run("resumed", TFCLF_KILL_AT="step:10")  # after the backup of round 2 (step 8)
-    assert killed.returncode == -signal.SIGKILL
-    resumed = run("resumed")
-    assert resumed.returncode == 0 and "resuming after step 8" in resumed.stdout, resumed.stdout[-800:]
+    args = ["--data", str(data), *ARGS]
+    # The kill is a real process's SIGKILL; the uninterrupted run and the resume run in this process (`run.main`,
+    # what `python -m tfclf.run` calls: the same code whichever process runs it, two TensorFlow starts fewer).
+    killed = subprocess.run([sys.executable, "-m", "tfclf.run", *args, "--out", "resumed"], capture_output=True,
+                            text=True, cwd=tmp_path, env=repo_env(TFCLF_KILL_AT="step:10"), timeout=600)
+    assert killed.returncode == -signal.SIGKILL  # after the backup of round 2 (step 8)
+    with contextlib.chdir(tmp_path):
+        assert run.main([*args, "--out", "whole"]) == 0
+        capsys.readouterr()
+        assert run.main([*args, "--out", "resumed"]) == 0
+    resumed = capsys.readouterr().out
+    assert "resuming after step 8" in resumed, resumed[-800:]
     first, second = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("whole", "resumed"))
     assert first["training_budget"]["adaptive"] and first["training_budget"]["steps_per_validation"] == 4
     assert 8 <= first["train_steps"] < 120 and first["training_stopped"].startswith("no val_macro_f1 gain")

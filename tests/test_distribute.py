@@ -60,8 +60,10 @@ import json, sys
 import tfclf._backend
 from tfclf import config
 from tfclf.jobs import training_run
-result = training_run.train(config.from_flat(json.loads(sys.argv[1])))
-print("RESULT " + json.dumps({"weights": result.metrics["weights_sha256"], "test": result.metrics["test"]}))
+for values in json.loads(sys.argv[1]):
+    result = training_run.train(config.from_flat(values))
+    print("RESULT " + json.dumps({"weights": result.metrics["weights_sha256"], "test": result.metrics["test"]}),
+          flush=True)
 """
 
 
@@ -89,29 +91,31 @@ def _gzip_shards(directory, rows, count: int) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "4 gzip shards streamed"])
-def test_two_local_workers_agree_and_only_the_chief_writes(tmp_path, streamed):
-    """Streamed: each worker trains on 2 of the 4 shards (its own half of the data), and they still agree."""
-    data = _gzip_shards(tmp_path / "shards", toy_rows(240), 4) if streamed else write_csv(tmp_path / "toy.csv",
-                                                                                          toy_rows(64))
-    values = {"data": data, "encoder": "bow", "epochs": 1, "batch_size": 16, "embedding_dim": 8, "strategy": "multiworker",
-              "out": str(tmp_path / "run"), "export_dir": str(tmp_path / "models"), "stream": "on" if streamed else "off"}
+def test_two_local_workers_agree_and_only_the_chief_writes(tmp_path):
+    """Two worker processes of one cluster run two jobs one after the other (the cluster and its collectives are
+    set up once per process, as a long-lived worker would): in memory, then streamed, where each worker trains on
+    2 of the 4 shards (its own half of the data), and they still agree. (Two processes per job before.)"""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    common = {"encoder": "bow", "epochs": 1, "batch_size": 16, "embedding_dim": 8, "strategy": "multiworker"}
+    runs = [{**common, "data": write_csv(tmp_path / "toy.csv", toy_rows(64)), "stream": "off",
+             "out": str(tmp_path / "run"), "export_dir": str(tmp_path / "models")},
+            {**common, "data": _gzip_shards(tmp_path / "shards", toy_rows(240), 4), "stream": "on",
+             "out": str(tmp_path / "streamed"), "export_dir": str(tmp_path / "models-streamed")}]
     processes = []
     for index in range(2):
         env = {**repo_env(),
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        processes.append(subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(values)], env=env, cwd=tmp_path,
+        processes.append(subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(runs)], env=env, cwd=tmp_path,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [process.communicate(timeout=300) for process in processes]
     results = []
     for process, (stdout, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]
-        results.append(json.loads([l for l in stdout.splitlines() if l.startswith("RESULT ")][-1][7:]))
-    assert results[0]["weights"] == results[1]["weights"]
-    assert results[0]["test"] == results[1]["test"]
-    assert sorted(os.listdir(tmp_path)) == ["models", "run", "shards" if streamed else "toy.csv"]
-    if streamed:
-        for index, (stdout, _) in enumerate(outputs):
-            assert f"worker {index} of 2 trains on 2 of 4 file(s)" in stdout
-    assert os.listdir(tmp_path / "models" / "run") == ["1"]
+        results.append([json.loads(l[7:]) for l in stdout.splitlines() if l.startswith("RESULT ")])
+    assert len(results[0]) == len(results[1]) == 2
+    for chief, other in zip(*results):  # each job: the same weights and test metrics on both workers
+        assert chief["weights"] == other["weights"] and chief["test"] == other["test"]
+    assert sorted(os.listdir(tmp_path)) == ["models", "models-streamed", "run", "shards", "streamed", "toy.csv"]
+    for index, (stdout, _) in enumerate(outputs):
+        assert f"worker {index} of 2 trains on 2 of 4 file(s)" in stdout
+    assert os.listdir(tmp_path / "models" / "run") == ["1"] and os.listdir(tmp_path / "models-streamed" / "streamed") == ["1"]

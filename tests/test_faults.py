@@ -4,9 +4,9 @@ retrained needlessly or left behind.
 
 What a SIGKILL at a point leaves is the files on disk at that instant: the process runs nothing more. So one run
 copies its files at each of the 9 points (`killed_states`: one training instead of nine killed processes) and each
-copy is resumed; real `python -m tfclf.run` processes are SIGKILLed where the dying process is the thing tested (a
-late point here; epoch_end and trained in the other-config test, an interrupted run under evaluate) and in
-test_training, test_stream, test_kerashub, test_budget, test_signals."""
+copy is resumed; the other-config and evaluate tests stop their runs the same way (`_killed_in_process`). Real
+`python -m tfclf.run` processes are SIGKILLed where the dying process is the thing tested: a late point here, and in
+test_training, test_stream, test_budget, test_grid (SIGTERM: test_signals)."""
 import contextlib
 import hashlib
 import json
@@ -57,6 +57,29 @@ def _rerun(tmp_path, capsys, *extra, data=None):
     Returns (exit code, stdout, stderr)."""
     from tfclf import run
     return _in(tmp_path, capsys, run.main, ["--data", data or os.path.join(tmp_path, "toy.csv"), *ARGS, *extra])
+
+
+class _Killed(BaseException):
+    """Stops a run in this process at a fault point, once its files were copied (`_killed_in_process`)."""
+
+
+def _killed_in_process(tmp_path, capsys, point, *extra):
+    """What SIGKILLing the command at `point` leaves in tmp_path, made in this process as `killed_states` makes its
+    copies: the working directory is copied as it is on disk at that point, the run is stopped there, and the copy
+    replaces whatever the stopping left (a killed process writes nothing more)."""
+    snapshot = tmp_path.with_name(tmp_path.name + "-killed")
+    real = faults.reached
+
+    def reached(at):
+        real(at)
+        if at == point:
+            shutil.copytree(tmp_path, snapshot, symlinks=True)
+            raise _Killed
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(_Killed):
+        patch.setattr(faults, "reached", reached)
+        _rerun(tmp_path, capsys, *extra)
+    shutil.rmtree(tmp_path)
+    shutil.move(snapshot, tmp_path)
 
 
 def _evaluate(tmp_path, capsys, *argv):
@@ -158,12 +181,12 @@ def test_a_second_run_on_the_same_out_fails_at_once_naming_the_first(tmp_path, c
 
 
 def test_another_config_does_not_discard_an_interrupted_run_without_overwrite(tmp_path, capsys):
-    assert _run(tmp_path, env={"TFCLF_KILL_AT": "epoch_end"}).returncode == -signal.SIGKILL
+    _command(tmp_path)  # writes toy.csv
+    _killed_in_process(tmp_path, capsys, "epoch_end")
     code, _, stderr = _rerun(tmp_path, capsys, "--seed", "7")
     assert code == 2 and "holds an interrupted run of a different config" in stderr
     assert (tmp_path / "run.partial" / "backup").is_dir()  # kept
-    replaced = _run(tmp_path, "--seed", "7", "--overwrite", env={"TFCLF_KILL_AT": "trained"})
-    assert replaced.returncode == -signal.SIGKILL
+    _killed_in_process(tmp_path, capsys, "trained", "--seed", "7", "--overwrite")
     assert json.loads((tmp_path / "run.partial" / "config.json").read_text())["train"]["seed"] == 7
     # The same command on data that changed since must not evaluate weights trained on the old data.
     write_csv(tmp_path / "toy.csv", toy_rows(80, seed=1))
@@ -192,7 +215,7 @@ def test_evaluate_never_overwrites_a_finished_run(tmp_path, capsys):
     after = {name: hashlib.sha256((tmp_path / "run" / name).read_bytes()).hexdigest() for name in before}
     assert after == before
     # Nor an interrupted run's .partial, which the run's own command would resume.
-    assert _run(tmp_path, "--out", "other", env={"TFCLF_KILL_AT": "epoch_end"}).returncode == -signal.SIGKILL
+    _killed_in_process(tmp_path, capsys, "epoch_end", "--out", "other")
     onto = _evaluate(tmp_path, capsys, "--model", "models/run/1", "--data", "toy.csv", "--out", "other")
     assert onto[0] == 2 and (tmp_path / "other.partial" / "backup").is_dir()
     assert _rerun(tmp_path, capsys, "--out", "other")[0] == 0  # and that run still resumes and finishes

@@ -245,20 +245,5 @@ def test_kerashub_and_tf_keras_runs_share_a_process_without_leaking(tiny_preset,
     assert single["state"]["determinism"] is False
 
 
-@pytest.mark.slow
-def test_a_kerashub_run_killed_mid_epoch_resumes_from_its_keras_3_backup(tiny_preset, tmp_path, capsys):
-    from tfclf import run
-    data = write_csv(tmp_path / "toy.csv", toy_rows(80))
-    args = ["--data", data, "--encoder", f"kerashub:{tiny_preset}", "--epochs", "3", "--batch-size", "16", "--lr",
-            "5e-3", "--pooling", "mean", "--out", str(tmp_path / "run"), "--skip-export"]
-    killed = subprocess.run([sys.executable, "-m", "tfclf.run", *args], capture_output=True, text=True, cwd=tmp_path,
-                            env=repo_env(TFCLF_KILL_AT="epoch_mid"), timeout=600)
-    assert killed.returncode == -9, killed.stderr[-800:]
-    capsys.readouterr()
-    assert run.main(args) == 0  # the same command again, in this process (test_faults' reruns do the same)
-    rerun = capsys.readouterr().out
-    assert "resumes from its last backup" in rerun
-    assert "epoch 1/3" not in rerun and "epoch 2/3" in rerun
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert len(metrics["history"]["loss"]) == 3
-
+# A KerasHub run killed mid-epoch and resumed from its Keras 3 backup: test_multilabel's
+# test_a_kerashub_multi_label_run_killed_mid_epoch_resumes_... (one run for this test's and a multi-label run's).

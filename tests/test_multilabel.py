@@ -266,32 +266,57 @@ def test_a_grid_selects_on_a_lower_is_better_multi_label_metric(tmp_path, trials
     assert "val_micro_f1" in table.columns
 
 
-@pytest.mark.slow
-def test_tiny_transformer_multi_label_run_and_export(tmp_path, tiny_hub):
-    data = write_jsonl(tmp_path / "toy.jsonl", label_rows(70))
-    config = _config(tmp_path, data, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
-                     preprocess_handle=tiny_hub["preprocess"], epochs=2, lr=1e-3, pooling="mean")
-    result = training_run.train(config)
-    assert result.metrics["test"]["hamming_loss"] < 0.5
-    predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
-    fresh = tensorflow_only_predictions(result.export_path, predictions["text"].tolist())
-    np.testing.assert_allclose(np.array(fresh["p"]), predictions[[f"p_{n}" for n in sorted(WORDS)]].to_numpy(),
-                               atol=1e-5)
-    assert fresh["name"] == predictions["predicted"].tolist()
+# The tiny transformer's multi-label run and export: test_long_text's
+# test_multi_label_transformer_chunks_train_on_windows_and_the_export_aggregates_before_the_sigmoid (one run for three).
+
+
+class _Killed(BaseException):
+    """Stops a run in this process where a SIGKILL would stop it (after its files were copied)."""
 
 
 @pytest.mark.slow
-def test_kerashub_multi_label_run_and_export(tmp_path):
+def test_a_kerashub_multi_label_run_killed_mid_epoch_resumes_from_its_keras_3_backup_learns_and_exports(
+        tmp_path, capsys):
+    """The KerasHub (Keras 3) family on label sets, one run for what two runs tested (test_kerashub's killed run and
+    a multi-label run of its own): killed at the first batch of its second epoch, the same command resumes from the
+    Keras 3 backup, learns the toy, selects on val_samples_f1 and exports what it evaluated (a process without
+    tfclf scores every test text as the run did). The kill is the run's files as they are on disk there, copied
+    before this process stops the run (a SIGKILLed process writes nothing more: test_faults' kill points do the
+    same); real mid-epoch SIGKILLs of a process: test_training, test_stream, test_budget."""
+    import contextlib
+    import shutil
     import kerashub_fixtures
+    from tfclf import faults, run
     preset = kerashub_fixtures.write_tiny_preset(str(tmp_path / "preset"),
                                                  FILLER + [w for words in WORDS.values() for w in words])
-    data = write_jsonl(tmp_path / "toy.jsonl", label_rows(140))
-    result = training_run.train(_config(tmp_path, data, encoder=f"kerashub:{preset}", epochs=4, lr=5e-3,
-                                     batch_size=16, pooling="mean", monitor="val_samples_f1"))
-    assert result.metrics["best_checkpoint"]["monitor"] == "val_samples_f1"
-    assert result.metrics["test"]["micro_f1"] > 0.5, result.metrics["test"]
-    predictions = pd.read_csv(os.path.join(result.run_dir, "predictions.csv"), keep_default_na=False)
-    fresh = tensorflow_only_predictions(result.export_path, predictions["text"].tolist())
+    args = ["--data", write_jsonl(tmp_path / "toy.jsonl", label_rows(140)), "--encoder", f"kerashub:{preset}",
+            "--epochs", "4", "--lr", "5e-3", "--batch-size", "16", "--pooling", "mean", "--monitor", "val_samples_f1",
+            "--out", "run", "--export-dir", "models"]
+    work, killed = tmp_path / "work", tmp_path / "killed"
+    work.mkdir()
+    real = faults.reached
+
+    def reached(point):
+        real(point)
+        if point == "epoch_mid":
+            shutil.copytree(work, killed, symlinks=True)
+            raise _Killed
+    with contextlib.chdir(work), pytest.MonkeyPatch.context() as patch, pytest.raises(_Killed):
+        patch.setattr(faults, "reached", reached)
+        run.main(args)
+    assert not (killed / "run").exists() and (killed / "run.partial").is_dir()
+    capsys.readouterr()
+    with contextlib.chdir(killed):
+        assert run.main(args) == 0  # the same command again
+    rerun = capsys.readouterr().out
+    assert "resumes from its last backup" in rerun
+    assert "epoch 1/4" not in rerun and "epoch 2/4" in rerun
+    metrics = json.loads((killed / "run" / "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 4
+    assert metrics["best_checkpoint"]["monitor"] == "val_samples_f1"
+    assert metrics["test"]["micro_f1"] > 0.5, metrics["test"]
+    predictions = pd.read_csv(killed / "run" / "predictions.csv", keep_default_na=False)
+    fresh = tensorflow_only_predictions(os.path.join(killed, metrics["export_path"]), predictions["text"].tolist())
     np.testing.assert_allclose(np.array(fresh["p"]), predictions[[f"p_{n}" for n in sorted(WORDS)]].to_numpy(),
                                atol=1e-5)
     assert fresh["name"] == predictions["predicted"].tolist()

@@ -87,7 +87,8 @@ def test_auto_packs_short_texts_of_an_imported_encoder_only(tiny_hub):
 
 
 @pytest.mark.slow
-# In memory ("off") was a run of its own here; test_transformer's packed cls run now checks its unpacked export
+# In memory ("off") was a run of its own here; test_transformer's packed cls run now checks its unpacked export.
+# Pooled pooling and the mlp head: this is the run in which they learn packed (test_transformer's learning test).
 @pytest.mark.parametrize("stream", ["on"])
 def test_a_packed_run_learns_and_its_unpacked_export_reproduces_the_test_probabilities(stream, tmp_path, tiny_hub,
                                                                                      capsys):
@@ -98,7 +99,7 @@ def test_a_packed_run_learns_and_its_unpacked_export_reproduces_the_test_probabi
     data = write_csv(tmp_path / "toy.csv", toy_rows(400 if stream == "on" else 200, filler=2))  # as test_stream's
     config = shrunk_config(tmp_path, data, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
                            preprocess_handle=tiny_hub["preprocess"], epochs=6 if stream == "on" else 4, lr=2e-3,
-                           batch_size=16,
+                           batch_size=16, pooling="pooled", head="mlp", head_units=32,
                            pack_length=32, stream=stream, restore_best=False)
     result = training_run.train(config)
     assert "packing the texts of each batch into rows of 32 tokens" in capsys.readouterr().out

@@ -353,20 +353,20 @@ def test_a_split_column_gives_the_splits_in_memory_and_streamed(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("encoder", ["bilstm"])
 def test_token_families_train_on_a_stream_and_their_export_reproduces_the_run(encoder, tmp_path):
-    """The recurrent family (vocabulary adapted on the training sample) on 4 gzip shards; the export scores the
-    test texts as the run did. The tiny TF Hub transformer on a stream (tokenized per batch inside tf.data, its
+    """The recurrent family (vocabulary adapted on the training sample) on 4 gzip shards learns the toy; its
+    raw-string export scores every test text (and an empty and a very long one) as the run did, in a process without
+    tfclf (this is also test_lstm's bilstm learning case and test_export's LSTM export check). The tiny TF Hub transformer on a stream (tokenized per batch inside tf.data, its
     short texts packed: "auto" packs them) is test_packing's streamed run, which asserts the same and the hash
     split; a second streamed transformer run here ran the same code."""
-    from tfclf.serving import export, predict
+    from test_export import _check_export_matches_run
+    from tfclf.jobs import training_run
     pattern = _write_gz_shards(tmp_path / "shards", toy_rows(400, filler=1), 4)
     model = ["--encoder", "bilstm", "--rnn-units", "8"]
     out = tmp_path / "run"
     assert run.main(["--data", pattern, *RUN, *model, "--out", str(out), "--export-dir", str(tmp_path / "m")]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["split_rule"] == "hash" and metrics["test"]["macro_f1"] > 0.8
-    predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False)
-    fresh = predict.predict(export.load(metrics["export_path"]), predictions["text"].tolist())["probabilities"]
-    np.testing.assert_allclose(fresh, predictions[["p_neg", "p_pos"]].to_numpy(), atol=1e-5)
+    assert metrics["split_rule"] == "hash" and metrics["test"]["accuracy"] >= 0.85, metrics["test"]  # chance: 0.5
+    _check_export_matches_run(training_run.Result(str(out), metrics, metrics["export_path"]))
 
 
 @pytest.mark.slow
