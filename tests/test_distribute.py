@@ -118,4 +118,5 @@ def test_two_local_workers_agree_and_only_the_chief_writes(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["models", "models-streamed", "run", "shards", "streamed", "toy.csv"]
     for index, (stdout, _) in enumerate(outputs):
         assert f"worker {index} of 2 trains on 2 of 4 file(s)" in stdout
-    assert os.listdir(tmp_path / "models" / "run") == ["1"] and os.listdir(tmp_path / "models-streamed" / "streamed") == ["1"]
+    assert os.listdir(tmp_path / "models" / "run") == ["1"]
+    assert os.listdir(tmp_path / "models-streamed" / "streamed") == ["1"]

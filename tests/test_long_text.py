@@ -88,7 +88,7 @@ def test_lstm_tail_truncation_and_chunking_see_what_the_head_misses(tmp_path, tr
     # A grid over the truncation side: the class words are only ever in the last words.
     base = {"data": write_csv(tmp_path / "tail.csv", long_rows(120, where="tail")), "encoder": "lstm",
             "rnn_units": 16, "embedding_dim": 16, "epochs": 6, "lr": 0.01, "seq_len": 8, "batch_size": 16,
-            "calibration": "none", "skip_export": True}  # the trials' test accuracy is the question, not an export
+            "calibration": "none"}
     spec = tmp_path / "study.yaml"
     spec.write_text(yaml.safe_dump({"base": base, "grid": {"truncate": ["head", "tail"]}, "seeds": [42],
                                     "select": "val.macro_f1"}))

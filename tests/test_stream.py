@@ -355,9 +355,10 @@ def test_a_split_column_gives_the_splits_in_memory_and_streamed(tmp_path):
 def test_token_families_train_on_a_stream_and_their_export_reproduces_the_run(encoder, tmp_path):
     """The recurrent family (vocabulary adapted on the training sample) on 4 gzip shards learns the toy; its
     raw-string export scores every test text (and an empty and a very long one) as the run did, in a process without
-    tfclf (this is also test_lstm's bilstm learning case and test_export's LSTM export check). The tiny TF Hub transformer on a stream (tokenized per batch inside tf.data, its
-    short texts packed: "auto" packs them) is test_packing's streamed run, which asserts the same and the hash
-    split; a second streamed transformer run here ran the same code."""
+    tfclf (this is also test_lstm's bilstm learning case and test_export's LSTM export check). The tiny TF Hub
+    transformer on a stream (tokenized per batch inside tf.data, its short texts packed: "auto" packs them) is
+    test_packing's streamed run, which asserts the same and the hash split; a second streamed transformer run here
+    ran the same code."""
     from test_export import _check_export_matches_run
     from tfclf.jobs import training_run
     pattern = _write_gz_shards(tmp_path / "shards", toy_rows(400, filler=1), 4)

@@ -23,7 +23,8 @@ from tfclf._backend import tf
 def test_tiny_encoder_learns_separable_toy_set(toy_path, tiny_hub, small_config, capsys):
     config = small_config(toy_path, encoder="bert_small", encoder_handle=tiny_hub["encoder"],
                           preprocess_handle=tiny_hub["preprocess"], pooling="cls", head="dense", encoder_build="auto",
-                          epochs=8, lr=2e-3, batch_size=16, restore_best=False)  # the last epoch: no selection on 24 texts
+                          epochs=8, lr=2e-3, batch_size=16,
+                          restore_best=False)  # the last epoch: no selection on 24 texts
     result = training_run.train(config)
     assert "packing the texts of each batch into rows of" in capsys.readouterr().out  # the native build, packed
     assert result.metrics["test"]["accuracy"] >= 0.85, result.metrics["test"]  # chance is 0.5
