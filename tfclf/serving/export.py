@@ -57,8 +57,7 @@ def export(model, class_names, model_root: str, extra_files: dict, decision: dic
     try:
         decision = decision or {}
         module = module or signatures.Serving.from_record(model, class_names, decision)
-        with saving.without_optimizers(module):  # serving needs the weights only
-            tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
+        saving.save_serving(module, staging, {"serving_default": module.serve})
         os.makedirs(os.path.join(staging, EXTRA))
         files = {**extra_files, "labels.json": list(class_names), **({CALIBRATION: decision} if decision else {})}
         for name, payload in files.items():
