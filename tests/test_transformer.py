@@ -34,6 +34,7 @@ def test_tiny_encoder_learns_separable_toy_set(toy_path, tiny_hub, small_config,
     _check_export_matches_run(result)  # probabilities, without tfclf (was test_packing's in-memory packed run)
 
 
+@pytest.mark.slow  # a fit on packed rows (6-11 CPU-s); the quick loop keeps test_frozen_encoder_weights_do_not_change
 def test_a_frozen_encoder_trains_only_the_head_on_packed_rows(tiny_hub):
     """--freeze-encoder on the packed native path (what `auto` builds for short texts): the model a run builds
     (family.build_packed) fitted on packed rows moves its mlp head and none of the encoder's weights."""
