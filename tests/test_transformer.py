@@ -16,8 +16,8 @@ from tfclf._backend import tf
 # "auto" packs them and builds the encoder natively: asserted below) and its unpacked export is checked. The other
 # values learn in runs that train anyway (one run per value, not per combination; about 30 CPU-s a run): pooled
 # pooling and the mlp head packed in test_packing's streamed run, mean pooling through the hub.KerasLayer path in
-# test_savedmodel_encoder_... below and packed in test_long_text's multi-label chunk run (mean pooling on packed rows
-# scores as unpacked: test_packing's test_packed_scoring_agrees_...[mean]). The frozen encoder: the quick
+# test_savedmodel_encoder_... below, trained on windows in test_long_text's multi-label chunk run (mean pooling on
+# packed rows scores as unpacked: test_packing's test_packed_scoring_agrees_...[mean]). The frozen encoder:
 # test_a_frozen_encoder_trains_only_the_head_on_packed_rows below (a frozen run learnt the toy past 0.75 with
 # 20 epochs, 39 CPU-s: a dense head on fixed features, the same fit as the fine-tuned runs).
 def test_tiny_encoder_learns_separable_toy_set(toy_path, tiny_hub, small_config, capsys):
