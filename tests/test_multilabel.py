@@ -1,7 +1,7 @@
 """Multi-label classification end to end: label sets read three ways, iterative stratification, sigmoid loss
 and metrics (checked against hand computations and scikit-learn), per-label thresholds, a bag-of-words run
-that learns a separable toy, its export, predict, evaluate, a grid on a multi-label metric, and a tiny
-transformer."""
+that learns a separable toy, its export, predict, evaluate, a grid on a multi-label metric, and a KerasHub run
+killed mid-epoch that resumes, learns and exports (the tiny TF Hub transformer on label sets: test_long_text)."""
 import json
 import os
 import random
