@@ -75,26 +75,20 @@ def config_from_args(argv) -> config_lib.RunConfig:
 def summary(metrics: dict, run_dir: str, export_path: str) -> str:
     """The end of a run in the terminal: data, the selected epoch and why, test metrics per class, files."""
     removed = metrics["duplicates_removed"]
-    best, test = metrics.get("best_checkpoint") or {}, metrics["test"]
-    epochs = len(next(iter(metrics["history"].values()), []))
-    budget = metrics.get("training_budget") or {}
-    unit = "validation" if budget.get("adaptive") else "epoch"
-    at = f" (step {best['epoch'] * budget['steps_per_validation']})" if budget.get("adaptive") and best else ""
-    chosen = (f"{unit} {best['epoch']}{at} of {epochs}, best {best['monitor']} = {best['value']:.4f} on validation"
-              if best and metrics["evaluated_weights"] == "best" else f"the last {unit} ({epochs})")
+    test = metrics["test"]
+    from tfclf.evaluation import text_report  # after training
     seconds = metrics["wall_seconds"]
     lines = ["\n== done in " + (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"),
              f"data     {metrics['num_train']} train / {metrics['num_val']} validation / {metrics['num_test']} test "
              + (f"texts by the hash split (exact duplicates share a split)" if metrics.get("split_rule") == "hash" else
                 f"texts by the {metrics.get('split_rule', 'stratified')} split ({removed['val'] + removed['test']} "
                 "duplicates of earlier splits removed)"),
-             f"weights  {chosen}"]
+             f"weights  {text_report.chosen_weights(metrics)}"]
     if metrics.get("emptied_by_cleaning"):
         from tfclf.data import splits  # after training
         lines.insert(2, f"         {splits.emptied_line(metrics)}")
     if metrics.get("training_stopped"):
         lines.append(f"training {metrics['train_steps']} steps; stopped: {metrics['training_stopped']}")
-    from tfclf.evaluation import text_report  # after training
     from tfclf.tasks import kinds
     lines += kinds.of_metrics(metrics).summary_lines(test)
     decision = metrics.get("decision") or {}

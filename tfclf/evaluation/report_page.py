@@ -231,12 +231,10 @@ def write_run(run_dir: str, metrics: dict, config: dict, task_sections: dict) ->
     """report.html of a run: data, EDA plots, curves, test metrics, confusion matrix, calibration and threshold,
     the most confidently wrong texts explained, and the config. `task_sections` (the task's
     report_sections): "label_word" of the data table, the "metrics" and "wrong" sections."""
-    best = metrics.get("best_checkpoint") or {}
-    epochs = len(next(iter(metrics.get("history", {}).values()), []))
-    chosen = (f"<p>Evaluated weights: the best epoch, {best['epoch']} of {epochs} "
-              f"({html.escape(str(best.get('monitor')))} = {best['value']:.4f} on validation)</p>"
-              if metrics.get("evaluated_weights") == "best" and best.get("epoch")
-              else f"<p>Evaluated weights: the last epoch ({epochs}).</p>")
+    chosen = f"<p>Evaluated weights: {html.escape(text_report.chosen_weights(metrics))}.</p>"
+    if metrics.get("training_stopped"):
+        chosen += (f"<p>Training: {metrics.get('train_steps', 0)} steps; stopped: "
+                   f"{html.escape(metrics['training_stopped'])}.</p>")
     model = config.get("model", {}).get("encoder", "")
     sections = [
         f'<p class="meta">data {html.escape(str(config.get("data", {}).get("data", "")))}, encoder '

@@ -73,6 +73,29 @@ def text_report(metrics: dict, wrong: pd.DataFrame, explanations, class_names, p
     return files.write_text(path, "\n".join(lines) + "\n")
 
 
+def chosen_weights(metrics: dict) -> str:
+    """Which weights a run evaluated, in words: the best validation (adaptive training: its step) or epoch,
+    or the last one.
+
+        >>> budget = {"adaptive": True, "steps_per_validation": 34}
+        >>> chosen_weights({"best_checkpoint": {"epoch": 10, "monitor": "val_micro_f1", "value": 0.9275},
+        ...                 "evaluated_weights": "best", "history": {"loss": [0.6] * 10}, "train_steps": 320,
+        ...                 "training_budget": budget})  # the step cap (320) ended the last round early
+        'validation 10 (step 320) of 10, best val_micro_f1 = 0.9275 on validation'
+        >>> chosen_weights({"best_checkpoint": {}, "evaluated_weights": "last", "history": {"loss": [0.6] * 3}})
+        'the last epoch (3)'
+    """
+    best = metrics.get("best_checkpoint") or {}
+    rounds = len(next(iter(metrics.get("history", {}).values()), []))
+    budget = metrics.get("training_budget") or {}
+    unit = "validation" if budget.get("adaptive") else "epoch"
+    if not best.get("epoch") or metrics.get("evaluated_weights") != "best":
+        return f"the last {unit} ({rounds})"
+    step = (f" (step {min(best['epoch'] * budget['steps_per_validation'], metrics['train_steps'])})"
+            if budget.get("adaptive") else "")
+    return f"{unit} {best['epoch']}{step} of {rounds}, best {best['monitor']} = {best['value']:.4f} on validation"
+
+
 def calibration_choice(decision: dict) -> str:
     """Where the served temperature came from, in a few words (metrics.json's decision.calibration)."""
     chosen = decision.get("calibration")
