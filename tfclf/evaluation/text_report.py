@@ -91,8 +91,8 @@ def chosen_weights(metrics: dict) -> str:
     unit = "validation" if budget.get("adaptive") else "epoch"
     if not best.get("epoch") or metrics.get("evaluated_weights") != "best":
         return f"the last {unit} ({rounds})"
-    step = (f" (step {min(best['epoch'] * budget['steps_per_validation'], metrics['train_steps'])})"
-            if budget.get("adaptive") else "")
+    at = best["epoch"] * budget.get("steps_per_validation", 0)
+    step = f" (step {min(at, metrics.get('train_steps') or at)})" if budget.get("adaptive") else ""
     return f"{unit} {best['epoch']}{step} of {rounds}, best {best['monitor']} = {best['value']:.4f} on validation"
 
 
