@@ -1,4 +1,5 @@
 """Shared fixtures: tiny datasets written to tmp_path, and a shrunk real config."""
+import contextlib
 import json
 import os
 import random
@@ -53,6 +54,28 @@ def repo_env(**extra) -> dict:
     """The environment for a `python -m tfclf.*` subprocess: this checkout first on the import path."""
     path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+class KilledAtFault(BaseException):
+    """Stops a run in this process at a fault point, once its files were copied (`killed_at`)."""
+
+
+@contextlib.contextmanager
+def killed_at(point: str, directory, copy):
+    """What SIGKILLing a run at fault point `point` (tfclf/faults.py) leaves: a run inside the block copies
+    `directory` to `copy` as it is on disk at that point and stops there (a killed process writes nothing more).
+    The block must reach the point."""
+    from tfclf import faults
+    real = faults.reached
+
+    def reached(at):
+        real(at)
+        if at == point:
+            shutil.copytree(directory, copy, symlinks=True)
+            raise KilledAtFault
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(KilledAtFault):
+        patch.setattr(faults, "reached", reached)
+        yield
 
 
 def interrupt_when_imported(args, cwd, module: str, signum) -> tuple:

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import repo_env, toy_rows, write_csv
+from conftest import killed_at, repo_env, toy_rows, write_csv
 from tfclf import faults
 
 pytestmark = pytest.mark.slow
@@ -59,24 +59,12 @@ def _rerun(tmp_path, capsys, *extra, data=None):
     return _in(tmp_path, capsys, run.main, ["--data", data or os.path.join(tmp_path, "toy.csv"), *ARGS, *extra])
 
 
-class _Killed(BaseException):
-    """Stops a run in this process at a fault point, once its files were copied (`_killed_in_process`)."""
-
-
 def _killed_in_process(tmp_path, capsys, point, *extra):
     """What SIGKILLing the command at `point` leaves in tmp_path, made in this process as `killed_states` makes its
     copies: the working directory is copied as it is on disk at that point, the run is stopped there, and the copy
     replaces whatever the stopping left (a killed process writes nothing more)."""
     snapshot = tmp_path.with_name(tmp_path.name + "-killed")
-    real = faults.reached
-
-    def reached(at):
-        real(at)
-        if at == point:
-            shutil.copytree(tmp_path, snapshot, symlinks=True)
-            raise _Killed
-    with pytest.MonkeyPatch.context() as patch, pytest.raises(_Killed):
-        patch.setattr(faults, "reached", reached)
+    with killed_at(point, tmp_path, snapshot):
         _rerun(tmp_path, capsys, *extra)
     shutil.rmtree(tmp_path)
     shutil.move(snapshot, tmp_path)

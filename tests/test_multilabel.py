@@ -270,10 +270,6 @@ def test_a_grid_selects_on_a_lower_is_better_multi_label_metric(tmp_path, trials
 # test_multi_label_transformer_chunks_train_on_windows_and_the_export_aggregates_before_the_sigmoid (one run for three).
 
 
-class _Killed(BaseException):
-    """Stops a run in this process where a SIGKILL would stop it (after its files were copied)."""
-
-
 @pytest.mark.slow
 def test_a_kerashub_multi_label_run_killed_mid_epoch_resumes_from_its_keras_3_backup_learns_and_exports(
         tmp_path, capsys):
@@ -284,9 +280,9 @@ def test_a_kerashub_multi_label_run_killed_mid_epoch_resumes_from_its_keras_3_ba
     before this process stops the run (a SIGKILLed process writes nothing more: test_faults' kill points do the
     same); real mid-epoch SIGKILLs of a process: test_training, test_stream, test_budget."""
     import contextlib
-    import shutil
     import kerashub_fixtures
-    from tfclf import faults, run
+    from conftest import killed_at
+    from tfclf import run
     preset = kerashub_fixtures.write_tiny_preset(str(tmp_path / "preset"),
                                                  FILLER + [w for words in WORDS.values() for w in words])
     args = ["--data", write_jsonl(tmp_path / "toy.jsonl", label_rows(140)), "--encoder", f"kerashub:{preset}",
@@ -294,15 +290,7 @@ def test_a_kerashub_multi_label_run_killed_mid_epoch_resumes_from_its_keras_3_ba
             "--out", "run", "--export-dir", "models"]
     work, killed = tmp_path / "work", tmp_path / "killed"
     work.mkdir()
-    real = faults.reached
-
-    def reached(point):
-        real(point)
-        if point == "epoch_mid":
-            shutil.copytree(work, killed, symlinks=True)
-            raise _Killed
-    with contextlib.chdir(work), pytest.MonkeyPatch.context() as patch, pytest.raises(_Killed):
-        patch.setattr(faults, "reached", reached)
+    with contextlib.chdir(work), killed_at("epoch_mid", work, killed):
         run.main(args)
     assert not (killed / "run").exists() and (killed / "run.partial").is_dir()
     capsys.readouterr()
