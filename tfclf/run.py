@@ -87,8 +87,9 @@ def summary(metrics: dict, run_dir: str, export_path: str) -> str:
     if metrics.get("emptied_by_cleaning"):
         from tfclf.data import splits  # after training
         lines.insert(2, f"         {splits.emptied_line(metrics)}")
-    if metrics.get("training_stopped"):
-        lines.append(f"training {metrics['train_steps']} steps; stopped: {metrics['training_stopped']}")
+    length = text_report.training_length(metrics)
+    if length:
+        lines.append(f"training {length}")
     from tfclf.tasks import kinds
     lines += kinds.of_metrics(metrics).summary_lines(test)
     decision = metrics.get("decision") or {}

@@ -232,9 +232,9 @@ def write_run(run_dir: str, metrics: dict, config: dict, task_sections: dict) ->
     the most confidently wrong texts explained, and the config. `task_sections` (the task's
     report_sections): "label_word" of the data table, the "metrics" and "wrong" sections."""
     chosen = f"<p>Evaluated weights: {html.escape(text_report.chosen_weights(metrics))}.</p>"
-    if metrics.get("training_stopped"):
-        chosen += (f"<p>Training: {metrics.get('train_steps', 0)} steps; stopped: "
-                   f"{html.escape(metrics['training_stopped'])}.</p>")
+    length = text_report.training_length(metrics)
+    if length:
+        chosen += f"<p>Training: {html.escape(length)}.</p>"
     model = config.get("model", {}).get("encoder", "")
     sections = [
         f'<p class="meta">data {html.escape(str(config.get("data", {}).get("data", "")))}, encoder '

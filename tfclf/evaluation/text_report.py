@@ -96,6 +96,17 @@ def chosen_weights(metrics: dict) -> str:
     return f"{unit} {best['epoch']}{step} of {rounds}, best {best['monitor']} = {best['value']:.4f} on validation"
 
 
+def training_length(metrics: dict) -> str:
+    """How long training ran and why it stopped ("" for a run that records no reason, e.g. a fixed --epochs).
+
+        >>> training_length({"train_steps": 282, "training_stopped": "no val_macro_f1 gain above 0.005"})
+        '282 steps; stopped: no val_macro_f1 gain above 0.005'
+    """
+    if not metrics.get("training_stopped"):
+        return ""
+    return f"{metrics.get('train_steps', 0)} steps; stopped: {metrics['training_stopped']}"
+
+
 def calibration_choice(decision: dict) -> str:
     """Where the served temperature came from, in a few words (metrics.json's decision.calibration)."""
     chosen = decision.get("calibration")
